@@ -1,0 +1,301 @@
+"""ppml-gcm: a JSON envelope followed by a Tink AES256_GCM_HKDF streaming-AEAD payload.
+
+Layout (docs/FORMATS.md has the full byte table)::
+
+    "PPMLGCM1" | u32be L | L bytes of JSON (the envelope)          <- associated data = all of these bytes
+    0x28 | salt[32] | nonce_prefix[7]                              <- Tink streaming header (40 bytes)
+    segment 0 (segment_size - 40 bytes incl. 16-byte tag)
+    segment 1.. (segment_size bytes each, the last one shorter)
+
+Segment i is AES-256-GCM under HKDF-SHA256(data key, salt, info=envelope bytes) with the 12-byte nonce
+nonce_prefix || u32be(i) || last-flag. The file size alone tells where every segment starts, so any run of
+segments can be decrypted on its own (that is what lets one file split across many Spark partitions), while
+the per-segment index and last flag make truncation, reordering and appending detectable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ..errors import IntegrityError, UnknownFormatError
+
+MAGIC = b"PPMLGCM1"
+FORMAT_VERSION = 1
+DEFAULT_SEGMENT_SIZE = 1 << 20
+MIN_SEGMENT_SIZE = 4096
+MAX_SEGMENT_SIZE = 4 << 20
+MAX_ENVELOPE_JSON = 64 << 10
+KEY_SIZE = 32
+SALT_SIZE = 32
+NONCE_PREFIX_SIZE = 7
+TAG_SIZE = 16
+TINK_HEADER_SIZE = 1 + SALT_SIZE + NONCE_PREFIX_SIZE  # 40: Tink's header-length byte counts itself
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Public metadata of one encrypted object. Holds no secret: the data key is wrapped by the KMS."""
+
+    kms_type: str
+    key_id: str
+    wrap_algorithm: str
+    wrapped_key: bytes
+    segment_size: int = DEFAULT_SEGMENT_SIZE
+    content_type: str | None = None
+    plaintext_length: int | None = None
+    version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if not MIN_SEGMENT_SIZE <= self.segment_size <= MAX_SEGMENT_SIZE:
+            raise ValueError(
+                f"segment size {self.segment_size} is outside [{MIN_SEGMENT_SIZE}, {MAX_SEGMENT_SIZE}] bytes"
+            )
+
+    def to_bytes(self) -> bytes:
+        """Serialise as magic | u32be length | JSON; these exact bytes are the associated data."""
+        fields: dict[str, object] = {
+            "version": self.version,
+            "kms": self.kms_type,
+            "keyId": self.key_id,
+            "wrapAlgorithm": self.wrap_algorithm,
+            "wrappedKey": base64.b64encode(self.wrapped_key).decode("ascii"),
+            "segmentSize": self.segment_size,
+        }
+        if self.content_type is not None:
+            fields["contentType"] = self.content_type
+        if self.plaintext_length is not None:
+            fields["plaintextLength"] = self.plaintext_length
+        body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return MAGIC + struct.pack(">I", len(body)) + body
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Envelope:
+        try:
+            fields = json.loads(body.decode("utf-8"))
+            envelope = cls(
+                kms_type=str(fields["kms"]),
+                key_id=str(fields["keyId"]),
+                wrap_algorithm=str(fields["wrapAlgorithm"]),
+                wrapped_key=base64.b64decode(fields["wrappedKey"], validate=True),
+                segment_size=int(fields["segmentSize"]),
+                content_type=fields.get("contentType"),
+                plaintext_length=fields.get("plaintextLength"),
+                version=int(fields["version"]),
+            )
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise IntegrityError(f"ppml-gcm envelope is malformed ({type(exc).__name__})") from None
+        if envelope.version != FORMAT_VERSION:
+            raise UnknownFormatError(f"ppml-gcm envelope version {envelope.version} is not supported")
+        return envelope
+
+
+def envelope_length(prefix: bytes) -> int:
+    """Total envelope length (magic + length + JSON) from the first 12 bytes of an object."""
+    if len(prefix) < len(MAGIC) + 4 or not prefix.startswith(MAGIC):
+        raise UnknownFormatError("not a ppml-gcm object (magic PPMLGCM1 missing)")
+    (json_len,) = struct.unpack(">I", prefix[len(MAGIC) : len(MAGIC) + 4])
+    if json_len > MAX_ENVELOPE_JSON:
+        raise IntegrityError(f"ppml-gcm envelope length {json_len} is implausible (file damaged?)")
+    return len(MAGIC) + 4 + json_len
+
+
+def parse_envelope(head: bytes) -> tuple[Envelope, bytes]:
+    """Parse the envelope at the start of ``head``; return it and its raw bytes (the associated data)."""
+    total = envelope_length(head[:12])
+    if len(head) < total:
+        raise IntegrityError("ppml-gcm object is truncated inside its envelope")
+    raw = bytes(head[:total])
+    return Envelope.from_json(raw[12:]), raw
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each segment of one ppml-gcm object lies, derived from the envelope length and file size only."""
+
+    payload_offset: int  # envelope length: the Tink header starts here
+    segment_size: int
+    file_size: int
+
+    def __post_init__(self) -> None:
+        payload = self.file_size - self.payload_offset
+        if payload < TINK_HEADER_SIZE + TAG_SIZE:
+            raise IntegrityError("ppml-gcm object is truncated (shorter than header plus one tag)")
+        last_len = self.segment_end(self.segment_count - 1) - self.segment_start(self.segment_count - 1)
+        if last_len < TAG_SIZE:
+            raise IntegrityError("ppml-gcm object is truncated or has trailing bytes (last segment too short)")
+
+    @property
+    def segment_count(self) -> int:
+        payload = self.file_size - self.payload_offset
+        return max(1, -(-payload // self.segment_size))
+
+    def segment_start(self, index: int) -> int:
+        """Absolute file offset of segment ``index``'s ciphertext."""
+        if index == 0:
+            return self.payload_offset + TINK_HEADER_SIZE
+        return self.payload_offset + index * self.segment_size
+
+    def segment_end(self, index: int) -> int:
+        return min(self.payload_offset + (index + 1) * self.segment_size, self.file_size)
+
+    def plaintext_start(self, index: int) -> int:
+        """Plaintext offset of the first byte of segment ``index``."""
+        first = self.segment_size - TINK_HEADER_SIZE - TAG_SIZE
+        return 0 if index == 0 else first + (index - 1) * (self.segment_size - TAG_SIZE)
+
+    @property
+    def plaintext_size(self) -> int:
+        last = self.segment_count - 1
+        return self.plaintext_start(last) + self.segment_end(last) - self.segment_start(last) - TAG_SIZE
+
+
+class SegmentCipher:
+    """Per-object AES-GCM segment cipher: HKDF-derived key, nonce prefix, and segment nonces."""
+
+    def __init__(self, data_key: bytes, associated_data: bytes, tink_header: bytes) -> None:
+        if len(data_key) != KEY_SIZE:
+            raise ValueError(f"ppml-gcm data keys are {KEY_SIZE} bytes, got {len(data_key)}")
+        if len(tink_header) != TINK_HEADER_SIZE or tink_header[0] != TINK_HEADER_SIZE:
+            raise IntegrityError("ppml-gcm streaming header is damaged")
+        salt = tink_header[1 : 1 + SALT_SIZE]
+        self._nonce_prefix = tink_header[1 + SALT_SIZE :]
+        segment_key = HKDF(algorithm=SHA256(), length=KEY_SIZE, salt=salt, info=associated_data).derive(data_key)
+        self._aead = AESGCM(segment_key)
+
+    def _nonce(self, index: int, last: bool) -> bytes:
+        return self._nonce_prefix + struct.pack(">IB", index, 1 if last else 0)
+
+    def encrypt(self, index: int, plaintext: bytes, last: bool) -> bytes:
+        return self._aead.encrypt(self._nonce(index, last), plaintext, None)
+
+    def decrypt(self, index: int, ciphertext: bytes, last: bool) -> bytes:
+        try:
+            return self._aead.decrypt(self._nonce(index, last), ciphertext, None)
+        except InvalidTag:
+            raise IntegrityError(
+                f"segment {index} failed authentication: the file was modified, truncated or reordered, "
+                "or the data key is wrong"
+            ) from None
+
+
+def new_tink_header() -> bytes:
+    """A fresh streaming header: random salt (so a fresh segment key) and random nonce prefix."""
+    return bytes([TINK_HEADER_SIZE]) + os.urandom(SALT_SIZE) + os.urandom(NONCE_PREFIX_SIZE)
+
+
+class EncryptingWriter:
+    """File-like writer: ``write()`` plaintext, ``close()`` to seal; memory bounded by one segment.
+
+    The last segment must carry the last flag, so a full segment is only sealed once more plaintext arrives.
+    """
+
+    def __init__(self, sink: BinaryIO, data_key: bytes, envelope: Envelope) -> None:
+        self._sink = sink
+        header = envelope.to_bytes()
+        tink_header = new_tink_header()
+        self._cipher = SegmentCipher(data_key, header, tink_header)
+        self._capacity = envelope.segment_size - TINK_HEADER_SIZE - TAG_SIZE  # first segment is shorter
+        self._full_capacity = envelope.segment_size - TAG_SIZE
+        self._buffer = bytearray()
+        self._index = 0
+        self._closed = False
+        self.bytes_in = 0
+        self.bytes_out = len(header) + len(tink_header)
+        sink.write(header)
+        sink.write(tink_header)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._closed:
+            raise ValueError("write to a closed EncryptingWriter")
+        view = memoryview(data)
+        written = len(view)
+        while len(view):
+            room = self._capacity - len(self._buffer)
+            if room == 0:
+                self._seal(last=False)
+                continue
+            self._buffer += view[:room]
+            view = view[room:]
+        self.bytes_in += written
+        return written
+
+    def _seal(self, last: bool) -> None:
+        ciphertext = self._cipher.encrypt(self._index, bytes(self._buffer), last)
+        self._sink.write(ciphertext)
+        self.bytes_out += len(ciphertext)
+        self._buffer.clear()
+        self._index += 1
+        self._capacity = self._full_capacity
+        if self._index >= 1 << 32:
+            raise ValueError("ppml-gcm objects are limited to 2**32 segments")
+
+    def close(self) -> None:
+        """Seal the final segment (possibly empty). Does not close the sink."""
+        if not self._closed:
+            self._seal(last=True)
+            self._closed = True
+
+    def __enter__(self) -> EncryptingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+
+
+def read_exact(source: BinaryIO, offset: int, length: int) -> bytes:
+    source.seek(offset)
+    data = source.read(length)
+    if len(data) != length:
+        raise IntegrityError(f"expected {length} bytes at offset {offset}, got {len(data)} (file truncated?)")
+    return data
+
+
+class Decryptor:
+    """Random-access decryption of one ppml-gcm object opened as a seekable binary file."""
+
+    def __init__(self, source: BinaryIO, file_size: int, data_key: bytes, head: bytes | None = None) -> None:
+        if head is None:
+            head = read_exact(source, 0, min(file_size, 12))
+            head += read_exact(source, len(head), max(0, min(file_size, envelope_length(head)) - len(head)))
+        self.envelope, self.associated_data = parse_envelope(head)
+        self.layout = Layout(len(self.associated_data), self.envelope.segment_size, file_size)
+        tink_header = read_exact(source, self.layout.payload_offset, TINK_HEADER_SIZE)
+        self._cipher = SegmentCipher(data_key, self.associated_data, tink_header)
+        self._source = source
+
+    def segment(self, index: int) -> bytes:
+        layout = self.layout
+        if not 0 <= index < layout.segment_count:
+            raise IndexError(f"segment {index} out of range 0..{layout.segment_count - 1}")
+        start, end = layout.segment_start(index), layout.segment_end(index)
+        ciphertext = read_exact(self._source, start, end - start)
+        return self._cipher.decrypt(index, ciphertext, last=index == layout.segment_count - 1)
+
+    def iter_segments(self, first: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """Plaintext of segments ``first`` .. ``stop - 1`` (to the end when stop is None), in order."""
+        stop = self.layout.segment_count if stop is None else min(stop, self.layout.segment_count)
+        for index in range(first, stop):
+            yield self.segment(index)
+
+
+def encrypt_stream(
+    source: BinaryIO, sink: BinaryIO, data_key: bytes, envelope: Envelope, chunk_size: int = 1 << 20
+) -> int:
+    """Encrypt everything readable from ``source`` into ``sink``; return ciphertext bytes written."""
+    writer = EncryptingWriter(sink, data_key, envelope)
+    while chunk := source.read(chunk_size):
+        writer.write(chunk)
+    writer.close()
+    return writer.bytes_out

@@ -1,0 +1,81 @@
+"""Local KMS for development and tests: a 32-byte primary key in a 0600 file, AES-256-GCM key wrapping."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..errors import KeyFileError, OutputExistsError, WrongKeyError
+from . import LOCAL, WrappedKey, new_data_key
+
+KEY_SIZE = 32
+NONCE_SIZE = 12
+WRAP_ALGORITHM = "AES-256-GCM"
+
+
+def fingerprint(primary_key: bytes) -> str:
+    """Key id of a local primary key: a one-way hash, so it identifies the key without revealing it."""
+    return "local:" + hashlib.sha256(b"bigdl-ppml-az local key id\0" + primary_key).hexdigest()[:32]
+
+
+class LocalKms:
+    kms_type = LOCAL
+
+    def __init__(self, primary_key: bytes, source: str = "<memory>") -> None:
+        if len(primary_key) != KEY_SIZE:
+            raise KeyFileError(f"{source}: a local primary key file holds exactly {KEY_SIZE} bytes")
+        self._aead = AESGCM(primary_key)
+        self._key_id = fingerprint(primary_key)
+        self.source = source
+
+    @property
+    def key_id(self) -> str:
+        return self._key_id
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str]) -> LocalKms:
+        """Write a new random primary key to ``path`` (mode 0600); refuse to overwrite an existing file."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(KEY_SIZE)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise OutputExistsError(f"{target}: primary key file exists; refusing to overwrite a key") from None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return cls(key, str(target))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LocalKms:
+        try:
+            key = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise KeyFileError(f"{path}: primary key file not found (create one with `ppml-az keys create`)") from None
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot read primary key file ({exc.strerror})") from None
+        return cls(key, str(path))
+
+    def generate_data_key(self, bigdl_compatible: bool = False) -> tuple[bytes, WrappedKey]:
+        data_key = new_data_key()
+        return data_key, self.wrap(data_key)
+
+    def wrap(self, data_key: bytes) -> WrappedKey:
+        nonce = os.urandom(NONCE_SIZE)
+        ciphertext = nonce + self._aead.encrypt(nonce, data_key, self._key_id.encode("utf-8"))
+        return WrappedKey(LOCAL, self._key_id, WRAP_ALGORITHM, ciphertext)
+
+    def unwrap(self, wrapped: WrappedKey) -> bytes:
+        if wrapped.key_id and wrapped.key_id != self._key_id:
+            raise WrongKeyError(
+                f"data key was wrapped by primary key {wrapped.key_id}, but {self.source} is {self._key_id}"
+            )
+        blob = wrapped.ciphertext
+        try:
+            return self._aead.decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:], self._key_id.encode("utf-8"))
+        except (InvalidTag, ValueError):
+            raise WrongKeyError(f"data key does not unwrap with primary key {self.source} (wrong key?)") from None

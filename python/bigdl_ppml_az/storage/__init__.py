@@ -1,0 +1,186 @@
+"""Storage: list, ranged-read and write objects on local paths, ``file://`` and (see ``azure``) ``abfss://``.
+
+A :class:`FileSystem` is built from a path and plain string options (picklable), so each Spark worker builds
+its own. Readers get seekable binary files, so formats can read any range. Writers write to a temporary name
+and publish by rename; the data source's job commit decides when outputs become visible.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import urlparse
+
+from ..errors import ConfigError, PpmlError
+
+
+class StorageError(PpmlError):
+    """A path is missing, not permitted, or the store failed; the message names the path."""
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    path: str
+    size: int
+
+
+def is_hidden(name: str) -> bool:
+    """Hadoop's rule: names starting with '_' or '.' are metadata (``_SUCCESS``, ``.meta``), not data."""
+    return name.startswith(("_", "."))
+
+
+class FileSystem(Protocol):
+    def list_files(self, path: str) -> list[FileStatus]:
+        """The file itself, or every non-hidden file below a directory (recursively), sorted by path."""
+        ...
+
+    def glob(self, pattern: str) -> list[str]: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def size(self, path: str) -> int: ...
+
+    def open_read(self, path: str) -> BinaryIO: ...
+
+    def open_write(self, path: str) -> BinaryIO:
+        """Create or replace ``path`` (parents created)."""
+        ...
+
+    def read_bytes(self, path: str) -> bytes: ...
+
+    def rename(self, src: str, dst: str) -> None: ...
+
+    def delete(self, path: str) -> None:
+        """Delete a file or a whole directory tree; missing paths are fine."""
+        ...
+
+    def join(self, base: str, *parts: str) -> str: ...
+
+
+class LocalFileSystem:
+    """Local disk (plain paths and ``file://`` URLs)."""
+
+    @staticmethod
+    def _local(path: str) -> str:
+        return urlparse(path).path if path.startswith("file:") else path
+
+    def list_files(self, path: str) -> list[FileStatus]:
+        local = self._local(path)
+        if os.path.isfile(local):
+            return [FileStatus(path, os.path.getsize(local))]
+        if not os.path.isdir(local):
+            raise StorageError(f"{path}: no such file or directory")
+        found: list[FileStatus] = []
+        for root, dirs, files in os.walk(local):
+            dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+            for name in sorted(files):
+                if not is_hidden(name):
+                    full = os.path.join(root, name)
+                    found.append(FileStatus(full, os.path.getsize(full)))
+        return sorted(found, key=lambda status: status.path)
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(globmod.glob(self._local(pattern)))
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self._local(path))
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(self._local(path))
+
+    def size(self, path: str) -> int:
+        try:
+            return os.path.getsize(self._local(path))
+        except FileNotFoundError:
+            raise StorageError(f"{path}: no such file") from None
+
+    def open_read(self, path: str) -> BinaryIO:
+        try:
+            return open(self._local(path), "rb")  # noqa: SIM115 - caller owns the handle
+        except FileNotFoundError:
+            raise StorageError(f"{path}: no such file") from None
+        except PermissionError:
+            raise StorageError(f"{path}: permission denied") from None
+
+    def open_write(self, path: str) -> BinaryIO:
+        local = self._local(path)
+        Path(local).parent.mkdir(parents=True, exist_ok=True)
+        return open(local, "wb")  # noqa: SIM115 - caller owns the handle
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.open_read(path) as handle:
+            return handle.read()
+
+    def rename(self, src: str, dst: str) -> None:
+        target = self._local(dst)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._local(src), target)
+
+    def delete(self, path: str) -> None:
+        local = self._local(path)
+        if os.path.isdir(local) and not os.path.islink(local):
+            shutil.rmtree(local, ignore_errors=True)
+        elif os.path.lexists(local):
+            os.remove(local)
+
+    def join(self, base: str, *parts: str) -> str:
+        return os.path.join(base, *parts)
+
+
+def is_remote(path: str) -> bool:
+    return urlparse(path).scheme in ("abfs", "abfss", "wasb", "wasbs")
+
+
+def has_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileSystem:
+    """The file system serving ``path``; options carry credentials *names* and endpoints, never secrets logged."""
+    scheme = urlparse(path).scheme
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        return LocalFileSystem()
+    if scheme in ("abfs", "abfss"):
+        try:
+            from .azure import AzureBlobFileSystem  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:  # pragma: no cover - present once the Azure storage backend lands
+            raise ConfigError(f"{path}: ADLS Gen2 support unavailable ({exc})") from None
+        return AzureBlobFileSystem.for_path(path, dict(options or {}))
+    raise ConfigError(f"{path}: unsupported scheme {scheme!r}; use a local path, file://, abfss:// or abfs://")
+
+
+def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> list[FileStatus]:
+    """Files named by ``paths`` (files, directories, globs), in order, without duplicates; errors name the path."""
+    seen: set[str] = set()
+    result: list[FileStatus] = []
+    for path in paths:
+        fs = filesystem_for(path, options)
+        targets = fs.glob(path) if has_glob(path) else [path]
+        if not targets:
+            raise StorageError(f"{path}: the pattern matched no files")
+        for target in targets:
+            for status in fs.list_files(target):
+                if status.path not in seen:
+                    seen.add(status.path)
+                    result.append(status)
+    return result
+
+
+__all__ = [
+    "FileStatus",
+    "FileSystem",
+    "LocalFileSystem",
+    "StorageError",
+    "expand_paths",
+    "filesystem_for",
+    "has_glob",
+    "is_hidden",
+    "is_remote",
+]
