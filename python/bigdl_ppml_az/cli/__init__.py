@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import PpmlError
 
-COMMAND_MODULES = ("keys", "crypt", "bundle", "tpch")
+COMMAND_MODULES = ("keys", "crypt", "bundle", "tpch", "demo", "shim")
 
 
 def build_parser() -> argparse.ArgumentParser:
