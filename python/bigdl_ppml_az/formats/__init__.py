@@ -10,6 +10,7 @@ CBC blocks) can be decrypted independently, which is what splits a file across S
 from __future__ import annotations
 
 import base64
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
@@ -43,6 +44,10 @@ _ALIASES = {
     "aes_gcm_ctr_v1": AES_GCM_CTR_V1,
 }
 WRITABLE_MODES = (PPML_GCM, COMMON)
+
+
+class UnauthenticatedWarning(UserWarning):
+    """Decrypting a format without integrity protection (BigDL nativeaescbc): tampering goes unnoticed."""
 
 
 def normalize_mode(name: str | None) -> str:
@@ -188,6 +193,9 @@ def probe(source: BinaryIO, file_size: int, name: str, mode: str = AUTO) -> Obje
                 wrapped = header.encrypted_key.encode("utf-8")
             return ObjectInfo(COMMON, file_size, head[: bigdl.COMMON_HEADER_SIZE], KeyRef(wrapped))
         if mode == NATIVE:
+            if head.startswith(ppml_gcm.MAGIC) or bigdl.looks_like_common(head):
+                found = PPML_GCM if head.startswith(ppml_gcm.MAGIC) else COMMON
+                raise UnknownFormatError(f"crypto mode nativeaescbc was forced, but this is a {found} file")
             if file_size < bigdl.IV_SIZE + bigdl.BLOCK or (file_size - bigdl.IV_SIZE) % bigdl.BLOCK:
                 raise IntegrityError("size does not fit nativeaescbc (IV plus whole AES blocks)")
             return ObjectInfo(NATIVE, file_size, b"", None)
@@ -206,7 +214,12 @@ def probe(source: BinaryIO, file_size: int, name: str, mode: str = AUTO) -> Obje
 def open_reader(
     info: ObjectInfo, source: BinaryIO, key: DataKey, verify: bool = True, name: str = "", unit_size: int = 0
 ) -> PlaintextReader:
-    """Random-access plaintext reader. For BigDL common with ``verify`` the whole-file HMAC is checked first."""
+    """Random-access plaintext reader. For BigDL common with ``verify`` the whole-file HMAC is checked first.
+
+    nativeaescbc has no MAC at all: opening it emits :class:`UnauthenticatedWarning`.
+    """
+    if unit_size < 0 or unit_size % bigdl.BLOCK:
+        raise ValueError(f"unit_size must be a non-negative multiple of {bigdl.BLOCK}, got {unit_size}")
     try:
         if info.mode == PPML_GCM:
             return _GcmUnits(ppml_gcm.Decryptor(source, info.file_size, key.material, info.head))
@@ -216,6 +229,11 @@ def open_reader(
                 bigdl.verify_common_mac(source, info.file_size, key.as_bigdl_string())
             return bigdl.common_reader(source, info.file_size, key.as_bigdl_string(), size)
         if info.mode == NATIVE:
+            warnings.warn(
+                f"{name or 'object'}: nativeaescbc has no integrity protection; modified data decrypts silently",
+                UnauthenticatedWarning,
+                stacklevel=2,
+            )
             return bigdl.native_reader(source, info.file_size, key.as_bigdl_string(), size)
     except (IntegrityError, WrongKeyError, ValueError) as exc:
         raise _named(exc, name) from None
@@ -248,6 +266,7 @@ __all__ = [
     "KeyRef",
     "ObjectInfo",
     "PlaintextReader",
+    "UnauthenticatedWarning",
     "bigdl",
     "iter_plaintext",
     "normalize_mode",

@@ -48,10 +48,23 @@ def key_string_from_bytes(data_key: bytes) -> str:
     return base64.b64encode(data_key).decode("ascii")
 
 
+MIN_COMMON_KEY_BYTES = 16  # Java Arrays.copyOfRange(secret, 16, 32) throws for shorter strings
+STRONG_COMMON_KEY_BYTES = 32  # shorter strings leave the tail of the AES key zero
+
+
 def common_keys(key_string: str) -> tuple[bytes, bytes]:
-    """(hmac_key, aes_key) exactly as BigDL derives them, zero padding included."""
+    """(hmac_key, aes_key) exactly as BigDL derives them: UTF-8 bytes [0:16] and [16:32], zero-padded.
+
+    Strings of 16..31 bytes give a partly (16 bytes: wholly) zero AES key, as in BigDL. Shorter strings make
+    BigDL itself fail (``copyOfRange`` beyond the array end), so no such file can exist: we refuse them.
+    """
     raw = key_string.encode("utf-8")
-    hmac_key = raw[0:16].ljust(16, b"\0")
+    if len(raw) < MIN_COMMON_KEY_BYTES:
+        raise WrongKeyError(
+            f"BigDL data key string is {len(raw)} bytes; aes/cbc/pkcs5padding needs at least "
+            f"{MIN_COMMON_KEY_BYTES} (BigDL's own key strings are 44 Base64 characters)"
+        )
+    hmac_key = raw[0:16]
     aes_key = raw[16:32].ljust(16, b"\0")
     return hmac_key, aes_key
 
@@ -117,9 +130,18 @@ def read_meta(data: bytes) -> str:
 class CommonWriter:
     """Streaming writer of one BigDL common part file: header, CBC ciphertext, then the HMAC trailer."""
 
-    def __init__(self, sink: BinaryIO, key_string: str, encrypted_key: str) -> None:
+    def __init__(self, sink: BinaryIO, key_string: str, encrypted_key: str, iv: bytes | None = None) -> None:
+        """``iv`` exists for known-answer tests only; leave it None (a fresh random IV per file)."""
+        if len(key_string.encode("utf-8")) < STRONG_COMMON_KEY_BYTES:
+            raise WrongKeyError(
+                "refusing to write aes/cbc/pkcs5padding with a data key string shorter than "
+                f"{STRONG_COMMON_KEY_BYTES} bytes: part of the AES key would be zero (use a 44-character Base64 key)"
+            )
         hmac_key, aes_key = common_keys(key_string)
-        iv = os.urandom(IV_SIZE)
+        if iv is None:
+            iv = os.urandom(IV_SIZE)
+        elif len(iv) != IV_SIZE:
+            raise ValueError(f"IV must be {IV_SIZE} bytes")
         self._sink = sink
         self._encryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).encryptor()
         self._padder = padding.PKCS7(128).padder()

@@ -102,8 +102,10 @@ class Envelope:
 
 def envelope_length(prefix: bytes) -> int:
     """Total envelope length (magic + length + JSON) from the first 12 bytes of an object."""
-    if len(prefix) < len(MAGIC) + 4 or not prefix.startswith(MAGIC):
+    if not prefix.startswith(MAGIC):
         raise UnknownFormatError("not a ppml-gcm object (magic PPMLGCM1 missing)")
+    if len(prefix) < len(MAGIC) + 4:
+        raise IntegrityError("ppml-gcm object is truncated inside its envelope")
     (json_len,) = struct.unpack(">I", prefix[len(MAGIC) : len(MAGIC) + 4])
     if json_len > MAX_ENVELOPE_JSON:
         raise IntegrityError(f"ppml-gcm envelope length {json_len} is implausible (file damaged?)")
