@@ -1,0 +1,620 @@
+"""Encrypt, decrypt and inspect files and directory trees: the library behind ``ppml-az encrypt/decrypt``.
+
+A directory input gives a mirrored output tree (same relative names, hidden files such as ``.meta`` and
+``_SUCCESS`` skipped). Every path goes through :func:`storage.filesystem_for`, so ``abfss://`` works wherever
+the storage backend does. Work is planned first (list, probe headers, unwrap keys, check outputs) so bad input
+fails before anything is written; then files are processed in a thread pool (``cryptography`` releases the
+GIL on large buffers), each streamed in 1 MiB chunks to a hidden temporary name and renamed into place only
+when complete, so a failure never leaves a partial output file.
+
+ppml-gcm encryption uses one fresh data key per run, wrapped once; every file still gets its own envelope and
+a fresh Tink salt and nonce prefix, hence its own segment key, so sharing the data key never reuses a
+(key, nonce) pair.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import posixpath
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol, TypeAlias
+from urllib.parse import urlparse
+
+from . import formats
+from .errors import ConfigError, KeyFileError, OutputExistsError, PpmlError, WrongKeyError, with_source
+from .formats import AUTO, COMMON, NATIVE, PPML_GCM, DataKey, ObjectInfo, bigdl, ppml_gcm
+from .kms import KeyManagementService, WrappedKey, normalize_kms_type, unwrap_cached
+from .kms.bigdl_keys import read_data_key_file
+from .storage import FileStatus, FileSystem, StorageError, filesystem_for, is_remote
+
+CHUNK_SIZE = 1 << 20
+# BigDL data key files and common headers do not record how the key was wrapped: an empty algorithm asks the
+# KMS for its BigDL-compatible default (RSA-OAEP for Azure Key Vault).
+BIGDL_WRAP_ALGORITHM = ""
+_CONTENT_TYPES = {
+    "csv": "csv",
+    "tbl": "csv",
+    "json": "json",
+    "jsonl": "json",
+    "ndjson": "json",
+    "parquet": "parquet",
+    "txt": "text",
+}
+
+ProgressCallback: TypeAlias = Callable[[int], None]
+ProgressSpec: TypeAlias = bool | ProgressCallback | None
+"""``None``: a rich progress bar when stderr is a terminal; ``True``/``False``: always/never;
+a callable: called with the number of bytes just processed (from worker threads, serialised by a lock)."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    source: str
+    output: str
+    bytes_in: int
+    bytes_out: int
+    mode: str
+
+
+@dataclass
+class RunResult:
+    """What one encrypt/decrypt run did; ``notes`` are warnings worth showing the user."""
+
+    operation: str
+    mode: str
+    files: list[FileResult]
+    seconds: float
+    key_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bytes_in(self) -> int:
+        return sum(f.bytes_in for f in self.files)
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(f.bytes_out for f in self.files)
+
+    def summary(self) -> str:
+        rate = self.bytes_in / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        key = f", primary key {self.key_id}" if self.key_id else ""
+        return (
+            f"{self.operation} {len(self.files)} file(s), {self.bytes_in / 1e6:.1f} MB in {self.seconds:.2f} s "
+            f"({rate:.1f} MB/s), mode {self.mode}{key}"
+        )
+
+
+class _Writer(Protocol):
+    bytes_in: int
+    bytes_out: int
+
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _Cancelled(Exception):
+    """Another file failed; this one stops early (its temporary output is removed)."""
+
+
+def content_type_for(path: str) -> str | None:
+    """Envelope content type guessed from the file extension (``.tbl`` is TPC-H's delimited text)."""
+    ext = posixpath.splitext(path.rstrip("/"))[1].lstrip(".").lower()
+    return _CONTENT_TYPES.get(ext)
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def _local_path(path: str) -> str:
+    return urlparse(path).path if path.startswith("file:") else path
+
+
+def _relative(path: str, root: str) -> str:
+    for prefix in (root, _local_path(root)):
+        base = prefix.rstrip("/") + "/"
+        if path.startswith(base):
+            return path[len(base) :]
+    raise StorageError(f"{path}: listed outside the input directory {root}")
+
+
+def _basename(path: str) -> str:
+    return posixpath.basename(path.rstrip("/"))
+
+
+def _norm(path: str) -> str:
+    return path.rstrip("/") if is_remote(path) else os.path.realpath(_local_path(path))
+
+
+def _same_local_path(a: str, b: str) -> bool:
+    return _norm(a) == _norm(b)
+
+
+def _check_no_overlap(source: str, output: str) -> None:
+    src, dst = _norm(source), _norm(output)
+    if dst == src or dst.startswith(src.rstrip("/") + "/"):
+        raise ConfigError(f"{output}: the output must not be the input or lie inside it ({source})")
+
+
+def _plan(source: str, output: str, options: Mapping[str, str] | None, force: bool) -> _Plan:
+    """Pair every input file with its output path; refuse existing outputs unless ``force``."""
+    fs_in = filesystem_for(source, options)
+    fs_out = filesystem_for(output, options)
+    if not fs_in.exists(source):
+        raise StorageError(f"{source}: input not found")
+    _check_no_overlap(source, output)
+    pairs: list[tuple[FileStatus, str]] = []
+    if fs_in.is_dir(source):
+        statuses = fs_in.list_files(source)
+        if not statuses:
+            raise StorageError(f"{source}: no data files in this directory (hidden files like .meta are skipped)")
+        if fs_out.exists(output):
+            if not fs_out.is_dir(output):
+                raise OutputExistsError(f"{output}: exists and is a file; a directory input needs a directory output")
+            if not force and fs_out.list_files(output):
+                raise OutputExistsError(
+                    f"{output}: output directory is not empty; choose a new directory or pass --force "
+                    "(force=True) to replace files of the same name"
+                )
+        for status in statuses:
+            relative = _relative(status.path, source)
+            pairs.append((status, fs_out.join(output, *relative.split("/"))))
+    else:
+        status = FileStatus(source, fs_in.size(source))
+        target = fs_out.join(output, _basename(source)) if fs_out.is_dir(output) else output
+        if _same_local_path(target, source):
+            raise ConfigError(f"{target}: the output must not be the input file")
+        if fs_out.exists(target) and not force:
+            raise OutputExistsError(f"{target}: output file exists; pass --force (force=True) to replace it")
+        pairs.append((status, target))
+    return _Plan(fs_in, fs_out, pairs)
+
+
+@dataclass
+class _Plan:
+    fs_in: FileSystem
+    fs_out: FileSystem
+    pairs: list[tuple[FileStatus, str]]
+
+    def output_dirs(self) -> list[str]:
+        dirs = {_parent(out) for _, out in self.pairs}
+        return sorted(dirs)
+
+
+def _parent(path: str) -> str:
+    head, sep, _ = path.rstrip("/").rpartition("/")
+    return head or sep or "."
+
+
+def _join_parent(fs: FileSystem, directory: str, name: str) -> str:
+    return name if directory == "." else fs.join(directory, name)
+
+
+# ---------------------------------------------------------------------------------------------- execution
+
+
+@contextmanager
+def _open_input(fs: FileSystem, path: str) -> Iterator[BinaryIO]:
+    with fs.open_read(path) as handle:
+        yield handle
+
+
+@contextmanager
+def _atomic_output(fs: FileSystem, path: str) -> Iterator[BinaryIO]:
+    """Write to a hidden temporary name next to ``path``; rename into place only if the block succeeds."""
+    head, sep, base = path.rpartition("/")
+    temp = f"{head}{sep}.{base}.{uuid.uuid4().hex[:12]}.ppml-az-tmp"
+    try:
+        with fs.open_write(temp) as handle:
+            yield handle
+        fs.rename(temp, path)
+    except BaseException:
+        with suppress(OSError, PpmlError):  # best effort: the original error matters more
+            fs.delete(temp)
+        raise
+
+
+def _storage_error(exc: OSError, fallback: str) -> StorageError:
+    where = exc.filename if isinstance(exc.filename, str) else fallback
+    return StorageError(f"{where}: {exc.strerror or exc}")
+
+
+@contextmanager
+def _reporter(progress: ProgressSpec, total: int, description: str) -> Iterator[ProgressCallback]:
+    if callable(progress):
+        lock = threading.Lock()
+        callback = progress
+
+        def advance(count: int) -> None:
+            with lock:
+                callback(count)
+
+        yield advance
+        return
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    if not show:
+        yield lambda count: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda count: bar.advance(task, count)
+
+
+Job: TypeAlias = Callable[[ProgressCallback, threading.Event], FileResult]
+
+
+def _run(
+    jobs: list[Job], workers: int | None, progress: ProgressSpec, total: int, description: str
+) -> list[FileResult]:
+    """Run per-file jobs in a thread pool; on the first failure stop the others and raise it."""
+    workers = max(1, min(len(jobs), workers or default_jobs()))
+    stop = threading.Event()
+    with _reporter(progress, total, description) as advance:
+        if workers == 1:
+            return [job(advance, stop) for job in jobs]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ppml-az") as pool:
+            futures: list[Future[FileResult]] = [pool.submit(job, advance, stop) for job in jobs]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:  # on a failure or Ctrl-C, the other files stop at their next chunk
+                failed = next((f for f in futures if f.done() and not f.cancelled() and f.exception()), None)
+                if failed is not None or not all(f.done() for f in futures):
+                    stop.set()
+                    for future in futures:
+                        future.cancel()
+        if failed is not None:
+            error = failed.exception()
+            assert error is not None
+            raise error
+        return [future.result() for future in futures]
+
+
+def default_jobs() -> int:
+    """Parallel files by default: one per core (I/O and hashing overlap; AES-GCM itself releases the GIL)."""
+    return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------- encryption
+
+
+def encrypt_path(
+    source: str,
+    output: str,
+    kms: KeyManagementService,
+    *,
+    crypto_mode: str = PPML_GCM,
+    segment_size: int = ppml_gcm.DEFAULT_SEGMENT_SIZE,
+    data_key_file: str | None = None,
+    force: bool = False,
+    jobs: int | None = None,
+    progress: ProgressSpec = None,
+    options: Mapping[str, str] | None = None,
+) -> RunResult:
+    """Encrypt a file or a directory tree into ``output`` (mirrored tree) with ``ppml-gcm`` or BigDL common.
+
+    ``data_key_file`` (a BigDL data key file: Base64 of the wrapped key) reuses that data key, as BigDL did;
+    otherwise one fresh data key is generated and wrapped for the run.
+    """
+    mode = formats.normalize_mode(crypto_mode)
+    mode = PPML_GCM if mode == AUTO else mode
+    if mode not in formats.WRITABLE_MODES:
+        raise ConfigError(f"cannot encrypt with crypto mode {mode}; use {' or '.join(formats.WRITABLE_MODES)}")
+    if not ppml_gcm.MIN_SEGMENT_SIZE <= segment_size <= ppml_gcm.MAX_SEGMENT_SIZE:
+        raise ConfigError(
+            f"segment size {segment_size} is outside [{ppml_gcm.MIN_SEGMENT_SIZE}, {ppml_gcm.MAX_SEGMENT_SIZE}] bytes"
+        )
+    started = time.perf_counter()
+    plan = _plan(source, output, options, force)
+    material, wrapped = _data_key_for_encryption(kms, mode, data_key_file)
+
+    if mode == PPML_GCM:
+
+        def make_writer(sink: BinaryIO, status: FileStatus) -> _Writer:
+            envelope = ppml_gcm.Envelope(
+                kms_type=wrapped.kms_type,
+                key_id=wrapped.key_id,
+                wrap_algorithm=wrapped.algorithm,
+                wrapped_key=wrapped.ciphertext,
+                segment_size=segment_size,
+                content_type=content_type_for(status.path),
+                plaintext_length=status.size,
+            )
+            return ppml_gcm.EncryptingWriter(sink, material, envelope)
+
+    else:
+        encrypted_key = base64.b64encode(wrapped.ciphertext).decode("ascii")
+        key_string = DataKey(material).as_bigdl_string()
+        _write_meta_files(plan, encrypted_key, force)
+
+        def make_writer(sink: BinaryIO, status: FileStatus) -> _Writer:
+            return bigdl.CommonWriter(sink, key_string, encrypted_key)
+
+    jobs_list: list[Job] = [_encrypt_job(plan, status, out, make_writer, mode) for status, out in plan.pairs]
+    total = sum(status.size for status, _ in plan.pairs)
+    files = _run(jobs_list, jobs, progress, total, "encrypting")
+    return RunResult("encrypted", mode, files, time.perf_counter() - started, wrapped.key_id)
+
+
+def _data_key_for_encryption(
+    kms: KeyManagementService, mode: str, data_key_file: str | None
+) -> tuple[bytes, WrappedKey]:
+    if data_key_file is None:
+        return kms.generate_data_key(bigdl_compatible=mode == COMMON)
+    wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, read_data_key_file(data_key_file))
+    try:
+        material = unwrap_cached(kms, wrapped)
+    except PpmlError as exc:
+        raise with_source(exc, data_key_file) from None
+    if mode == PPML_GCM and len(material) != ppml_gcm.KEY_SIZE:
+        raise KeyFileError(
+            f"{data_key_file}: data key unwraps to {len(material)} bytes; ppml-gcm needs {ppml_gcm.KEY_SIZE}"
+        )
+    return material, wrapped
+
+
+def _write_meta_files(plan: _Plan, encrypted_key: str, force: bool) -> None:
+    """BigDL's ``.meta`` in every output directory that receives files; a different existing key is refused."""
+    fs = plan.fs_out
+    targets = [_join_parent(fs, directory, bigdl.META_FILE) for directory in plan.output_dirs()]
+    for meta in targets:
+        if fs.exists(meta) and not force:
+            try:
+                current = bigdl.read_meta(fs.read_bytes(meta))
+            except PpmlError:
+                current = None
+            if current != encrypted_key:
+                raise OutputExistsError(
+                    f"{meta}: holds a different data key; use another output directory or pass --force"
+                )
+    for meta in targets:
+        with _atomic_output(fs, meta) as handle:
+            bigdl.write_meta(handle, encrypted_key)
+
+
+def _encrypt_job(
+    plan: _Plan, status: FileStatus, out: str, make_writer: Callable[[BinaryIO, FileStatus], _Writer], mode: str
+) -> Job:
+    def job(advance: ProgressCallback, stop: threading.Event) -> FileResult:
+        try:
+            with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out) as sink:
+                writer = make_writer(sink, status)
+                while chunk := src.read(CHUNK_SIZE):
+                    if stop.is_set():
+                        raise _Cancelled
+                    writer.write(chunk)
+                    advance(len(chunk))
+                if writer.bytes_in != status.size:
+                    raise StorageError(
+                        f"{status.path}: size changed while encrypting ({status.size} -> {writer.bytes_in} bytes)"
+                    )
+                writer.close()
+        except OSError as exc:
+            raise _storage_error(exc, status.path) from None
+        return FileResult(status.path, out, writer.bytes_in, writer.bytes_out, mode)
+
+    return job
+
+
+# ---------------------------------------------------------------------------------------------- decryption
+
+
+_AZURE_KEY_URL = re.compile(r"^(https://[^/]+/keys/[^/]+)(?:/[^/]*)?/?$", re.IGNORECASE)
+
+
+def _same_primary_key(a: str, b: str) -> bool:
+    """Equal key ids, or the same Key Vault key with or without a version (rotated versions still unwrap)."""
+    if a == b:
+        return True
+    ma, mb = _AZURE_KEY_URL.match(a), _AZURE_KEY_URL.match(b)
+    return bool(ma and mb and ma.group(1).lower() == mb.group(1).lower())
+
+
+class _KeyResolver:
+    """Finds the data key of each object: the user's plaintext key string, or an unwrap through the KMS."""
+
+    def __init__(
+        self, kms: KeyManagementService | None, data_key_plaintext: str | None, data_key_file: str | None
+    ) -> None:
+        self.kms = kms
+        self.plaintext = DataKey.from_bigdl_string(data_key_plaintext) if data_key_plaintext is not None else None
+        self.data_key_file = data_key_file
+
+    def key_for(self, info: ObjectInfo, name: str) -> DataKey:
+        if self.plaintext is not None:
+            if info.mode == PPML_GCM and len(self.plaintext.material) != ppml_gcm.KEY_SIZE:
+                raise WrongKeyError(f"{name}: ppml-gcm needs a plaintext data key that is Base64 of 32 bytes")
+            return self.plaintext
+        kms = self.kms
+        if info.key_ref is None:  # nativeaescbc: the key comes from a BigDL data key file
+            if kms is None or self.data_key_file is None:
+                raise ConfigError(
+                    f"{name}: nativeaescbc files carry no key; pass a BigDL data key file with a KMS "
+                    "(--data-key with --kms) or the key string (--data-key-plaintext-file)"
+                )
+            ciphertext = read_data_key_file(self.data_key_file)
+            wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, ciphertext)
+            return DataKey(self._unwrap(kms, wrapped, self.data_key_file))
+        if kms is None:
+            raise ConfigError(
+                f"{name}: its data key is wrapped; configure the KMS (--kms with --primary-key or --vault) "
+                "or pass the data key string (--data-key-plaintext-file)"
+            )
+        ref = info.key_ref
+        if info.mode == PPML_GCM:
+            self._check_kms(kms, ref.kms_type or "", ref.key_id or "", name)
+            wrapped = WrappedKey(kms.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
+        else:  # BigDL common headers record only the wrapped key: it belongs to the configured primary key
+            wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, ref.wrapped_key)
+        return DataKey(self._unwrap(kms, wrapped, name))
+
+    @staticmethod
+    def _check_kms(kms: KeyManagementService, file_kms: str, file_key: str, name: str) -> None:
+        with suppress(ConfigError):
+            file_kms = normalize_kms_type(file_kms)
+        if file_kms != kms.kms_type or not _same_primary_key(file_key, kms.key_id):
+            raise WrongKeyError(
+                f"{name}: encrypted under {file_kms} primary key {file_key}, but the configured KMS is "
+                f"{kms.kms_type} primary key {kms.key_id}; configure the primary key that wrote it"
+            )
+
+    @staticmethod
+    def _unwrap(kms: KeyManagementService, wrapped: WrappedKey, name: str) -> bytes:
+        try:
+            return unwrap_cached(kms, wrapped)
+        except PpmlError as exc:
+            raise with_source(exc, name) from None
+
+
+def _probe(fs: FileSystem, status: FileStatus, mode: str) -> ObjectInfo:
+    try:
+        with _open_input(fs, status.path) as handle:
+            return formats.probe(handle, status.size, status.path, mode)
+    except OSError as exc:
+        raise _storage_error(exc, status.path) from None
+
+
+def decrypt_path(
+    source: str,
+    output: str,
+    kms: KeyManagementService | None = None,
+    *,
+    data_key_plaintext: str | None = None,
+    data_key_file: str | None = None,
+    crypto_mode: str = AUTO,
+    verify: bool = True,
+    force: bool = False,
+    jobs: int | None = None,
+    progress: ProgressSpec = None,
+    options: Mapping[str, str] | None = None,
+) -> RunResult:
+    """Decrypt a file or tree into ``output``; the format of each file is detected from its header.
+
+    ``data_key_plaintext`` (a BigDL data key string) bypasses the KMS; ``data_key_file`` supplies the key of
+    headerless ``nativeaescbc`` data; ``crypto_mode`` forces a layout; ``verify=False`` skips BigDL's HMAC.
+    """
+    mode = formats.normalize_mode(crypto_mode)
+    if mode not in (AUTO, PPML_GCM, COMMON, NATIVE):
+        raise ConfigError(f"cannot decrypt crypto mode {mode} file by file; use auto, ppml-gcm, {COMMON} or {NATIVE}")
+    started = time.perf_counter()
+    plan = _plan(source, output, options, force)
+    resolver = _KeyResolver(kms, data_key_plaintext, data_key_file)
+    jobs_list: list[Job] = []
+    modes: set[str] = set()
+    common_dirs: set[str] = set()
+    for status, out in plan.pairs:
+        info = _probe(plan.fs_in, status, mode)
+        key = resolver.key_for(info, status.path)
+        modes.add(info.mode)
+        if info.mode == COMMON:
+            common_dirs.add(_parent(status.path))
+        jobs_list.append(_decrypt_job(plan, status, out, info, key, verify))
+    notes = _decrypt_notes(plan.fs_in, modes, common_dirs, verify)
+    total = sum(status.size for status, _ in plan.pairs)
+    files = _run(jobs_list, jobs, progress, total, "decrypting")
+    key_id = kms.key_id if kms is not None and data_key_plaintext is None else None
+    return RunResult("decrypted", "+".join(sorted(modes)), files, time.perf_counter() - started, key_id, notes)
+
+
+def _decrypt_notes(fs: FileSystem, modes: set[str], common_dirs: set[str], verify: bool) -> list[str]:
+    notes: list[str] = []
+    for directory in sorted(common_dirs):
+        if not fs.exists(_join_parent(fs, directory, bigdl.META_FILE)):
+            notes.append(f"{directory}: no BigDL .meta file; decrypted with the key recorded in each file's header")
+    if NATIVE in modes:
+        notes.append("nativeaescbc has no MAC: tampering with those files cannot be detected")
+    if COMMON in modes and not verify:
+        notes.append("HMAC verification was skipped (--no-verify): tampering was not checked")
+    return notes
+
+
+def _decrypt_job(plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool) -> Job:
+    def job(advance: ProgressCallback, stop: threading.Event) -> FileResult:
+        written = reported = 0
+        try:
+            with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out) as sink:
+                reader = formats.open_reader(info, src, key, verify=verify, name=status.path)
+                for chunk in formats.iter_plaintext(reader, status.path):
+                    if stop.is_set():
+                        raise _Cancelled
+                    sink.write(chunk)
+                    written += len(chunk)
+                    step = min(len(chunk), status.size - reported)
+                    reported += step
+                    advance(step)
+        except OSError as exc:
+            raise _storage_error(exc, status.path) from None
+        advance(status.size - reported)  # headers, tags and padding: count the whole input as done
+        return FileResult(status.path, out, status.size, written, info.mode)
+
+    return job
+
+
+# ---------------------------------------------------------------------------------------------- inspection
+
+
+def inspect_file(path: str, *, crypto_mode: str = AUTO, options: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Public facts about one encrypted file (format, key id, sizes). Never a key, wrapped or not."""
+    fs = filesystem_for(path, options)
+    if not fs.exists(path):
+        raise StorageError(f"{path}: no such file")
+    if fs.is_dir(path):
+        raise ConfigError(f"{path}: is a directory; inspect takes files")
+    info = _probe(fs, FileStatus(path, fs.size(path)), formats.normalize_mode(crypto_mode))
+    described: dict[str, object] = {"path": path, **info.describe()}
+    if info.key_ref is not None:
+        described["wrappedKeyLength"] = len(info.key_ref.wrapped_key)
+    if info.mode == COMMON:
+        described["metaFile"] = fs.exists(_join_parent(fs, _parent(path), bigdl.META_FILE))
+    return described
+
+
+def inspect_path(
+    path: str, *, crypto_mode: str = AUTO, options: Mapping[str, str] | None = None
+) -> list[dict[str, object]]:
+    """:func:`inspect_file` for a file, or for every data file of a directory tree."""
+    fs = filesystem_for(path, options)
+    if not fs.exists(path):
+        raise StorageError(f"{path}: no such file or directory")
+    paths = [status.path for status in fs.list_files(path)] if fs.is_dir(path) else [path]
+    return [inspect_file(p, crypto_mode=crypto_mode, options=options) for p in paths]
+
+
+__all__ = [
+    "CHUNK_SIZE",
+    "FileResult",
+    "ProgressCallback",
+    "ProgressSpec",
+    "RunResult",
+    "content_type_for",
+    "decrypt_path",
+    "default_jobs",
+    "encrypt_path",
+    "inspect_file",
+    "inspect_path",
+]
