@@ -1,10 +1,171 @@
-"""`ppml-az crypt` commands (to be filled in)."""
+"""``ppml-az encrypt``, ``decrypt`` and ``inspect``: files and directory trees, BigDL PPML compatible."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+import warnings
 from typing import Any
 
+from .. import filecrypt
+from ..errors import ConfigError
+from ..formats import AUTO, PPML_GCM, UnauthenticatedWarning, normalize_mode, ppml_gcm
+from ..kms.bigdl_keys import read_data_key_plaintext
+from ._kms_args import add_kms_arguments, kms_from_args
 
-def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
-    """Add this module's commands to the ppml-az parser."""
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1048576``, ``1MiB``, ``4M``, ``512KiB`` (binary units: segment sizes are powers of two)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"--segment-size {text!r} is not a size; use bytes or a suffix, e.g. 1MiB or 4MiB")
+    number, unit = match.groups()
+    return int(number) * _UNITS[(unit or "")[:1].lower()]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add encrypt, decrypt and inspect to the ppml-az parser."""
+    enc = subparsers.add_parser(
+        "encrypt",
+        help="encrypt a file or directory tree",
+        description="Encrypt INPUT (a file or a directory tree) into OUTPUT (a mirrored tree). One fresh data "
+        "key per run, wrapped by the KMS; each file gets its own header.",
+    )
+    add_kms_arguments(enc)
+    enc.add_argument(
+        "--crypto-mode",
+        "--cryptoMode",
+        default=PPML_GCM,
+        metavar="MODE",
+        help="ppml-gcm (default, authenticated, splittable) or aes/cbc/pkcs5padding (BigDL PPML compatible)",
+    )
+    enc.add_argument(
+        "--segment-size",
+        metavar="SIZE",
+        help="ppml-gcm ciphertext segment size in bytes, suffixes allowed (default 1MiB, 4KiB..4MiB)",
+    )
+    _add_common_flags(enc)
+    enc.set_defaults(func=_encrypt)
+
+    dec = subparsers.add_parser(
+        "decrypt",
+        help="decrypt a file or directory tree",
+        description="Decrypt INPUT into OUTPUT; each file's format (ppml-gcm, BigDL aes/cbc/pkcs5padding) is "
+        "read from its header. Nothing is written for a file that fails authentication.",
+    )
+    add_kms_arguments(dec, data_key_help="BigDL data key file: the key of headerless nativeaescbc data")
+    dec.add_argument(
+        "--data-key-plaintext-file",
+        metavar="FILE",
+        help="file holding the BigDL data key string itself (Base64); no KMS needed",
+    )
+    dec.add_argument("--crypto-mode", "--cryptoMode", default=AUTO, metavar="MODE", help=_MODE_HELP)
+    dec.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the HMAC check of BigDL aes/cbc/pkcs5padding files (only to salvage damaged legacy data)",
+    )
+    _add_common_flags(dec)
+    dec.set_defaults(func=_decrypt)
+
+    ins = subparsers.add_parser(
+        "inspect",
+        help="show the header of encrypted files as JSON",
+        description="Print what FILE is (format, KMS, primary key id, sizes) as JSON; a directory gives a list. "
+        "No key material is printed.",
+    )
+    ins.add_argument("file", metavar="FILE")
+    ins.add_argument("--crypto-mode", "--cryptoMode", default=AUTO, metavar="MODE", help=_MODE_HELP)
+    ins.set_defaults(func=_inspect)
+
+
+_MODE_HELP = "auto (default: detect from the header), ppml-gcm, aes/cbc/pkcs5padding or nativeaescbc (no header)"
+
+
+def _add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    parser.add_argument("--jobs", type=int, metavar="N", help="files processed in parallel (default: cores)")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
+    parser.add_argument("input", metavar="INPUT")
+    parser.add_argument("output", metavar="OUTPUT")
+
+
+def _check_jobs(jobs: int | None) -> None:
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: must be at least 1")
+
+
+def _report(result: filecrypt.RunResult) -> int:
+    for note in result.notes:
+        print(f"ppml-az: note: {note}", file=sys.stderr)
+    print(result.summary())
+    return 0
+
+
+def _encrypt(args: argparse.Namespace) -> int:
+    _check_jobs(args.jobs)
+    mode = normalize_mode(args.crypto_mode)
+    segment_size = ppml_gcm.DEFAULT_SEGMENT_SIZE if args.segment_size is None else parse_size(args.segment_size)
+    if not ppml_gcm.MIN_SEGMENT_SIZE <= segment_size <= ppml_gcm.MAX_SEGMENT_SIZE:
+        raise ConfigError(
+            f"--segment-size {args.segment_size}: must be between 4KiB and 4MiB ({ppml_gcm.MIN_SEGMENT_SIZE}.."
+            f"{ppml_gcm.MAX_SEGMENT_SIZE} bytes)"
+        )
+    if mode not in (AUTO, PPML_GCM) and args.segment_size is not None:
+        raise ConfigError(f"--segment-size applies to ppml-gcm only, not to {mode}")
+    result = filecrypt.encrypt_path(
+        args.input,
+        args.output,
+        kms_from_args(args),
+        crypto_mode=mode,
+        segment_size=segment_size,
+        data_key_file=args.data_key,
+        force=args.force,
+        jobs=args.jobs,
+        progress=args.progress,
+    )
+    return _report(result)
+
+
+def _decrypt(args: argparse.Namespace) -> int:
+    _check_jobs(args.jobs)
+    plaintext_key = read_data_key_plaintext(args.data_key_plaintext_file) if args.data_key_plaintext_file else None
+    kms = kms_from_args(args) if args.kms else None
+    if kms is None and plaintext_key is None:
+        raise ConfigError(
+            "decrypt needs the KMS that wrapped the data keys (--kms local --primary-key PATH, or --kms azure "
+            "--vault V) or the data key itself (--data-key-plaintext-file FILE)"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnauthenticatedWarning)  # reported once as a note instead
+        result = filecrypt.decrypt_path(
+            args.input,
+            args.output,
+            kms,
+            data_key_plaintext=plaintext_key,
+            data_key_file=args.data_key,
+            crypto_mode=args.crypto_mode,
+            verify=args.verify,
+            force=args.force,
+            jobs=args.jobs,
+            progress=args.progress,
+        )
+    return _report(result)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    infos = filecrypt.inspect_path(args.file, crypto_mode=args.crypto_mode)
+    described: object = infos[0] if len(infos) == 1 and infos[0]["path"] == args.file else infos
+    print(json.dumps(described, indent=2))
+    return 0

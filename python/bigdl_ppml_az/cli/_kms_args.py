@@ -1,0 +1,95 @@
+"""KMS flags shared by ``ppml-az`` commands, with BigDL PPML's spellings accepted as aliases.
+
+BigDL users pass ``--kmsType AzureKeyManagementService --vaultName V --primaryKeyPath P --dataKeyPath D``;
+the same words work here, next to the kebab-case forms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from ..errors import ConfigError
+from ..kms import LOCAL, KeyManagementService, KmsSettings, build_kms, normalize_kms_type
+from ..kms.bigdl_keys import read_primary_key_id
+
+KMS_METAVAR = "{local,azure,AzureKeyManagementService}"
+
+
+def add_kms_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    data_key_help: str = "BigDL data key file (Base64 of the wrapped data key); its key is used instead of a fresh one",
+    key_name_flags: Sequence[str] = ("--primary-key-name", "--primaryKeyName"),
+) -> None:
+    group = parser.add_argument_group("key management")
+    group.add_argument(
+        "--kms",
+        "--kms-type",
+        "--kmsType",
+        "--kms_type",
+        dest="kms",
+        metavar=KMS_METAVAR,
+        help="key management service: local (primary key file) or azure (Azure Key Vault)",
+    )
+    group.add_argument(
+        "--primary-key",
+        "--primary-key-path",
+        "--primaryKeyPath",
+        "--primary_key_path",
+        dest="primary_key",
+        metavar="PATH",
+        help="primary key file: 32 key bytes (local) or the Key Vault key id (azure)",
+    )
+    group.add_argument(
+        "--data-key",
+        "--data-key-path",
+        "--dataKeyPath",
+        "--data_key_path",
+        dest="data_key",
+        metavar="PATH",
+        help=data_key_help,
+    )
+    group.add_argument(
+        "--vault", "--vault-name", "--vaultName", dest="vault", metavar="NAME_OR_URL", help="Key Vault (azure)"
+    )
+    group.add_argument(*key_name_flags, dest="primary_key_name", metavar="NAME", help="Key Vault key name (azure)")
+    group.add_argument(
+        "--client-id",
+        "--clientId",
+        dest="client_id",
+        metavar="ID",
+        help="client id of the managed identity to authenticate with (azure)",
+    )
+
+
+def kms_type_from_args(args: argparse.Namespace) -> str:
+    if not args.kms:
+        raise ConfigError("--kms is required: local (with --primary-key PATH) or azure (with --vault)")
+    return normalize_kms_type(args.kms)
+
+
+def kms_options(args: argparse.Namespace) -> dict[str, str]:
+    """Data-source style options (``kms``, ``primaryKeyPath``, ``vault``...) from the parsed flags."""
+    kms_type = kms_type_from_args(args)
+    options = {"kms": kms_type}
+    if kms_type == LOCAL:
+        if not args.primary_key:
+            raise ConfigError(
+                "--kms local needs --primary-key PATH (create one with `ppml-az keys create --kms local "
+                "--primary-key PATH`)"
+            )
+        options["primaryKeyPath"] = args.primary_key
+        return options
+    if args.primary_key:
+        options["primaryKeyId"] = read_primary_key_id(args.primary_key)
+    for flag, option in (("vault", "vault"), ("primary_key_name", "primaryKeyName"), ("client_id", "clientId")):
+        value = getattr(args, flag, None)
+        if value:
+            options[option] = value
+    return options
+
+
+def kms_from_args(args: argparse.Namespace) -> KeyManagementService:
+    """The KMS the flags describe (built through KmsSettings, like a Spark worker would build it)."""
+    return build_kms(KmsSettings.from_options(kms_options(args)))
