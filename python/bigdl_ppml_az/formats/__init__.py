@@ -86,7 +86,7 @@ class DataKey:
 class KeyRef:
     """What the KMS must unwrap for one object. BigDL headers record only the wrapped key, not the KMS."""
 
-    wrapped_key: bytes
+    wrapped_key: bytes = field(repr=False)  # not secret, but keep it out of logs and explain() output
     kms_type: str | None = None
     key_id: str | None = None
     wrap_algorithm: str | None = None
