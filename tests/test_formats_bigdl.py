@@ -350,3 +350,13 @@ def test_data_key_string_is_base64_of_the_key_bytes() -> None:
     assert DataKey.from_bigdl_string(KEY44).material == KEY_BYTES
     assert DataKey.from_bigdl_string(NON_ASCII_KEY).as_bigdl_string() == NON_ASCII_KEY
     assert "redacted" in repr(key) and KEY44 not in repr(key)
+
+
+def test_single_block_file_iv_reaches_the_padding_check_despite_the_mac() -> None:
+    """For a one-block file (plaintext <= 15 bytes) the unauthenticated IV controls the padding bytes: the MAC
+    verifies and the padding check then answers, which is a padding oracle (docs/FORMATS.md, caveats)."""
+    vector = common_vector(KEY44, b"ok")
+    iv_offset = 8 + len(ENCRYPTED_KEY)
+    bigdl.verify_common_mac(io.BytesIO(flip(vector, iv_offset + 15, 4)), len(vector), KEY44)  # MAC still fine
+    with pytest.raises(WrongKeyError, match="padding"):
+        read_all(flip(vector, iv_offset + 15, 4), KEY44)
