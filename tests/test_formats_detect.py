@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -126,8 +127,8 @@ def test_damaged_envelope_is_integrity_not_unknown() -> None:
         (NATIVE, common_bytes, "this is a aes/cbc/pkcs5padding file"),
     ],
 )
-def test_forced_mode_that_does_not_match(forced: str, builder: object, expected: str) -> None:
-    data = builder()  # type: ignore[operator]
+def test_forced_mode_that_does_not_match(forced: str, builder: Callable[[], bytes], expected: str) -> None:
+    data = builder()
     with pytest.raises(UnknownFormatError, match=f"part-0: .*{expected}"):
         run_probe(data, forced)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import os
@@ -9,6 +11,7 @@ import struct
 from collections.abc import Callable
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +29,12 @@ KEY = bytes(range(32))
 PPML_ERRORS = (IntegrityError, WrongKeyError, UnknownFormatError)
 
 
-def envelope(segment_size: int = SEG, **extra: object) -> ppml_gcm.Envelope:
-    return ppml_gcm.Envelope("local", "local:test", "AES-256-GCM", b"wrapped-key-bytes", segment_size, **extra)  # type: ignore[arg-type]
+def envelope(
+    segment_size: int = SEG, content_type: str | None = None, plaintext_length: int | None = None
+) -> ppml_gcm.Envelope:
+    return ppml_gcm.Envelope(
+        "local", "local:test", "AES-256-GCM", b"wrapped-key-bytes", segment_size, content_type, plaintext_length
+    )
 
 
 def encrypt(
@@ -309,7 +316,8 @@ def with_json(body: bytes, tail: bytes = b"") -> bytes:
 
 
 def fields() -> dict[str, object]:
-    return json.loads(envelope().to_bytes()[12:])  # type: ignore[no-any-return]
+    loaded: dict[str, object] = json.loads(envelope().to_bytes()[12:])
+    return loaded
 
 
 @pytest.mark.parametrize(
@@ -380,3 +388,30 @@ def test_layout_offsets_follow_the_spec() -> None:
         ppml_gcm.Layout(100, SEG, 100 + SEG + 15)  # a last segment shorter than a tag
     with pytest.raises(IntegrityError):
         ppml_gcm.Layout(100, SEG, 100 + HEADER + TAG - 1)
+
+
+def test_envelope_bytes_follow_the_doc() -> None:
+    env = envelope(content_type="csv", plaintext_length=12)
+    body = (
+        '{"contentType":"csv","keyId":"local:test","kms":"local","plaintextLength":12,'
+        '"segmentSize":4096,"version":1,"wrapAlgorithm":"AES-256-GCM","wrappedKey":"'
+        + base64.b64encode(b"wrapped-key-bytes").decode()
+        + '"}'
+    ).encode()
+    assert env.to_bytes() == b"PPMLGCM1" + len(body).to_bytes(4, "big") + body
+    blob = encrypt(b"x", env=env)
+    assert blob[len(body) + 12] == 40  # Tink header length byte
+
+
+def test_local_key_id_and_wrap_follow_the_doc(tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(tmp_path, "p.key")
+    kms = LocalKms.create(path)
+    with open(path, "rb") as handle:
+        primary = handle.read()
+    assert len(primary) == 32 and os.stat(path).st_mode & 0o777 == 0o600
+    expected_id = "local:" + hashlib.sha256(b"bigdl-ppml-az local key id\0" + primary).hexdigest()[:32]
+    assert kms.key_id == expected_id
+    data_key, wrapped = kms.generate_data_key()
+    blob = wrapped.ciphertext
+    assert len(blob) == 60 and wrapped.algorithm == "AES-256-GCM"
+    assert AESGCM(primary).decrypt(blob[:12], blob[12:], expected_id.encode()) == data_key
