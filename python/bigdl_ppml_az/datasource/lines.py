@@ -1,0 +1,63 @@
+"""Which lines a split owns, over a stream of plaintext pieces (Hadoop's LineRecordReader rule).
+
+A split covers plaintext bytes [start, end). Split 0 owns the line at offset 0; a split with start > 0 skips
+everything up to and including the first ``\\n`` at or after ``start`` (the previous split finishes that line);
+every split reads on past ``end`` to the first ``\\n`` at or after ``end``. So each line is read exactly once,
+and no split needs bytes before its start. Lines end at ``\\n`` (``\\r\\n`` leaves a ``\\r`` the parsers drop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+
+def owned_bytes(pieces: Iterable[bytes], start: int, end: int | None) -> Iterator[bytes]:
+    """Pieces of the lines this split owns; ``pieces`` is the plaintext from ``start`` on (may run past end).
+
+    Emits plaintext [first owned line start, first newline at or after ``end``]; ``end=None`` means to the end
+    of the object. A split whose first owned line would start after ``end`` owns nothing.
+    """
+    pos = start  # absolute offset of the current piece
+    skipping = start > 0
+    for piece in pieces:
+        if not piece:
+            continue
+        lo = 0
+        if skipping:
+            nl = piece.find(b"\n")
+            if nl < 0:
+                pos += len(piece)
+                if end is not None and pos > end:
+                    return
+                continue
+            lo = nl + 1
+            skipping = False
+            if end is not None and pos + lo > end:
+                return
+        if end is not None and pos + len(piece) > end:
+            nl = piece.find(b"\n", max(lo, end - pos))
+            if nl >= 0:
+                yield piece[lo : nl + 1]
+                return
+        yield piece[lo:] if lo else piece
+        pos += len(piece)
+
+
+def line_chunks(pieces: Iterable[bytes], target: int) -> Iterator[bytes]:
+    """Regroup a byte stream into chunks of about ``target`` bytes that end on a line boundary."""
+    buffer: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= target:
+            data = b"".join(buffer)
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one very long line: keep accumulating
+                buffer, size = [data], len(data)
+                continue
+            yield data[:cut]
+            rest = data[cut:]
+            buffer, size = ([rest], len(rest)) if rest else ([], 0)
+    if size:
+        yield b"".join(buffer)

@@ -1,0 +1,150 @@
+"""Whole-file encrypted Parquet: a seekable plaintext view over the decrypting units, so pyarrow reads the
+footer and only the row groups it needs, with a small cache of decrypted units (memory: a few units)."""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql.types import StructType
+
+from ..formats import PlaintextReader
+from .parsing import arrow_schema
+
+
+class UnitFile(io.RawIOBase):
+    """Read-only, seekable file over a :class:`PlaintextReader` (decrypts units on demand)."""
+
+    def __init__(self, reader: PlaintextReader, cache_units: int = 4) -> None:
+        super().__init__()
+        self._reader = reader
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache_units = cache_units
+        self._starts = [reader.plaintext_start(i) for i in range(reader.unit_count)]
+        last = reader.unit_count - 1
+        self._size = self._starts[last] + len(self._unit(last))
+        self._pos = 0
+
+    def _unit(self, index: int) -> bytes:
+        data = self._cache.get(index)
+        if data is None:
+            data = next(iter(self._reader.iter_units(index, index + 1)))
+            self._cache[index] = data
+            if len(self._cache) > self._cache_units:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(index)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def size(self) -> int:
+        return self._size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        parts = []
+        while self._pos < end:
+            index = _unit_of(self._starts, self._pos)
+            data = self._unit(index)
+            lo = self._pos - self._starts[index]
+            take = data[lo : lo + (end - self._pos)]
+            if not take:
+                break
+            parts.append(take)
+            self._pos += len(take)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _unit_of(starts: list[int], pos: int) -> int:
+    lo, hi = 0, len(starts) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= pos:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def open_parquet(reader: PlaintextReader) -> pq.ParquetFile:
+    return pq.ParquetFile(pa.PythonFile(UnitFile(reader), mode="r"))
+
+
+def read_parquet(
+    file: pq.ParquetFile, schema: StructType, skip_group: Any = None, batch_rows: int = 65536
+) -> Iterator[pa.RecordBatch]:
+    """Batches of the schema's columns (by name; missing columns become nulls), in the schema's Arrow types."""
+    target = arrow_schema(schema)
+    present = set(file.schema_arrow.names)
+    wanted = [f.name for f in target if f.name in present]
+    groups = [g for g in range(file.num_row_groups) if skip_group is None or not skip_group(file.metadata, g)]
+    if not groups:
+        return
+    for batch in file.iter_batches(batch_size=batch_rows, row_groups=groups, columns=wanted, use_threads=False):
+        columns = []
+        for f in target:
+            if f.name in present:
+                columns.append(batch.column(f.name).cast(f.type))
+            else:
+                columns.append(pa.nulls(batch.num_rows, f.type))
+        yield pa.RecordBatch.from_arrays(columns, schema=target)
+
+
+_OPS = {"EqualTo": "eq", "GreaterThan": "gt", "GreaterThanOrEqual": "ge", "LessThan": "lt", "LessThanOrEqual": "le"}
+
+
+def row_group_skipper(filters: list[tuple[str, str, Any]]) -> Any:
+    """A predicate (metadata, row group) -> True when min/max statistics prove no row can match."""
+    if not filters:
+        return None
+
+    def skip(metadata: pq.FileMetaData, group: int) -> bool:
+        rg = metadata.row_group(group)
+        names = [rg.column(i).path_in_schema for i in range(rg.num_columns)]
+        for column, op, value in filters:
+            if column not in names:
+                continue
+            stats = rg.column(names.index(column)).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            try:
+                lo, hi = stats.min, stats.max
+                if (
+                    (op == "eq" and (value < lo or value > hi))
+                    or (op == "gt" and hi <= value)
+                    or (op == "ge" and hi < value)
+                    or (op == "lt" and lo >= value)
+                    or (op == "le" and lo > value)
+                ):
+                    return True
+            except TypeError:
+                continue
+        return False
+
+    return skip
+
+
+__all__ = ["UnitFile", "_OPS", "open_parquet", "pc", "read_parquet", "row_group_skipper"]

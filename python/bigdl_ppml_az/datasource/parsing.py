@@ -1,0 +1,352 @@
+"""Plaintext chunks -> ``pyarrow.RecordBatch``es with exactly the Arrow types of the Spark schema.
+
+CSV and JSON are parsed by pyarrow. Each chunk first goes through pyarrow's typed parser (fast path); if that
+fails (a malformed value, a wrong column count) the chunk is re-parsed as strings and converted column by
+column, which gives Spark's per-row ``mode`` semantics: PERMISSIVE nulls the bad row's fields (and fills the
+corrupt-record column when the schema has one), DROPMALFORMED drops the row, FAILFAST raises naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StringType, StructType
+
+from ..errors import PpmlError
+from .options import ReadSettings
+
+_OFFSET = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
+_TRUE = ["true", "True", "TRUE"]
+_FALSE = ["false", "False", "FALSE"]
+
+
+class MalformedRecordError(PpmlError):
+    """A record did not parse and the read runs with mode=FAILFAST."""
+
+
+def arrow_schema(schema: StructType) -> pa.Schema:
+    return to_arrow_schema(schema, timezone="UTC")
+
+
+_JAVA_TOKENS = [
+    ("yyyy", "%Y"),
+    ("yy", "%y"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("SSSSSS", "%f"),
+    ("SSS", "%f"),
+    ("XXX", "%z"),
+    ("Z", "%z"),
+]
+
+
+def java_to_strptime(pattern: str) -> str:
+    """Translate the common subset of Java DateTimeFormatter patterns to strptime (quoted literals kept)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "'":
+            close = pattern.find("'", i + 1)
+            close = len(pattern) if close < 0 else close
+            out.append(pattern[i + 1 : close].replace("%", "%%") or "'")
+            i = close + 1
+            continue
+        for token, repl in _JAVA_TOKENS:
+            if pattern.startswith(token, i):
+                out.append(repl)
+                i += len(token)
+                break
+        else:
+            out.append(pattern[i].replace("%", "%%"))
+            i += 1
+    return "".join(out)
+
+
+class Converter:
+    """String column -> Spark-typed Arrow column, with a mask of values that did not convert."""
+
+    def __init__(self, settings: ReadSettings) -> None:
+        self.settings = settings
+        self.date_fmt = java_to_strptime(settings.date_format) if settings.date_format else None
+        self.ts_fmt = java_to_strptime(settings.timestamp_format) if settings.timestamp_format else None
+
+    def convert(self, values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Array]:
+        """(converted, bad) where bad marks non-null inputs that became null."""
+        if pa.types.is_string(target) or pa.types.is_large_string(target):
+            return values.cast(target), pa.array([False] * len(values))
+        cleaned = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        try:
+            result = self._vector(cleaned, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            result = self._per_value(cleaned, target)
+        bad = pc.and_(pc.is_valid(cleaned), pc.is_null(result))
+        return result, pc.fill_null(bad, False)
+
+    def _vector(self, values: pa.Array, target: pa.DataType) -> pa.Array:
+        if pa.types.is_timestamp(target):
+            return self._timestamps(values, target)
+        if pa.types.is_date32(target) and self.date_fmt:
+            return pc.strptime(values, format=self.date_fmt, unit="s").cast(pa.date32())
+        if pa.types.is_boolean(target):
+            lowered = pc.utf8_lower(values)
+            ok = pc.or_(pc.equal(lowered, "true"), pc.equal(lowered, "false"))
+            if not pc.all(pc.or_(ok, pc.is_null(values))).as_py():
+                raise pa.ArrowInvalid("not a boolean")
+            return pc.equal(lowered, "true")
+        if pa.types.is_integer(target):
+            # Spark rejects "1.0" or "1e3" for integral types; pyarrow's cast would too, but check explicitly.
+            if not pc.all(pc.or_(pc.match_substring_regex(values, r"^\s*[+-]?\d+\s*$"), pc.is_null(values))).as_py():
+                raise pa.ArrowInvalid("not an integer")
+            return pc.utf8_trim_whitespace(values).cast(target)
+        return values.cast(target)
+
+    def _timestamps(self, values: pa.Array, target: pa.DataType) -> pa.Array:
+        tz = getattr(target, "tz", None)
+        if self.ts_fmt:
+            naive = pc.strptime(values, format=self.ts_fmt, unit="us", error_is_null=False)
+        else:
+            has_offset = pc.fill_null(pc.match_substring_regex(values, _OFFSET), False)
+            if pc.any(has_offset).as_py():
+                if tz is None:
+                    raise pa.ArrowInvalid("zone offset in a timestamp_ntz column")
+                aware = pc.if_else(has_offset, values, pa.scalar(None, pa.string())).cast(pa.timestamp("us", "UTC"))
+                local = pc.if_else(has_offset, pa.scalar(None, pa.string()), values).cast(pa.timestamp("us"))
+                local = pc.assume_timezone(local, self.settings.time_zone).cast(pa.timestamp("us", "UTC"))
+                return pc.coalesce(aware, local).cast(target)
+            naive = values.cast(pa.timestamp("us"))
+        if tz is None:
+            return naive.cast(target)
+        return pc.assume_timezone(naive, self.settings.time_zone).cast(target)
+
+    def _per_value(self, values: pa.Array, target: pa.DataType) -> pa.Array:
+        out: list[Any] = []
+        for value in values.to_pylist():
+            if value is None:
+                out.append(None)
+                continue
+            try:
+                out.append(self._vector(pa.array([value], pa.string()), target)[0].as_py())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+                out.append(None)
+        return pa.array(out, target)
+
+
+class CsvParser:
+    """pyarrow CSV over chunks of whole lines; Spark's CSV options and null/mode semantics."""
+
+    def __init__(self, settings: ReadSettings, schema: StructType, path: str) -> None:
+        self.settings = settings
+        self.path = path
+        self.target = arrow_schema(schema)
+        corrupt = settings.corrupt_column
+        self.corrupt_index = next(
+            (i for i, f in enumerate(schema.fields) if f.name == corrupt and isinstance(f.dataType, StringType)),
+            None,
+        )
+        self.data_fields = [f for i, f in enumerate(self.target) if i != self.corrupt_index]
+        self.names = [f"c{i}" for i in range(len(self.data_fields))]
+        self.converter = Converter(settings)
+        self.parse_options = pacsv.ParseOptions(
+            delimiter=settings.sep,
+            quote_char=settings.quote if settings.quote else False,
+            escape_char=settings.escape if settings.escape else False,
+            double_quote=True,
+            newlines_in_values=settings.multi_line,
+        )
+        nulls = sorted({"", settings.null_value})
+        self.fast_convert = pacsv.ConvertOptions(
+            column_types={n: self._fast_type(f.type) for n, f in zip(self.names, self.data_fields, strict=True)},
+            null_values=nulls,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=_TRUE,
+            false_values=_FALSE,
+        )
+        self.string_convert = pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in self.names},
+            null_values=[settings.null_value] if settings.null_value else [""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
+        self.fast_ok = all(not pa.types.is_timestamp(f.type) or not settings.timestamp_format for f in self.data_fields)
+
+    def _fast_type(self, target: pa.DataType) -> pa.DataType:
+        if pa.types.is_timestamp(target):
+            return pa.timestamp("us")  # zone applied after parsing
+        if pa.types.is_date32(target) and self.settings.date_format not in (None, "yyyy-MM-dd"):
+            return pa.string()
+        return target
+
+    def _read_options(self, skip_header: bool) -> pacsv.ReadOptions:
+        return pacsv.ReadOptions(
+            column_names=self.names, skip_rows=1 if skip_header else 0, use_threads=False, block_size=64 << 20
+        )
+
+    def parse(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
+        """Parse one chunk of whole lines (``skip_header``: its first line is the file's header)."""
+        if self.fast_ok:
+            try:
+                table = pacsv.read_csv(
+                    io.BytesIO(chunk), self._read_options(skip_header), self.parse_options, self.fast_convert
+                )
+                yield from self._finish_fast(table)
+                return
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        yield from self._careful(chunk, skip_header)
+
+    def _finish_fast(self, table: pa.Table) -> Iterator[pa.RecordBatch]:
+        columns = []
+        for i, f in enumerate(self.data_fields):
+            col = table.column(i)
+            if pa.types.is_timestamp(f.type):
+                col = (
+                    self.converter._timestamps(col.cast(pa.string()), f.type)
+                    if col.type != f.type and (pa.types.is_string(col.type))
+                    else self._zone(col, f.type)
+                )
+            elif col.type != f.type:
+                col = self.converter.convert(col.cast(pa.string()), f.type)[0]
+            columns.append(col)
+        if self.corrupt_index is not None:
+            columns.insert(self.corrupt_index, pa.nulls(table.num_rows, pa.string()))
+        out = pa.Table.from_arrays(columns, schema=self.target)
+        yield from out.to_batches()
+
+    def _zone(self, col: Any, target: pa.DataType) -> Any:
+        tz = getattr(target, "tz", None)
+        if tz is None:
+            return col.cast(target)
+        return pc.assume_timezone(col, self.settings.time_zone).cast(target)
+
+    def _careful(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
+        irregular: dict[int, str] = {}
+
+        def on_invalid(row: Any) -> str:
+            irregular[int(row.number)] = row.text
+            return "skip"
+
+        parse_options = pacsv.ParseOptions(
+            delimiter=self.parse_options.delimiter,
+            quote_char=self.parse_options.quote_char,
+            escape_char=self.parse_options.escape_char,
+            double_quote=True,
+            newlines_in_values=self.settings.multi_line,
+            invalid_row_handler=on_invalid,
+        )
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(chunk), self._read_options(skip_header), parse_options, self.string_convert
+            )
+        except pa.ArrowInvalid:  # the message may quote data: do not pass it on
+            raise MalformedRecordError(
+                f"{self.path}: CSV could not be parsed (unbalanced quotes or bad encoding?)"
+            ) from None
+        raw_lines: list[str] | None = None
+        if self.corrupt_index is not None:
+            raw_lines = (
+                _record_texts(table, self.settings.sep) if self.settings.multi_line else _lines(chunk, skip_header)
+            )
+        if irregular:
+            table = self._merge_irregular(table, irregular, skip_header)
+        bad = pa.array([False] * table.num_rows)
+        columns = []
+        for i, f in enumerate(self.data_fields):
+            col, col_bad = self.converter.convert(table.column(i).combine_chunks(), f.type)
+            columns.append(col)
+            bad = pc.or_(bad, col_bad)
+        if irregular:
+            bad = pc.or_(bad, table.column(len(self.data_fields)).combine_chunks())
+        yield from self._apply_mode(columns, bad, raw_lines, table.num_rows)
+
+    def _merge_irregular(self, table: pa.Table, irregular: dict[int, str], skip_header: bool) -> pa.Table:
+        """Put rows with a wrong field count back in place: padded with nulls / truncated, marked bad."""
+        rows = table.to_pylist()
+        width = len(self.names)
+        merged: list[dict[str, Any]] = []
+        it = iter(rows)
+        total = len(rows) + len(irregular)
+        first_number = 2 if skip_header else 1
+        for number in range(first_number, first_number + total):
+            if number in irregular:
+                text = irregular[number]
+                fields = self._split_fields(text)
+                padded = (fields + [None] * width)[:width]
+                row = dict(zip(self.names, padded, strict=True))
+                row["__bad"] = True
+                merged.append(row)
+            else:
+                row = dict(next(it))
+                row["__bad"] = False
+                merged.append(row)
+        schema = pa.schema([(n, pa.string()) for n in self.names] + [("__bad", pa.bool_())])
+        return pa.Table.from_pylist(merged, schema=schema)
+
+    def _split_fields(self, text: str) -> list[str | None]:
+        options = pacsv.ParseOptions(
+            delimiter=self.parse_options.delimiter,
+            quote_char=self.parse_options.quote_char,
+            escape_char=self.parse_options.escape_char,
+        )
+        try:
+            one = pacsv.read_csv(
+                io.BytesIO(text.encode("utf-8") + b"\n"),
+                pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+                options,
+                pacsv.ConvertOptions(
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                    column_types={},
+                    null_values=[self.settings.null_value or ""],
+                ),
+            )
+            return [one.column(i)[0].cast(pa.string()).as_py() for i in range(one.num_columns)]
+        except pa.ArrowInvalid:
+            return []
+
+    def _apply_mode(
+        self, columns: list[Any], bad: pa.Array, raw: list[str] | None, rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        mode = self.settings.mode
+        any_bad = pc.any(bad).as_py() if rows else False
+        if any_bad and mode == "FAILFAST":
+            first = pc.index(bad, True).as_py()
+            raise MalformedRecordError(
+                f"{self.path}: malformed CSV record (row {first + 1} of a chunk) with mode=FAILFAST; "
+                "use mode=PERMISSIVE or DROPMALFORMED to keep going"
+            )
+        if any_bad:
+            null_mask = bad
+            columns = [pc.if_else(null_mask, pa.scalar(None, c.type), c) for c in columns]
+        if self.corrupt_index is not None:
+            texts = pa.array(raw if raw is not None else [None] * rows, pa.string())
+            corrupt = pc.if_else(bad, texts, pa.scalar(None, pa.string()))
+            columns.insert(self.corrupt_index, corrupt)
+        table = pa.Table.from_arrays(columns, schema=self.target)
+        if any_bad and mode == "DROPMALFORMED":
+            table = table.filter(pc.invert(bad))
+        yield from table.to_batches()
+
+
+def _record_texts(table: pa.Table, sep: str) -> list[str]:
+    """Approximate raw record text for the corrupt-record column (fields re-joined by the separator)."""
+    out = []
+    for row in table.to_pylist():
+        out.append(sep.join("" if v is None else str(v) for v in row.values()))
+    return out
+
+
+def _lines(chunk: bytes, skip_header: bool) -> list[str]:
+    """The non-empty lines of a chunk, as pyarrow sees records when values hold no newlines."""
+    lines = [line.rstrip(b"\r") for line in chunk.split(b"\n")]
+    kept = [line.decode("utf-8", "replace") for line in lines if line]
+    return kept[1:] if skip_header else kept

@@ -1,0 +1,165 @@
+"""Driver-side planning: list files, probe their headers, and cut them into picklable splits.
+
+Splits fall on unit boundaries: ppml-gcm segments, or runs of 16-byte CBC blocks for unauthenticated CBC and
+plaintext. BigDL common files are one split each (their whole-file HMAC is checked before any row is returned).
+Parquet and ``multiLine`` reads are one split per file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from pyspark.sql.datasource import InputPartition
+
+from ..errors import ConfigError, PpmlError, UnknownFormatError, with_source
+from ..formats import COMMON, NATIVE, PLAIN, PPML_GCM, DataKey, ObjectInfo, bigdl, ppml_gcm, probe
+from ..kms import KmsSettings, WrappedKey
+from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
+from .keys import require_same_mode, unwrap, wrapped_key_for
+from .options import ReadSettings, check_driver_delivery
+
+MAX_CBC_UNIT = 1 << 20
+
+
+@dataclass(repr=False)
+class FileSplit(InputPartition):
+    """One task's share of one file: units [first_unit, stop_unit) and plaintext [start, end)."""
+
+    path: str
+    info: ObjectInfo
+    first_unit: int
+    stop_unit: int
+    unit_count: int
+    unit_size: int
+    start: int
+    end: int | None  # None: to the end of the file
+    first_split: bool
+    wrapped: WrappedKey | None
+    key: DataKey | None = field(default=None)  # only with keyDelivery=driver
+
+    def __repr__(self) -> str:
+        return f"FileSplit({self.path}, {self.info.mode}, units {self.first_unit}..{self.stop_unit - 1})"
+
+    __str__ = __repr__
+
+
+def plain_info(size: int) -> ObjectInfo:
+    return ObjectInfo(PLAIN, size, b"", None)
+
+
+class PlainUnits:
+    """Plaintext files as a PlaintextReader (crypto mode plain_text, BigDL's name for no encryption)."""
+
+    def __init__(self, source: BinaryIO, size: int, unit_size: int) -> None:
+        self._source, self._size, self._unit = source, size, unit_size
+
+    @property
+    def unit_count(self) -> int:
+        return max(1, -(-self._size // self._unit))
+
+    def plaintext_start(self, unit: int) -> int:
+        return unit * self._unit
+
+    def iter_units(self, first: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        stop = self.unit_count if stop is None else min(stop, self.unit_count)
+        for unit in range(first, stop):
+            self._source.seek(unit * self._unit)
+            yield self._source.read(self._unit)
+
+
+def cbc_unit_size(max_partition_bytes: int) -> int:
+    return max(bigdl.BLOCK, min(MAX_CBC_UNIT, max_partition_bytes - max_partition_bytes % bigdl.BLOCK))
+
+
+def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> ObjectInfo:
+    if settings.crypto_mode == PLAIN:
+        return plain_info(status.size)
+    with fs.open_read(status.path) as source:
+        return probe(source, status.size, status.path, settings.crypto_mode)
+
+
+def list_data_files(paths: list[str], options: Mapping[str, str]) -> list[FileStatus]:
+    files = [f for f in expand_paths(paths, options) if f.size > 0]
+    if not files:
+        raise ConfigError(f"{', '.join(paths)}: no data files (only empty or hidden files)")
+    return files
+
+
+def unit_layout(info: ObjectInfo, settings: ReadSettings) -> tuple[int, int, list[int]]:
+    """(unit_count, cbc unit size, plaintext start of each unit) for one object."""
+    if info.mode == PPML_GCM:
+        assert info.segment_size is not None
+        layout = ppml_gcm.Layout(len(info.head), info.segment_size, info.file_size)
+        count = layout.segment_count
+        return count, 0, [layout.plaintext_start(i) for i in range(count)]
+    unit = cbc_unit_size(settings.max_partition_bytes)
+    if info.mode == NATIVE:
+        payload = info.file_size - bigdl.IV_SIZE
+    elif info.mode == COMMON:
+        payload = info.file_size - bigdl.COMMON_HEADER_SIZE - bigdl.MAC_SIZE
+    else:
+        payload = info.file_size
+    count = max(1, -(-payload // unit))
+    return count, unit, [i * unit for i in range(count)]
+
+
+def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -> list[FileSplit]:
+    """All splits of a read, in file order. Errors name the file."""
+    kms_settings = KmsSettings.from_options(options) if settings.crypto_mode != PLAIN else None
+    if settings.key_delivery == "driver":
+        check_driver_delivery(options)
+    files = list_data_files(paths, options)
+    infos: dict[str, ObjectInfo] = {}
+    for status in files:
+        fs = filesystem_for(status.path, options)
+        info = probe_file(fs, status, settings)
+        env = info.envelope
+        if env is not None and env.content_type and env.content_type != settings.content_format:
+            raise UnknownFormatError(
+                f"{status.path}: holds {env.content_type} but the read has format={settings.content_format} "
+                "(mixed formats in one read?)"
+            )
+        infos[status.path] = info
+    require_same_mode({p: i.mode for p, i in infos.items()})
+    whole_file = settings.multi_line or settings.content_format == "parquet"
+    splits: list[FileSplit] = []
+    for status in files:
+        info = infos[status.path]
+        fs = filesystem_for(status.path, options)
+        wrapped: WrappedKey | None = None
+        key: DataKey | None = None
+        if kms_settings is not None:
+            wrapped = wrapped_key_for(info, status.path, kms_settings, fs)
+            if settings.key_delivery == "driver":
+                key = unwrap(kms_settings, wrapped, status.path)
+        count, unit_size, starts = unit_layout(info, settings)
+        if whole_file or info.mode == COMMON:
+            per_split = count
+        elif info.mode == PPML_GCM:
+            assert info.segment_size is not None
+            per_split = max(1, settings.max_partition_bytes // info.segment_size)
+        else:
+            per_split = max(1, settings.max_partition_bytes // unit_size)
+        for first in range(0, count, per_split):
+            stop = min(count, first + per_split)
+            splits.append(
+                FileSplit(
+                    status.path,
+                    info,
+                    first,
+                    stop,
+                    count,
+                    unit_size,
+                    starts[first],
+                    starts[stop] if stop < count else None,
+                    first == 0,
+                    wrapped,
+                    key,
+                )
+            )
+    return splits
+
+
+__all__ = ["FileSplit", "PlainUnits", "PpmlError", "list_data_files", "plan", "with_source"]

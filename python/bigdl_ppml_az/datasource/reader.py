@@ -1,0 +1,146 @@
+"""Worker side of a read: open one split, unwrap its key (once per process), decrypt, parse, yield batches."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
+from pyspark.sql.types import StructType
+
+from ..errors import IntegrityError, PpmlError
+from ..formats import COMMON, PLAIN, PPML_GCM, DataKey, PlaintextReader, iter_plaintext, open_reader
+from ..kms import KmsSettings
+from ..storage import filesystem_for
+from .keys import unwrap
+from .lineformats import JsonParser, TextParser
+from .lines import line_chunks, owned_bytes
+from .options import ReadSettings, paths_of
+from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
+from .parsing import CsvParser
+from .planning import FileSplit, PlainUnits, plan
+
+PROFILE_ENV = "PPML_AZ_PROFILE_DIR"  # bench hook: cProfile each read() into this directory
+
+
+class PpmlEncReader(DataSourceReader):
+    """Picklable reader: options, settings and schema only; no file handles, no keys (unless driver delivery)."""
+
+    def __init__(self, options: dict[str, str], schema: StructType) -> None:
+        self.options = options
+        self.settings = ReadSettings.from_options(options)
+        self.schema = schema
+        self.kms_settings = KmsSettings.from_options(options) if self.settings.crypto_mode != PLAIN else None
+        self.row_group_filters: list[tuple[str, str, Any]] = []
+
+    def partitions(self) -> list[InputPartition]:
+        return list(plan(self.options, self.settings, paths_of(self.options)))
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, FileSplit)
+        profile_dir = os.environ.get(PROFILE_ENV)
+        if profile_dir:
+            yield from _profiled(self._read, partition, profile_dir)
+        else:
+            yield from self._read(partition)
+
+    def _read(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._read_split(split)
+        except PpmlError as exc:
+            if split.path in str(exc):
+                raise
+            raise type(exc)(f"{split.path}: {exc}") from None
+        except (OSError, pa.ArrowException) as exc:  # messages may quote data: keep only the kind
+            raise PpmlError(f"{split.path}: read failed ({type(exc).__name__})") from None
+
+    def _key(self, split: FileSplit) -> DataKey | None:
+        if split.key is not None:
+            return split.key
+        if split.wrapped is None or self.kms_settings is None:
+            return None
+        return unwrap(self.kms_settings, split.wrapped, split.path)
+
+    def _read_split(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
+        settings = self.settings
+        fs = filesystem_for(split.path, self.options)
+        with fs.open_read(split.path) as source:
+            reader: PlaintextReader
+            if split.info.mode == PLAIN:
+                reader = PlainUnits(source, split.info.file_size, split.unit_size)
+            else:
+                key = self._key(split)
+                assert key is not None
+                reader = open_reader(
+                    split.info, source, key, verify=settings.verify, name=split.path, unit_size=split.unit_size or 0
+                )
+                if split.info.mode == PPML_GCM and split.stop_unit < split.unit_count:
+                    # Detect truncation before returning any row: the true last segment must authenticate.
+                    for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
+                        pass
+            if settings.content_format == "parquet":
+                yield from read_parquet(open_parquet(reader), self.schema, row_group_skipper(self.row_group_filters))
+                return
+            parser = self._parser(split.path)
+            pieces = iter_plaintext(reader, split.path, split.first_unit, None)
+            if settings.multi_line:
+                whole = b"".join(pieces)
+                if settings.content_format == "json":
+                    whole = _json_document_lines(whole, split.path)
+                chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
+            else:
+                chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
+            skip_header = settings.header and split.first_split and settings.content_format == "csv"
+            for chunk in chunks:
+                yield from parser.parse(chunk, skip_header)
+                skip_header = False
+
+    def _parser(self, path: str) -> CsvParser | JsonParser | TextParser:
+        fmt = self.settings.content_format
+        if fmt == "json":
+            return JsonParser(self.settings, self.schema, path)
+        if fmt == "text":
+            return TextParser(self.settings, self.schema, path)
+        return CsvParser(self.settings, self.schema, path)
+
+
+class PpmlEncParquetReader(PpmlEncReader):
+    """Parquet reads with row-group skipping. Spark refuses readers that implement pushFilters unless
+    spark.sql.python.filterPushdown.enabled=true, so this reader is used only when option pushFilters=true."""
+
+    def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:  # noqa: N802 - Spark's name
+        """Parquet: remember comparisons to skip row groups by statistics. Spark still evaluates every filter."""
+        for item in filters:
+            op = _OPS.get(type(item).__name__)
+            if self.settings.content_format == "parquet" and op and len(item.attribute) == 1:  # type: ignore[attr-defined]
+                self.row_group_filters.append((item.attribute[0], op, item.value))  # type: ignore[attr-defined]
+            yield item
+
+
+def _json_document_lines(document: bytes, path: str) -> bytes:
+    """multiLine JSON: one document per file (an object or an array of objects) -> JSON Lines."""
+    try:
+        parsed = json.loads(document.decode("utf-8"))
+    except ValueError:
+        raise IntegrityError(f"{path}: multiLine JSON file is not one JSON document") from None
+    records = parsed if isinstance(parsed, list) else [parsed]
+    return "\n".join(json.dumps(r) for r in records).encode("utf-8") + b"\n"
+
+
+def _profiled(fn: Any, split: FileSplit, directory: str) -> Iterator[pa.RecordBatch]:
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield from fn(split)
+    finally:
+        profiler.disable()
+        os.makedirs(directory, exist_ok=True)
+        profiler.dump_stats(os.path.join(directory, f"read-{os.getpid()}-{split.first_unit}-{id(split)}.prof"))
+
+
+__all__ = ["COMMON", "PpmlEncReader"]
