@@ -21,14 +21,14 @@ MODULE = [sys.executable, "-m", "bigdl_ppml_az"]
 SCRIPT = Path(sys.executable).parent / "ppml-az"
 
 
-def run(*args: str | Path, script: bool = False) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, script: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = ([str(SCRIPT)] if script else MODULE) + [str(a) for a in args]
-    env = dict(os.environ, COLUMNS="120")
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    full_env = dict(os.environ, COLUMNS="120", **(env or {}))
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=full_env)
 
 
-def ok(*args: str | Path, script: bool = False) -> subprocess.CompletedProcess[str]:
-    done = run(*args, script=script)
+def ok(*args: str | Path, script: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    done = run(*args, script=script, env=env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     return done
@@ -265,3 +265,77 @@ def test_usage_errors_exit_2(setup: Setup) -> None:
     assert done.returncode == 2 and "usage:" in done.stderr and "Traceback" not in done.stderr
     done = run("decrypt", "--jobs", "many", "a", "b")
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_azure_key_vault_end_to_end(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """keys create / encrypt / decrypt against the Key Vault emulator, through the real azure-keyvault-keys client."""
+    try:
+        kv = request.getfixturevalue("kv")
+    except pytest.FixtureLookupError:
+        pytest.skip("the Key Vault emulator fixture (tests/azure_fixtures.py) is not registered")
+    env = {
+        "PPML_AZ_KV_CREDENTIAL": "emulator",
+        "PPML_AZ_KV_CA_BUNDLE": str(kv.ca_path),
+        "PPML_AZ_KV_VERIFY_CHALLENGE_RESOURCE": "false",
+    }
+    primary, data_key = tmp_path / "primaryKey", tmp_path / "dataKey"
+    name = f"cli-{os.getpid()}"
+    ok(
+        "keys",
+        "create",
+        "--kms",
+        "azure",
+        "--vault",
+        kv.url,
+        "--name",
+        name,
+        "--key-size",
+        "2048",
+        "--primary-key",
+        primary,
+        "--data-key",
+        data_key,
+        env=env,
+    )
+    key_id = primary.read_text().strip()
+    assert key_id.startswith(f"{kv.url}/keys/{name}/")
+    files = write_tree(tmp_path / "plain")
+
+    ok(
+        "encrypt",
+        "--kms",
+        "AzureKeyManagementService",
+        "--primary-key",
+        primary,
+        tmp_path / "plain",
+        tmp_path / "gcm",
+        env=env,
+    )
+    info = json.loads(ok("inspect", tmp_path / "gcm" / "orders.tbl").stdout)
+    assert info["kms"] == "AzureKeyManagementService" and info["keyId"] == key_id
+    ok("decrypt", "--kms", "azure", "--vault", kv.url, tmp_path / "gcm", tmp_path / "gcm.dec", env=env)
+    assert read_tree(tmp_path / "gcm.dec") == files
+
+    ok(
+        "encrypt",
+        "--kmsType",
+        "AzureKeyManagementService",
+        "--primaryKeyPath",
+        primary,
+        "--dataKeyPath",
+        data_key,
+        "--crypto-mode",
+        "aes/cbc/pkcs5padding",
+        tmp_path / "plain",
+        tmp_path / "cbc",
+        env=env,
+    )
+    assert json.loads((tmp_path / "cbc" / ".meta").read_text())["encryptedDataKey"] == data_key.read_text()
+    ok("decrypt", "--kms", "azure", "--primary-key", primary, tmp_path / "cbc", tmp_path / "cbc.dec", env=env)
+    assert read_tree(tmp_path / "cbc.dec") == files
+
+    other = tmp_path / "otherKey"
+    ok("keys", "create", "--kms", "azure", "--vault", kv.url, "--name", name + "-b", "--primary-key", other, env=env)
+    done = run("decrypt", "--kms", "azure", "--primary-key", other, tmp_path / "gcm", tmp_path / "x", env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert key_id in done.stderr and other.read_text().strip() in done.stderr

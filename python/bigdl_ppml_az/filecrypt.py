@@ -435,6 +435,14 @@ def _same_primary_key(a: str, b: str) -> bool:
     return bool(ma and mb and ma.group(1).lower() == mb.group(1).lower())
 
 
+def _configured_key_id(kms: KeyManagementService) -> str | None:
+    """The KMS's primary key id, or None when it has none (Azure given only a vault can still unwrap)."""
+    try:
+        return kms.key_id
+    except ConfigError:
+        return None
+
+
 class _KeyResolver:
     """Finds the data key of each object: the user's plaintext key string, or an unwrap through the KMS."""
 
@@ -477,10 +485,11 @@ class _KeyResolver:
     def _check_kms(kms: KeyManagementService, file_kms: str, file_key: str, name: str) -> None:
         with suppress(ConfigError):
             file_kms = normalize_kms_type(file_kms)
-        if file_kms != kms.kms_type or not _same_primary_key(file_key, kms.key_id):
+        configured = _configured_key_id(kms)
+        if file_kms != kms.kms_type or (configured is not None and not _same_primary_key(file_key, configured)):
             raise WrongKeyError(
                 f"{name}: encrypted under {file_kms} primary key {file_key}, but the configured KMS is "
-                f"{kms.kms_type} primary key {kms.key_id}; configure the primary key that wrote it"
+                f"{kms.kms_type} primary key {configured or '(none)'}; configure the primary key that wrote it"
             )
 
     @staticmethod
@@ -537,7 +546,7 @@ def decrypt_path(
     notes = _decrypt_notes(plan.fs_in, modes, common_dirs, verify)
     total = sum(status.size for status, _ in plan.pairs)
     files = _run(jobs_list, jobs, progress, total, "decrypting")
-    key_id = kms.key_id if kms is not None and data_key_plaintext is None else None
+    key_id = _configured_key_id(kms) if kms is not None and data_key_plaintext is None else None
     return RunResult("decrypted", "+".join(sorted(modes)), files, time.perf_counter() - started, key_id, notes)
 
 
