@@ -111,8 +111,6 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
             "127.0.0.1",
             "--blobPort",
             str(port),
-            "--location",
-            str(workdir),
             "--inMemoryPersistence",
             "--silent",
             "--skipApiVersionCheck",
@@ -121,6 +119,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        cwd=workdir,
     )
     try:
         deadline = time.monotonic() + 60
