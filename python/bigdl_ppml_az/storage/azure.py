@@ -12,7 +12,9 @@ Credentials, first match wins (every name also accepted with the ``spark.hadoop.
 4. OAuth (ABFS names): ``fs.azure.account.oauth.provider.type`` ClientCredsTokenProvider with
    ``fs.azure.account.oauth2.client.id/.secret/.endpoint``; MsiTokenProvider (optional client id);
    WorkloadIdentityTokenProvider.
-5. Otherwise DefaultAzureCredential (option ``clientId`` = user-assigned managed identity client id).
+5. The az CLI's environment (for ``ppml-az`` in a shell): ``AZURE_STORAGE_KEY`` or ``AZURE_STORAGE_SAS_TOKEN``,
+   when ``AZURE_STORAGE_ACCOUNT`` is unset or names the path's account.
+6. Otherwise DefaultAzureCredential (option ``clientId`` = user-assigned managed identity client id).
 
 Endpoint override for emulators: option ``azureBlobEndpoint`` (alias ``azureEndpoint``) or environment
 ``PPML_AZ_BLOB_ENDPOINT``, e.g. ``http://127.0.0.1:10000/{account}``; ``{account}`` is replaced.
@@ -53,6 +55,7 @@ READ_BUFFER = 4 << 20  # bytes fetched per ranged GET when reading sequentially
 BLOCK_SIZE = 8 << 20  # bytes per staged block when writing
 _SCHEMES = ("abfss", "abfs")
 _CLIENT_FIELDS = ("azureblobendpoint", "azureendpoint", "clientid")
+_ENV_CREDENTIALS = ("AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,8 @@ class AzureBlobFileSystem:
             )
         )
         endpoint = blob_endpoint(parsed, options)
-        cache_key = (parsed.host, endpoint, relevant)
+        environment = tuple(os.environ.get(name) for name in _ENV_CREDENTIALS)
+        cache_key = (parsed.host, endpoint, relevant, environment)
         with cls._cache_lock:
             found = cls._cache.get(cache_key)
         if found is not None:
