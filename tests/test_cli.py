@@ -339,3 +339,26 @@ def test_azure_key_vault_end_to_end(request: pytest.FixtureRequest, tmp_path: Pa
     done = run("decrypt", "--kms", "azure", "--primary-key", other, tmp_path / "gcm", tmp_path / "x", env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert key_id in done.stderr and other.read_text().strip() in done.stderr
+
+
+def test_abfss_round_trip_through_azurite(request: pytest.FixtureRequest, setup: Setup) -> None:
+    """Encrypt a local tree into abfss:// (Azurite, Blob API), inspect it there, decrypt it back."""
+    try:
+        container = request.getfixturevalue("container")
+        azurite = request.getfixturevalue("azurite")
+    except pytest.FixtureLookupError:
+        pytest.skip("the Azurite fixture (tests/azure_fixtures.py) is not registered")
+    conf: list[str | Path] = []
+    for key, value in azurite.options().items():
+        conf += ["--conf", f"{key}={value}"]
+    remote = azurite.url(container, "warehouse/enc")
+    kms_flags: list[str | Path] = ["--kms", "local", "--primary-key", setup.primary]
+    ok("encrypt", *kms_flags, *conf, "--segment-size", "4KiB", setup.plain, remote)
+    info = json.loads(ok("inspect", *conf, remote + "/nested/random.bin").stdout)
+    assert info["format"] == "ppml-gcm" and info["plaintextSize"] == 20_000
+    assert azurite.key not in json.dumps(info)
+    done = run("encrypt", *kms_flags, *conf, setup.plain, remote)
+    assert done.returncode == 1 and "output directory is not empty" in done.stderr
+    out = setup.root / "from-azure"
+    ok("decrypt", *kms_flags, *conf, remote, out)
+    assert read_tree(out) == setup.files

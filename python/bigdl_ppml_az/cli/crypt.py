@@ -82,13 +82,36 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     ins.add_argument("file", metavar="FILE")
     ins.add_argument("--crypto-mode", "--cryptoMode", default=AUTO, metavar="MODE", help=_MODE_HELP)
+    _add_conf_flag(ins)
     ins.set_defaults(func=_inspect)
 
 
 _MODE_HELP = "auto (default: detect from the header), ppml-gcm, aes/cbc/pkcs5padding or nativeaescbc (no header)"
 
 
+def _add_conf_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="storage option for abfss:// paths, as Spark's ABFS settings (e.g. fs.azure.account.auth.type=OAuth); "
+        "repeatable. Prefer the environment or a managed identity for secrets",
+    )
+
+
+def storage_options(pairs: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--conf {pair.split('=')[0]!r}...: expected KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
+    _add_conf_flag(parser)
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--jobs", type=int, metavar="N", help="files processed in parallel (default: cores)")
     parser.add_argument(
@@ -134,6 +157,7 @@ def _encrypt(args: argparse.Namespace) -> int:
         force=args.force,
         jobs=args.jobs,
         progress=args.progress,
+        options=storage_options(args.conf),
     )
     return _report(result)
 
@@ -160,12 +184,13 @@ def _decrypt(args: argparse.Namespace) -> int:
             force=args.force,
             jobs=args.jobs,
             progress=args.progress,
+            options=storage_options(args.conf),
         )
     return _report(result)
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    infos = filecrypt.inspect_path(args.file, crypto_mode=args.crypto_mode)
+    infos = filecrypt.inspect_path(args.file, crypto_mode=args.crypto_mode, options=storage_options(args.conf))
     described: object = infos[0] if len(infos) == 1 and infos[0]["path"] == args.file else infos
     print(json.dumps(described, indent=2))
     return 0
