@@ -16,47 +16,68 @@ from ..kms.bigdl_keys import read_primary_key_id
 KMS_METAVAR = "{local,azure,AzureKeyManagementService}"
 
 
+def _flag(group: argparse._ArgumentGroup, names: Sequence[str], aliases: Sequence[str], **kwargs: str) -> None:
+    """One documented flag plus hidden aliases (BigDL's spellings) writing the same destination."""
+    group.add_argument(*names, **kwargs)  # type: ignore[arg-type]
+    if aliases:
+        hidden = {k: v for k, v in kwargs.items() if k in ("dest", "metavar")}
+        group.add_argument(*aliases, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **hidden)  # type: ignore[arg-type]
+
+
 def add_kms_arguments(
     parser: argparse.ArgumentParser,
     *,
     data_key_help: str = "BigDL data key file (Base64 of the wrapped data key); its key is used instead of a fresh one",
-    key_name_flags: Sequence[str] = ("--primary-key-name", "--primaryKeyName"),
+    key_name_flags: Sequence[str] = ("--primary-key-name",),
 ) -> None:
-    group = parser.add_argument_group("key management")
-    group.add_argument(
-        "--kms",
-        "--kms-type",
-        "--kmsType",
-        "--kms_type",
+    group = parser.add_argument_group(
+        "key management",
+        "BigDL PPML spellings work too: --kmsType, --primaryKeyPath, --dataKeyPath, --vaultName, --primaryKeyName",
+    )
+    _flag(
+        group,
+        ["--kms"],
+        ["--kms-type", "--kmsType", "--kms_type"],
         dest="kms",
         metavar=KMS_METAVAR,
         help="key management service: local (primary key file) or azure (Azure Key Vault)",
     )
-    group.add_argument(
-        "--primary-key",
-        "--primary-key-path",
-        "--primaryKeyPath",
-        "--primary_key_path",
+    _flag(
+        group,
+        ["--primary-key", "--primary-key-path"],
+        ["--primaryKeyPath", "--primary_key_path"],
         dest="primary_key",
         metavar="PATH",
         help="primary key file: 32 key bytes (local) or the Key Vault key id (azure)",
     )
-    group.add_argument(
-        "--data-key",
-        "--data-key-path",
-        "--dataKeyPath",
-        "--data_key_path",
+    _flag(
+        group,
+        ["--data-key", "--data-key-path"],
+        ["--dataKeyPath", "--data_key_path"],
         dest="data_key",
         metavar="PATH",
         help=data_key_help,
     )
-    group.add_argument(
-        "--vault", "--vault-name", "--vaultName", dest="vault", metavar="NAME_OR_URL", help="Key Vault (azure)"
+    _flag(
+        group,
+        ["--vault"],
+        ["--vault-name", "--vaultName"],
+        dest="vault",
+        metavar="NAME_OR_URL",
+        help="Key Vault (azure)",
     )
-    group.add_argument(*key_name_flags, dest="primary_key_name", metavar="NAME", help="Key Vault key name (azure)")
-    group.add_argument(
-        "--client-id",
-        "--clientId",
+    _flag(
+        group,
+        list(key_name_flags),
+        ["--primaryKeyName"],
+        dest="primary_key_name",
+        metavar="NAME",
+        help="Key Vault key name (azure)",
+    )
+    _flag(
+        group,
+        ["--client-id"],
+        ["--clientId"],
         dest="client_id",
         metavar="ID",
         help="client id of the managed identity to authenticate with (azure)",

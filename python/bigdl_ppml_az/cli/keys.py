@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_kms_arguments(
         create,
         data_key_help="also write a BigDL data key file here (Base64 of the wrapped data key)",
-        key_name_flags=("--name", "--primary-key-name", "--primaryKeyName"),
+        key_name_flags=("--name", "--primary-key-name"),
     )
     create.add_argument(
         "--key-size",
