@@ -73,14 +73,20 @@ class JsonParser:
         values: list[list[Any]] = [[] for _ in self.fields]
         bad: list[bool] = []
         for line in lines:
+            row: list[Any] = [None] * len(self.fields)
+            ok = True
             try:
                 record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-                row = [self._value(record.get(f.name), f.type) for f in self.fields]
-                ok = True
-            except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                row, ok = [None] * len(self.fields), False
+            except ValueError:
+                record, ok = None, False
+            if isinstance(record, dict):
+                for i, f in enumerate(self.fields):
+                    try:
+                        row[i] = self._value(record.get(f.name), f.type)
+                    except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                        ok = False  # Spark keeps the other fields of a partly bad record
+            else:
+                ok = False
             for column, value in zip(values, row, strict=True):
                 column.append(value)
             bad.append(not ok)
@@ -107,8 +113,6 @@ class JsonParser:
             raise MalformedRecordError(
                 f"{self.path}: malformed JSON record with mode=FAILFAST; use mode=PERMISSIVE or DROPMALFORMED"
             )
-        if any_bad:
-            columns = [pc.if_else(bad, pa.scalar(None, c.type), c) for c in columns]
         if self.corrupt_index is not None:
             raw = pa.array(texts if texts is not None else [None] * rows, pa.string())
             columns.insert(self.corrupt_index, pc.if_else(bad, raw, pa.scalar(None, pa.string())))

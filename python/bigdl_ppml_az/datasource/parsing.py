@@ -163,25 +163,26 @@ class CsvParser:
             newlines_in_values=settings.multi_line,
         )
         nulls = sorted({"", settings.null_value})
+        # Spark: a value equal to nullValue is null, quoted or not; an unquoted empty field is always null.
+        quoted_null = settings.null_value == ""
         self.fast_convert = pacsv.ConvertOptions(
             column_types={n: self._fast_type(f.type) for n, f in zip(self.names, self.data_fields, strict=True)},
             null_values=nulls,
             strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
+            quoted_strings_can_be_null=quoted_null,
             true_values=_TRUE,
             false_values=_FALSE,
         )
         self.string_convert = pacsv.ConvertOptions(
             column_types={n: pa.string() for n in self.names},
-            null_values=[settings.null_value] if settings.null_value else [""],
+            null_values=nulls,
             strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
+            quoted_strings_can_be_null=quoted_null,
         )
-        self.fast_ok = all(not pa.types.is_timestamp(f.type) or not settings.timestamp_format for f in self.data_fields)
 
     def _fast_type(self, target: pa.DataType) -> pa.DataType:
         if pa.types.is_timestamp(target):
-            return pa.timestamp("us")  # zone applied after parsing
+            return pa.string()  # zone offsets and the time zone are handled by Converter
         if pa.types.is_date32(target) and self.settings.date_format not in (None, "yyyy-MM-dd"):
             return pa.string()
         return target
@@ -193,40 +194,30 @@ class CsvParser:
 
     def parse(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
         """Parse one chunk of whole lines (``skip_header``: its first line is the file's header)."""
-        if self.fast_ok:
-            try:
-                table = pacsv.read_csv(
-                    io.BytesIO(chunk), self._read_options(skip_header), self.parse_options, self.fast_convert
-                )
-                yield from self._finish_fast(table)
-                return
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
-        yield from self._careful(chunk, skip_header)
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(chunk), self._read_options(skip_header), self.parse_options, self.fast_convert
+            )
+            batches = self._finish_fast(table)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            batches = None
+        if batches is None:
+            yield from self._careful(chunk, skip_header)
+        else:
+            yield from batches
 
-    def _finish_fast(self, table: pa.Table) -> Iterator[pa.RecordBatch]:
+    def _finish_fast(self, table: pa.Table) -> list[pa.RecordBatch]:
         columns = []
         for i, f in enumerate(self.data_fields):
             col = table.column(i)
-            if pa.types.is_timestamp(f.type):
-                col = (
-                    self.converter._timestamps(col.cast(pa.string()), f.type)
-                    if col.type != f.type and (pa.types.is_string(col.type))
-                    else self._zone(col, f.type)
-                )
-            elif col.type != f.type:
-                col = self.converter.convert(col.cast(pa.string()), f.type)[0]
+            if col.type != f.type:
+                col, bad = self.converter.convert(col.combine_chunks().cast(pa.string()), f.type)
+                if pc.any(bad).as_py():
+                    raise pa.ArrowInvalid("a value did not convert")  # redo this chunk on the careful path
             columns.append(col)
         if self.corrupt_index is not None:
             columns.insert(self.corrupt_index, pa.nulls(table.num_rows, pa.string()))
-        out = pa.Table.from_arrays(columns, schema=self.target)
-        yield from out.to_batches()
-
-    def _zone(self, col: Any, target: pa.DataType) -> Any:
-        tz = getattr(target, "tz", None)
-        if tz is None:
-            return col.cast(target)
-        return pc.assume_timezone(col, self.settings.time_zone).cast(target)
+        return pa.Table.from_arrays(columns, schema=self.target).to_batches()
 
     def _careful(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
         irregular: dict[int, str] = {}
@@ -281,7 +272,7 @@ class CsvParser:
                 text = irregular[number]
                 fields = self._split_fields(text)
                 padded = (fields + [None] * width)[:width]
-                row = dict(zip(self.names, padded, strict=True))
+                row: dict[str, Any] = dict(zip(self.names, padded, strict=True))
                 row["__bad"] = True
                 merged.append(row)
             else:
@@ -324,9 +315,7 @@ class CsvParser:
                 f"{self.path}: malformed CSV record (row {first + 1} of a chunk) with mode=FAILFAST; "
                 "use mode=PERMISSIVE or DROPMALFORMED to keep going"
             )
-        if any_bad:
-            null_mask = bad
-            columns = [pc.if_else(null_mask, pa.scalar(None, c.type), c) for c in columns]
+        # PERMISSIVE keeps the fields that did convert (Spark's partial result); bad fields are already null.
         if self.corrupt_index is not None:
             texts = pa.array(raw if raw is not None else [None] * rows, pa.string())
             corrupt = pc.if_else(bad, texts, pa.scalar(None, pa.string()))

@@ -116,7 +116,11 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
         fs = filesystem_for(status.path, options)
         info = probe_file(fs, status, settings)
         env = info.envelope
-        if env is not None and env.content_type and env.content_type != settings.content_format:
+        if (
+            env is not None
+            and env.content_type
+            and ((env.content_type == "parquet") != (settings.content_format == "parquet"))
+        ):
             raise UnknownFormatError(
                 f"{status.path}: holds {env.content_type} but the read has format={settings.content_format} "
                 "(mixed formats in one read?)"
