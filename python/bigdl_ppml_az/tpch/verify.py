@@ -213,3 +213,28 @@ def compare_all(ours: dict[int, ResultSet], reference: dict[int, ResultSet]) -> 
         else:
             checks.append(compare(query, ours[query], reference[query]))
     return checks
+
+
+def check_results(
+    results: dict[int, ResultSet],
+    data_path: str | None = None,
+    fmt: str = "tbl",
+    crypto_mode: str = "auto",
+    kms: dict[str, str] | None = None,
+    stored_sf: float | None = None,
+) -> dict[str, list[Check]]:
+    """Check ``results`` against DuckDB over the same data and/or DuckDB's stored answers at ``stored_sf``."""
+    from . import reference
+
+    checks: dict[str, list[Check]] = {}
+    if data_path is not None:
+        answers = reference.reference_answers(data_path, fmt, crypto_mode, kms, sorted(results))
+        checks["duckdb on the same data"] = compare_all(results, answers)
+    if stored_sf is not None:
+        con = reference.connect()
+        try:
+            stored = reference.stored_answers(con, stored_sf)
+        finally:
+            con.close()
+        checks[f"duckdb tpch_answers() SF {stored_sf:g}"] = compare_all(results, stored)
+    return checks
