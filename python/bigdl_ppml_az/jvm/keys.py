@@ -1,0 +1,156 @@
+"""Hand data keys to the JVM: unwrap on the driver with the Python KMS, set them in the Hadoop configuration.
+
+Names start with ``fs.ppml.secret.``: Spark's default ``spark.redaction.regex`` matches "secret", so the values
+are redacted in the UI, the REST API and event logs; they never appear in ``explain()`` because they are not
+read options. Spark ships the Hadoop configuration to executors with each job, where the codec finds a file's
+key by a public reference (a hash of the wrapped key in the file's header).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import ConfigError
+from ..formats import COMMON, NATIVE, PPML_GCM, DataKey, ObjectInfo, ppml_gcm, probe
+from ..kms import KeyManagementService, KmsSettings, WrappedKey, build_kms, unwrap_cached
+from ..kms.bigdl_keys import read_data_key_file
+from ..storage import expand_paths, filesystem_for
+
+KEY_PREFIX = "fs.ppml.secret.key."
+NATIVE_KEY = KEY_PREFIX + "native"
+WRITE_KEY = KEY_PREFIX + "write"
+WRITE_ENVELOPE = "fs.ppml.write.envelope"
+VERIFY = "fs.ppml.verify"
+LOCAL_PRIMARY_KEY_PATH = "fs.ppml.local.primaryKeyPath"
+
+GCM_EXTENSION = ".ppmlgcm"
+CBC_EXTENSION = ".cbc"
+NATIVE_EXTENSION = ".nativecbc"
+EXTENSIONS = (GCM_EXTENSION, CBC_EXTENSION, NATIVE_EXTENSION)
+GCM_CODEC = "bigdlppmlaz.PpmlGcmCodec"
+
+
+def key_ref(data: bytes) -> str:
+    """Public reference to a wrapped key (first 32 hex digits of SHA-256), as the JVM computes it."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def gcm_key_name(wrapped_key: bytes) -> str:
+    return f"{KEY_PREFIX}gcm.{key_ref(wrapped_key)}"
+
+
+def cbc_key_name(encrypted_key_string: str) -> str:
+    return f"{KEY_PREFIX}cbc.{key_ref(encrypted_key_string.encode('utf-8'))}"
+
+
+def hadoop_conf(spark: Any) -> Any:
+    """The session's live Hadoop configuration (classic PySpark; Spark Connect has none)."""
+    try:
+        return spark.sparkContext._jsc.hadoopConfiguration()
+    except AttributeError:
+        raise ConfigError("the JVM codec needs a classic SparkSession (not Spark Connect)") from None
+
+
+def _encode(material: bytes) -> str:
+    return base64.b64encode(material).decode("ascii")
+
+
+def _wrapped(info: ObjectInfo, kms: KeyManagementService, settings: KmsSettings) -> WrappedKey:
+    ref = info.key_ref
+    assert ref is not None
+    if ref.kms_type is not None and ref.kms_type != settings.kms_type:
+        raise ConfigError(f"the data key was wrapped by kms {ref.kms_type}, but kms {settings.kms_type} was given")
+    return WrappedKey(ref.kms_type or settings.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
+
+
+def register(spark: Any, info: ObjectInfo, key: DataKey) -> str:
+    """Set the key of one probed object in the session's Hadoop configuration; return the (public) name."""
+    conf = hadoop_conf(spark)
+    if info.mode == PPML_GCM and info.envelope is not None:
+        name = gcm_key_name(info.envelope.wrapped_key)
+        conf.set(name, _encode(key.material))
+    elif info.mode == COMMON:
+        from ..formats import bigdl
+
+        header = bigdl.CommonHeader.parse(info.head)
+        name = cbc_key_name(header.encrypted_key)
+        conf.set(name, _encode(key.as_bigdl_string().encode("utf-8")))
+    elif info.mode == NATIVE:
+        name = NATIVE_KEY
+        conf.set(name, _encode(key.as_bigdl_string().encode("utf-8")))
+    else:
+        raise ConfigError(f"crypto mode {info.mode} has no JVM codec key")
+    return name
+
+
+def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
+    """nativeaescbc files carry no key reference: unwrap the BigDL data key file named by ``dataKeyPath``."""
+    path = options.get("dataKeyPath")
+    if not path:
+        raise ConfigError("nativeaescbc (.nativecbc) files need option dataKeyPath (BigDL data key file)")
+    settings = KmsSettings.from_options(options)
+    kms = build_kms(settings)
+    material = unwrap_cached(kms, WrappedKey(settings.kms_type, "", "", read_data_key_file(path)))
+    hadoop_conf(spark).set(NATIVE_KEY, _encode(DataKey(material).as_bigdl_string().encode("utf-8")))
+
+
+def prepare_read(spark: Any, paths: str | Iterable[str], options: Mapping[str, str]) -> list[str]:
+    """Probe every encrypted file under ``paths`` (by extension), unwrap each distinct data key once on the
+    driver and register it for the codec. Returns the files prepared. Errors name the file and what to do.
+    """
+    path_list = [paths] if isinstance(paths, str) else list(paths)
+    settings = KmsSettings.from_options(options)
+    kms = build_kms(settings)
+    done: set[bytes] = set()
+    prepared: list[str] = []
+    native_seen = False
+    for status in expand_paths(path_list, options):
+        name = status.path
+        if not name.endswith(EXTENSIONS):
+            continue
+        if name.endswith(NATIVE_EXTENSION):
+            native_seen = True
+            prepared.append(name)
+            continue
+        fs = filesystem_for(name, options)
+        with fs.open_read(name) as handle:
+            info = probe(handle, status.size, name)
+        prepared.append(name)
+        assert info.key_ref is not None
+        if info.key_ref.wrapped_key in done:
+            continue
+        material = unwrap_cached(kms, _wrapped(info, kms, settings))
+        register(spark, info, DataKey(material))
+        done.add(info.key_ref.wrapped_key)
+    if native_seen:
+        register_native_key(spark, options)
+    return prepared
+
+
+def prepare_write(
+    spark: Any,
+    options: Mapping[str, str],
+    content_type: str | None = None,
+    segment_size: int = ppml_gcm.DEFAULT_SEGMENT_SIZE,
+) -> str:
+    """Make a fresh data key for ppml-gcm output through the codec; return the codec class name to pass as
+    ``.option("compression", ...)``. The same session can read the output back without prepare_read.
+    """
+    kms = build_kms(KmsSettings.from_options(options))
+    data_key, wrapped = kms.generate_data_key()
+    envelope = ppml_gcm.Envelope(
+        kms_type=wrapped.kms_type,
+        key_id=wrapped.key_id,
+        wrap_algorithm=wrapped.algorithm,
+        wrapped_key=wrapped.ciphertext,
+        segment_size=segment_size,
+        content_type=content_type,
+    )
+    conf = hadoop_conf(spark)
+    conf.set(WRITE_KEY, _encode(data_key))
+    conf.set(WRITE_ENVELOPE, _encode(envelope.to_bytes()))
+    conf.set(gcm_key_name(wrapped.ciphertext), _encode(data_key))
+    return GCM_CODEC

@@ -1,0 +1,168 @@
+package bigdlppmlaz
+
+import java.io.{InputStream, OutputStream}
+import java.nio.charset.StandardCharsets.UTF_8
+
+import org.apache.hadoop.conf.{Configurable, Configuration}
+import org.apache.hadoop.fs.Seekable
+import org.apache.hadoop.io.compress._
+
+/** Opens any encrypted object: the format is detected from its first bytes, as formats.probe() does. */
+object Detect {
+  private val Hint = "For headerless BigDL nativeaescbc data use the .nativecbc extension (crypto mode nativeaescbc)."
+
+  def unknown(head: Array[Byte], len: Int, expected: String): UnknownFormatException = {
+    val parquet = len >= 4 && new String(head, 0, 4, UTF_8) == "PAR1"
+    val what = if (parquet) "a plaintext Parquet file" else "not an encrypted file we know"
+    new UnknownFormatException(
+      s"$what (expected $expected); it has neither the ppml-gcm magic nor a BigDL header. $Hint")
+  }
+
+  /** Plaintext stream of the whole object read from `in` at offset 0. */
+  def open(in: InputStream, conf: Configuration, allowNative: Boolean, expected: String): InputStream = {
+    val head = new Array[Byte](BigdlCbc.HeaderSize)
+    val n12 = Bytes.readFully(in, head, 0, 12)
+    if (PpmlGcm.hasMagic(head, n12)) {
+      return PpmlGcm.openDecrypting(head.take(12), in, wrapped =>
+        Bytes.lookupKey(conf, ConfNames.gcmKeyName(wrapped), "ppml-gcm file"))
+    }
+    val n = n12 + (if (n12 == 12) Bytes.readFully(in, head, 12, BigdlCbc.HeaderSize - 12) else 0)
+    BigdlCbc.parseHeader(head, n) match {
+      case Some(header) =>
+        val keyString = Bytes.lookupKey(conf, ConfNames.cbcKeyName(header.encryptedKey), "BigDL aes/cbc/pkcs5padding file")
+        val (macKey, aesKey) = BigdlCbc.commonKeys(keyString)
+        val verify = conf == null || conf.getBoolean(ConfNames.Verify, true)
+        new BigdlCbc.DecryptingStream(in, aesKey, header.iv, BigdlCbc.MacSize, if (verify) Some(macKey) else None)
+      case None if allowNative =>
+        if (n < BigdlCbc.IvSize + BigdlCbc.Block)
+          throw new IntegrityException("size does not fit nativeaescbc (IV plus whole AES blocks)")
+        val key = BigdlCbc.nativeKey(Bytes.lookupKey(conf, ConfNames.NativeKey, "nativeaescbc file"))
+        val rest = new java.io.SequenceInputStream(new java.io.ByteArrayInputStream(head, BigdlCbc.IvSize, n - BigdlCbc.IvSize), in)
+        new BigdlCbc.DecryptingStream(rest, key, head.take(BigdlCbc.IvSize), 0, None) // close() closes `in` too
+      case None => throw unknown(head, n, expected)
+    }
+  }
+}
+
+/** A decompression stream that is just a decrypting stream. */
+class PlainInputStream(raw: InputStream, plain: => InputStream) extends CompressionInputStream(raw) {
+  private lazy val source = plain
+  override def read(b: Array[Byte], off: Int, len: Int): Int = source.read(b, off, len)
+  override def read(): Int = source.read()
+  override def resetState(): Unit = throw new UnsupportedOperationException("encrypted streams cannot be reset")
+}
+
+/** Shared codec plumbing: no (de)compressor objects, the Hadoop configuration carries the keys. */
+abstract class EncryptedCodec extends CompressionCodec with Configurable {
+  private var conf: Configuration = _
+  override def setConf(c: Configuration): Unit = conf = c
+  override def getConf: Configuration = conf
+
+  protected def allowNative: Boolean
+  protected def expected: String
+
+  override def createInputStream(in: InputStream): CompressionInputStream =
+    new PlainInputStream(in, Detect.open(in, conf, allowNative, expected))
+  override def createInputStream(in: InputStream, d: Decompressor): CompressionInputStream = createInputStream(in)
+  override def createOutputStream(out: OutputStream): CompressionOutputStream =
+    throw new UnsupportedOperationException(s"$getDefaultExtension output is not supported; write ppml-gcm (.ppmlgcm)")
+  override def createOutputStream(out: OutputStream, c: Compressor): CompressionOutputStream = createOutputStream(out)
+  override def getCompressorType: Class[_ <: Compressor] = null
+  override def createCompressor(): Compressor = null
+  override def getDecompressorType: Class[_ <: Decompressor] = null
+  override def createDecompressor(): Decompressor = null
+}
+
+/** `.ppmlgcm`: ppml-gcm read (split at segment boundaries) and write. */
+class PpmlGcmCodec extends EncryptedCodec with SplittableCompressionCodec {
+  override def getDefaultExtension: String = ".ppmlgcm"
+  override protected def allowNative = false
+  override protected def expected = "ppml-gcm"
+
+  override def createOutputStream(out: OutputStream): CompressionOutputStream = {
+    val key = Bytes.lookupKey(getConf, ConfNames.WriteKey, "output (no write key)")
+    val envelope = Option(getConf.get(ConfNames.WriteEnvelope)).map(Bytes.b64).getOrElse(
+      throw new MissingKeyException("no ppml-gcm envelope registered: call bigdl_ppml_az.jvm.prepare_write first"))
+    val enc = new PpmlGcm.EncryptingStream(out, key, envelope)
+    new CompressionOutputStream(out) {
+      override def write(b: Array[Byte], off: Int, len: Int): Unit = enc.write(b, off, len)
+      override def write(b: Int): Unit = enc.write(b)
+      override def finish(): Unit = enc.finish()
+      override def resetState(): Unit = ()
+    }
+  }
+
+  override def createInputStream(
+      seekableIn: InputStream,
+      d: Decompressor,
+      start: Long,
+      end: Long,
+      mode: SplittableCompressionCodec.READ_MODE): SplitCompressionInputStream =
+    new GcmSplitStream(seekableIn, start, end, getConf)
+}
+
+/** One split of a ppml-gcm file. Segment i (i >= 1) belongs to the split holding its first ciphertext byte,
+ * segment 0 to the split at offset 0. getPos() reports the start offset of the segment whose plaintext was
+ * last handed out and reads never span two segments, so Hadoop's LineRecordReader (which reads while
+ * getPos() <= adjusted end, then finishes the current line, and skips the first line when start != 0)
+ * assigns every line to exactly one split.
+ */
+class GcmSplitStream(raw: InputStream, start: Long, end: Long, conf: Configuration)
+    extends SplitCompressionInputStream(raw, start, end) {
+  private val seekable = raw.asInstanceOf[Seekable]
+  private var segmentPos: Long => Long = _ => 0L
+  private var emptyAt = -1L // an empty split (no segment starts in it) reports this position, past its end
+  private val source: InputStream = {
+    seekable.seek(0)
+    val prefix = new Array[Byte](12)
+    val n = Bytes.readFully(raw, prefix, 0, 12)
+    if (!PpmlGcm.hasMagic(prefix, n)) {
+      // Not ppml-gcm despite the extension: the first split reads the whole object, the others nothing.
+      seekable.seek(0)
+      if (start == 0) Detect.open(raw, conf, allowNative = false, "ppml-gcm") else new java.io.ByteArrayInputStream(Array.emptyByteArray)
+    } else {
+      val env = PpmlGcm.readEnvelopeAfter(prefix, raw)
+      val tink = new Array[Byte](PpmlGcm.TinkHeaderSize)
+      if (Bytes.readFully(raw, tink, 0, tink.length) < tink.length)
+        throw new IntegrityException("ppml-gcm object is truncated (shorter than header plus one tag)")
+      val key = Bytes.lookupKey(conf, ConfNames.gcmKeyName(env.wrappedKey), "ppml-gcm file")
+      val cipher = new PpmlGcm.SegmentCipher(key, env.raw, tink, encrypt = false)
+      val seg = env.segmentSize.toLong
+      val first = if (start == 0) 0L else math.max(1L, Math.floorDiv(start - env.length + seg - 1, seg))
+      val last = math.max(0L, Math.floorDiv(end - 1 - env.length, seg))
+      segmentPos = i => if (i == 0) 0L else env.length + i * seg
+      setStart(segmentPos(first))
+      if (last >= first) {
+        setEnd(segmentPos(last))
+        seekable.seek(PpmlGcm.segmentStart(env, first))
+        new PpmlGcm.DecryptingStream(raw, env, cipher, first)
+      } else {
+        emptyAt = segmentPos(first)
+        setEnd(emptyAt - 1)
+        new java.io.ByteArrayInputStream(Array.emptyByteArray)
+      }
+    }
+  }
+
+  override def getPos: Long = source match {
+    case s: PpmlGcm.DecryptingStream => segmentPos(s.currentSegment)
+    case _ => if (emptyAt >= 0) emptyAt else start
+  }
+  override def read(b: Array[Byte], off: Int, len: Int): Int = source.read(b, off, len)
+  override def read(): Int = source.read()
+  override def resetState(): Unit = throw new UnsupportedOperationException("encrypted streams cannot be reset")
+}
+
+/** `.cbc`: BigDL common files (and any ppml-gcm file so named); whole-file, because the HMAC covers it all. */
+class BigdlCbcCodec extends EncryptedCodec {
+  override def getDefaultExtension: String = ".cbc"
+  override protected def allowNative = false
+  override protected def expected = "aes/cbc/pkcs5padding"
+}
+
+/** `.nativecbc`: BigDL nativeaescbc files (no header, no MAC): key from fs.ppml.secret.key.native. Read only. */
+class BigdlNativeCbcCodec extends EncryptedCodec {
+  override def getDefaultExtension: String = ".nativecbc"
+  override protected def allowNative = true
+  override protected def expected = "nativeaescbc"
+}

@@ -1,0 +1,369 @@
+"""JVM codec: Spark's native text/CSV/JSON readers on ppml-gcm, BigDL common and nativeaescbc files.
+
+Spark sessions with the shim jar run in a child process (this file, run as a script), because a session's
+jars are fixed when it starts and the shared ``spark`` fixture has none. Each test sends the child a plan of
+jobs and compares what Spark read with the Python-side decryption, byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bigdl_ppml_az.formats import NATIVE, DataKey, bigdl, iter_plaintext, open_reader, ppml_gcm, probe
+from bigdl_ppml_az.kms import LOCAL, WrappedKey
+from bigdl_ppml_az.kms.bigdl_keys import write_data_key_file
+from bigdl_ppml_az.kms.local import LocalKms
+
+HERE = Path(__file__).resolve()
+
+
+# ---- child side ----------------------------------------------------------------------------------------------
+
+
+def _child(plan_path: str) -> None:
+    plan = json.loads(Path(plan_path).read_text())
+    from pyspark.sql import SparkSession
+
+    from bigdl_ppml_az import jvm
+
+    builder = SparkSession.builder.master(plan.get("master", "local[2]")).appName("shim-test")
+    for key, value in plan.get("conf", {}).items():
+        builder = builder.config(key, value)
+    spark = jvm.configure(builder, plan["jar"]).getOrCreate()
+    results: dict[str, Any] = {"appId": spark.sparkContext.applicationId, "uiUrl": spark.sparkContext.uiWebUrl}
+    for job in plan["jobs"]:
+        try:
+            results[job["id"]] = {"ok": True, **_run_job(spark, job)}
+        except Exception as exc:  # the test inspects the message
+            results[job["id"]] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if plan.get("environment_json"):
+        import urllib.request
+
+        url = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}/environment"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            Path(plan["environment_json"]).write_bytes(response.read())
+    spark.stop()
+    Path(plan["results"]).write_text(json.dumps(results))
+
+
+def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
+    from bigdl_ppml_az import jvm
+    from bigdl_ppml_az.formats import DataKey, probe
+
+    op = job["op"]
+    if job.get("prepare") is not None:
+        jvm.prepare_read(spark, job["path"], job["prepare"])
+    for name, value in job.get("hadoop", {}).items():
+        spark.sparkContext._jsc.hadoopConfiguration().set(name, value)
+    if job.get("register_wrong_key"):
+        with open(job["path"], "rb") as handle:
+            info = probe(handle, os.path.getsize(job["path"]), job["path"])
+        jvm.register(spark, info, DataKey(bytes(32)))
+    if op == "lines":
+        return {"lines": [r.value for r in spark.read.text(job["path"]).collect()]}
+    if op == "wholetext":
+        rows = spark.read.text(job["path"], wholetext=True).collect()
+        return {"text": [r.value for r in rows]}
+    if op == "partitions":
+        return {"n": spark.read.text(job["path"]).rdd.getNumPartitions()}
+    if op == "csv":
+        df = spark.read.csv(job["path"], header=True, inferSchema=True)
+        return {"rows": [list(r) for r in df.orderBy(df.columns[0]).collect()]}
+    if op == "json":
+        df = spark.read.json(job["path"])
+        return {"rows": [list(r) for r in df.orderBy("id").collect()]}
+    if op == "write_csv":
+        codec = jvm.prepare_write(spark, job["prepare_write"], content_type="csv", segment_size=4096)
+        spark.range(0, job["n"]).selectExpr("id", "id * 3 AS x", "concat('row', id) AS s").write.option(
+            "compression", codec
+        ).option("header", "true").csv(job["out"])
+        df = spark.read.csv(job["out"], header=True)
+        return {"count": df.count(), "sum": int(df.selectExpr("sum(cast(x as long))").first()[0])}
+    if op == "explain":
+        df = spark.read.csv(job["path"], header=True)
+        plan_text = df._jdf.queryExecution().toString()
+        df.count()
+        return {"explain": plan_text}
+    raise ValueError(op)
+
+
+# ---- parent side ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shim_jar(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Build the jar once per test session from the package's Scala sources, into a fresh cache directory."""
+    os.environ.setdefault("PPML_AZ_SHIM_CACHE", str(tmp_path_factory.getbasetemp() / "shim-cache"))
+    from bigdl_ppml_az import jvm
+
+    return str(jvm.jar_path())
+
+
+def run_spark(jar: str, tmp: Path, jobs: list[dict[str, Any]], **plan: Any) -> tuple[dict[str, Any], str]:
+    """Run the jobs in a child Spark session; return the results and the child's combined output."""
+    plan_path, results = tmp / "plan.json", tmp / "results.json"
+    plan.update({"jar": jar, "jobs": jobs, "results": str(results)})
+    plan.setdefault("conf", {})
+    plan["conf"] = {
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.files.openCostInBytes": "1000",
+        **plan["conf"],
+    }
+    plan_path.write_text(json.dumps(plan))
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    proc = subprocess.run(
+        [sys.executable, str(HERE), str(plan_path)], capture_output=True, text=True, env=env, timeout=600
+    )
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise AssertionError(f"child Spark process failed:\n{output[-6000:]}")
+    return json.loads(results.read_text()), output
+
+
+def make_text(seed: int, lines: int) -> bytes:
+    """CSV-like lines of varied length, some longer than a 4 KiB segment, a few empty."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(lines):
+        n = rnd.choice([0, 7, 300, 4100, 9000]) if i % 97 == 0 else rnd.randint(1, 150)
+        out.append("".join(rnd.choice("abcdefgh,12345 ;é") for _ in range(n)))
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def encrypt_gcm(kms: LocalKms, plain: bytes, target: Path, segment_size: int) -> None:
+    data_key, wrapped = kms.generate_data_key()
+    env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, segment_size)
+    with open(target, "wb") as sink:
+        ppml_gcm.encrypt_stream(io.BytesIO(plain), sink, data_key, env)
+
+
+def encrypt_common(kms: LocalKms, plain: bytes, target: Path) -> None:
+    data_key, wrapped = kms.generate_data_key(bigdl_compatible=True)
+    encrypted = base64.b64encode(wrapped.ciphertext).decode()
+    with open(target, "wb") as sink, bigdl.CommonWriter(sink, bigdl.key_string_from_bytes(data_key), encrypted) as w:
+        for start in range(0, len(plain), 50_000):
+            w.write(plain[start : start + 50_000])
+
+
+def encrypt_native(kms: LocalKms, plain: bytes, target: Path, key_file: Path) -> None:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    data_key = os.urandom(32)
+    write_data_key_file(key_file, kms.wrap(data_key).ciphertext)
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(data_key), modes.CBC(iv)).encryptor()
+    target.write_bytes(iv + enc.update(padder.update(plain) + padder.finalize()) + enc.finalize())
+
+
+def python_decrypt(path: Path, kms: LocalKms, mode: str = "auto", key_file: Path | None = None) -> bytes:
+    """The Python side's decryption (formats + kms), the reference the JVM must equal."""
+    with open(path, "rb") as handle:
+        info = probe(handle, path.stat().st_size, str(path), mode)
+        if info.mode == NATIVE:
+            assert key_file is not None
+            from bigdl_ppml_az.kms.bigdl_keys import read_data_key_file
+
+            material = kms.unwrap(WrappedKey(LOCAL, "", "", read_data_key_file(key_file)))
+        else:
+            assert info.key_ref is not None
+            ref = info.key_ref
+            material = kms.unwrap(WrappedKey(LOCAL, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key))
+        reader = open_reader(info, handle, DataKey(material), name=str(path))
+        return b"".join(iter_plaintext(reader, str(path)))
+
+
+@pytest.fixture()
+def kms(local_key: Path) -> LocalKms:
+    return LocalKms.load(local_key)
+
+
+def test_jar_is_cached_by_source_hash(shim_jar: str) -> None:
+    from bigdl_ppml_az import jvm
+
+    assert Path(shim_jar).is_file()
+    assert jvm.source_hash() in Path(shim_jar).name
+    assert str(jvm.jar_path()) == shim_jar  # second call reuses the cached jar
+
+
+def test_codec_reads_every_format_byte_for_byte(shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    small, large = make_text(1, 4000), make_text(2, 30_000)  # ~0.45 MB and ~3.3 MB
+    encrypt_gcm(kms, small, data / "small.csv.ppmlgcm", 4096)
+    encrypt_gcm(kms, large, data / "large.csv.ppmlgcm", 1 << 20)
+    encrypt_common(kms, large, data / "common.csv.cbc")
+    encrypt_native(kms, small, data / "native.csv.nativecbc", tmp_path / "native.datakey")
+    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
+    native_opts = {**opts, "dataKeyPath": str(tmp_path / "native.datakey")}
+    expected = {
+        "small.csv.ppmlgcm": small,
+        "large.csv.ppmlgcm": large,
+        "common.csv.cbc": large,
+        "native.csv.nativecbc": small,
+    }
+    for name, plain in expected.items():  # the Python side agrees with what was encrypted
+        mode = NATIVE if name.endswith(".nativecbc") else "auto"
+        assert python_decrypt(data / name, kms, mode, tmp_path / "native.datakey") == plain
+    jobs = []
+    for name in expected:
+        path = str(data / name)
+        prep = native_opts if name.endswith(".nativecbc") else opts
+        jobs += [
+            {"id": f"whole:{name}", "op": "wholetext", "path": path, "prepare": prep},
+            {"id": f"lines:{name}", "op": "lines", "path": path, "prepare": prep},
+            {"id": f"parts:{name}", "op": "partitions", "path": path},
+        ]
+    conf = {"spark.sql.files.maxPartitionBytes": "150000"}  # many splits, some narrower than a 1 MiB segment
+    results, _ = run_spark(shim_jar, tmp_path, jobs, conf=conf)
+    for name, plain in expected.items():
+        whole = results[f"whole:{name}"]
+        assert whole["ok"], whole
+        assert whole["text"] == [plain.decode("utf-8")], name
+        lines = results[f"lines:{name}"]
+        assert lines["ok"], lines
+        assert lines["lines"] == plain.decode("utf-8").split("\n")[:-1], name
+    # ppml-gcm is split across tasks at segment boundaries; BigDL layouts are read whole (HMAC covers the file)
+    assert results["parts:small.csv.ppmlgcm"]["n"] >= 3
+    assert results["parts:large.csv.ppmlgcm"]["n"] >= 20
+    assert results["parts:common.csv.cbc"]["n"] == 1
+
+
+def test_csv_and_json_through_the_codec(shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path) -> None:
+    csv = "id,name,amount\n" + "".join(f"{i},name {i},{i * 1.5}\n" for i in range(2000))
+    js = "".join(json.dumps({"id": i, "tag": f"t{i % 7}"}) + "\n" for i in range(500))
+    encrypt_gcm(kms, csv.encode(), tmp_path / "t.csv.ppmlgcm", 4096)
+    encrypt_common(kms, js.encode(), tmp_path / "t.json.cbc")
+    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
+    jobs = [
+        {"id": "csv", "op": "csv", "path": str(tmp_path / "t.csv.ppmlgcm"), "prepare": opts},
+        {"id": "json", "op": "json", "path": str(tmp_path / "t.json.cbc"), "prepare": opts},
+    ]
+    results, _ = run_spark(shim_jar, tmp_path, jobs, conf={"spark.sql.files.maxPartitionBytes": "9000"})
+    assert results["csv"]["rows"] == [[i, f"name {i}", i * 1.5] for i in range(2000)]
+    assert results["json"]["rows"] == [[i, f"t{i % 7}"] for i in range(500)]
+
+
+def test_tampered_wrong_key_and_plaintext_files_fail_the_job(
+    shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path
+) -> None:
+    plain = make_text(3, 3000)
+    for name in ("gcm.txt.ppmlgcm", "gcmkey.txt.ppmlgcm", "trunc.txt.ppmlgcm", "nokey.txt.ppmlgcm"):
+        encrypt_gcm(kms, plain, tmp_path / name, 4096)
+    encrypt_common(kms, plain, tmp_path / "common.txt.cbc")
+    for name in ("gcm.txt.ppmlgcm", "common.txt.cbc"):
+        blob = bytearray((tmp_path / name).read_bytes())
+        blob[len(blob) // 2] ^= 0x01
+        (tmp_path / name).write_bytes(bytes(blob))
+    trunc = (tmp_path / "trunc.txt.ppmlgcm").read_bytes()
+    (tmp_path / "trunc.txt.ppmlgcm").write_bytes(trunc[: len(trunc) - 5000])
+    (tmp_path / "plain.txt.ppmlgcm").write_bytes(plain)
+    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
+    jobs = [
+        {"id": "gcm", "op": "lines", "path": str(tmp_path / "gcm.txt.ppmlgcm"), "prepare": opts},
+        {"id": "trunc", "op": "lines", "path": str(tmp_path / "trunc.txt.ppmlgcm"), "prepare": opts},
+        {"id": "common", "op": "lines", "path": str(tmp_path / "common.txt.cbc"), "prepare": opts},
+        {"id": "wrongkey", "op": "lines", "path": str(tmp_path / "gcmkey.txt.ppmlgcm"), "register_wrong_key": True},
+        {"id": "nokey", "op": "lines", "path": str(tmp_path / "nokey.txt.ppmlgcm")},
+        {"id": "plain", "op": "wholetext", "path": str(tmp_path / "plain.txt.ppmlgcm")},
+    ]
+    results, _ = run_spark(shim_jar, tmp_path, jobs, conf={"spark.sql.files.maxPartitionBytes": "100000"})
+    assert not results["gcm"]["ok"] and "failed authentication" in results["gcm"]["error"]
+    assert "gcm.txt.ppmlgcm" in results["gcm"]["error"]  # Spark names the file
+    assert not results["trunc"]["ok"] and "failed authentication" in results["trunc"]["error"]
+    assert not results["common"]["ok"] and "HMAC-SHA256 check failed" in results["common"]["error"]
+    assert not results["wrongkey"]["ok"] and "or the data key is wrong" in results["wrongkey"]["error"]
+    assert not results["nokey"]["ok"] and "no data key registered" in results["nokey"]["error"]
+    assert "bigdl_ppml_az.jvm.prepare_read" in results["nokey"]["error"]
+    assert not results["plain"]["ok"] and "not an encrypted file we know" in results["plain"]["error"]
+
+
+def test_wrong_primary_key_fails_on_the_driver(shim_jar: str, tmp_path: Path, kms: LocalKms) -> None:
+    encrypt_gcm(kms, b"a,b\n1,2\n", tmp_path / "x.csv.ppmlgcm", 4096)
+    other = tmp_path / "other.key"
+    LocalKms.create(other)
+    jobs = [
+        {
+            "id": "x",
+            "op": "lines",
+            "path": str(tmp_path / "x.csv.ppmlgcm"),
+            "prepare": {"kms": "local", "primaryKeyPath": str(other)},
+        }
+    ]
+    results, _ = run_spark(shim_jar, tmp_path, jobs)
+    assert not results["x"]["ok"] and "WrongKeyError" in results["x"]["error"]
+    assert "was wrapped by primary key" in results["x"]["error"]
+
+
+def test_write_through_codec_reads_back_in_python_and_spark(
+    shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path
+) -> None:
+    out = tmp_path / "out"
+    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
+    jobs = [{"id": "w", "op": "write_csv", "out": str(out), "n": 20_000, "prepare_write": opts}]
+    results, _ = run_spark(shim_jar, tmp_path, jobs)
+    assert results["w"]["ok"], results["w"]
+    assert results["w"]["count"] == 20_000 and results["w"]["sum"] == 3 * sum(range(20_000))
+    parts = sorted(out.glob("part-*.csv.ppmlgcm"))
+    assert parts, list(out.iterdir())
+    text = b"".join(python_decrypt(p, kms) for p in parts).decode()
+    rows = [line for line in text.splitlines() if line and line != "id,x,s"]
+    assert sorted(int(r.split(",")[0]) for r in rows) == list(range(20_000))
+    assert b"row123," not in b"".join(p.read_bytes() for p in parts)  # ciphertext on disk
+
+
+def test_key_material_is_redacted_everywhere(shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path) -> None:
+    plain = make_text(4, 500)
+    data_key, wrapped = kms.generate_data_key()
+    env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, 4096)
+    with open(tmp_path / "r.csv.ppmlgcm", "wb") as sink:
+        ppml_gcm.encrypt_stream(io.BytesIO(plain), sink, data_key, env)
+    from bigdl_ppml_az.jvm.keys import gcm_key_name
+
+    key_b64 = base64.b64encode(data_key).decode()
+    events = tmp_path / "events"
+    events.mkdir()
+    conf = {
+        "spark.ui.enabled": "true",
+        "spark.ui.port": "0",
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": str(events),
+        "spark.eventLog.compress": "false",  # so the test can search it
+        # a key given at session start too: it is listed in the environment (and must be redacted there)
+        f"spark.hadoop.{gcm_key_name(wrapped.ciphertext)}": key_b64,
+    }
+    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
+    jobs = [
+        {"id": "explain", "op": "explain", "path": str(tmp_path / "r.csv.ppmlgcm"), "prepare": opts},
+        {"id": "lines", "op": "lines", "path": str(tmp_path / "r.csv.ppmlgcm")},
+    ]
+    envjson = tmp_path / "environment.json"
+    results, output = run_spark(shim_jar, tmp_path, jobs, conf=conf, environment_json=str(envjson))
+    assert results["lines"]["ok"] and results["explain"]["ok"]
+    forms = [key_b64, data_key.hex(), base64.b64encode(key_b64.encode()).decode()]
+    environment = envjson.read_text()
+    assert gcm_key_name(wrapped.ciphertext) in environment  # the setting is listed ...
+    assert "*********(redacted)" in environment  # ... with its value redacted
+    logs = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
+    assert "SparkListenerEnvironmentUpdate" in logs
+    for form in forms:
+        assert form not in environment
+        assert form not in logs
+        assert form not in output  # driver and (local-mode) executor logs
+        assert form not in results["explain"]["explain"]
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1])
