@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bigdl_ppml_az.formats import COMMON
+from bigdl_ppml_az.kms.local import LocalKms
 from test_datasource_support import (
     assert_same,
     encrypt,
@@ -14,9 +17,6 @@ from test_datasource_support import (
     write_csv,
     write_json,
 )
-
-from bigdl_ppml_az.formats import COMMON
-from bigdl_ppml_az.kms.local import LocalKms
 
 SCHEMA = "id INT, name STRING, amount DOUBLE, flag BOOLEAN, day DATE, ts TIMESTAMP, note STRING"
 
