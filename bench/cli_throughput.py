@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,40 +50,51 @@ def make_random_file(path: Path, size: int) -> None:
 REPEAT = 1
 
 
-def timed(action: Callable[[], object], cleanup: Callable[[], object] = lambda: None) -> float:
-    """Best of REPEAT runs; dirty pages are flushed (untimed) before each, so runs start alike."""
-    best = float("inf")
-    for _ in range(REPEAT):
-        os.sync()
-        started = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - started)
-        cleanup()
-    return best
+@dataclass
+class Step:
+    """Best wall time and the CPU time (user+sys) of that run; CPU time is steadier on a shared machine."""
+
+    wall: float = float("inf")
+    cpu: float = 0.0
+
+    def add(self, wall: float, cpu: float) -> None:
+        if wall < self.wall:
+            self.wall, self.cpu = wall, cpu
 
 
-def raw_gcm(size: int) -> tuple[float, float]:
-    """Seconds to encrypt and to decrypt ``size`` bytes as 1 MiB AES-256-GCM chunks in memory."""
+def cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(step: Step, action: Callable[[], object]) -> None:
+    """Run once; dirty pages are flushed (untimed) first, so runs start alike."""
+    os.sync()
+    wall, cpu = time.perf_counter(), cpu_now()
+    action()
+    step.add(time.perf_counter() - wall, cpu_now() - cpu)
+
+
+def raw_gcm(size: int, enc: Step, dec: Step) -> None:
+    """AES-256-GCM of ``size`` bytes as 1 MiB chunks in memory: the cryptographic floor."""
     aead = AESGCM(AESGCM.generate_key(bit_length=256))
     chunk = os.urandom(CHUNK)
     count, rest = divmod(size, CHUNK)
     pieces = [(i.to_bytes(12, "big"), chunk) for i in range(count)] + (
         [(count.to_bytes(12, "big"), chunk[:rest])] if rest else []
     )
-    sealed: list[bytes] = []
-    started = time.perf_counter()
-    for nonce, data in pieces:
-        sealed.append(aead.encrypt(nonce, data, None))
-        if len(sealed) > 4:
-            sealed.pop(0)
-    enc = time.perf_counter() - started
-    ciphertexts = [(nonce, aead.encrypt(nonce, data, None)) for nonce, data in pieces[:8]]
-    started = time.perf_counter()
-    for i in range(len(pieces)):
-        nonce, ciphertext = ciphertexts[i % len(ciphertexts)]
-        aead.decrypt(nonce, ciphertext, None)
-    dec = time.perf_counter() - started
-    return enc, dec
+    sealed = [aead.encrypt(nonce, data, None) for nonce, data in pieces[:8]]
+
+    def encrypt_all() -> None:
+        for nonce, data in pieces:
+            aead.encrypt(nonce, data, None)
+
+    def decrypt_all() -> None:
+        for i in range(len(pieces)):
+            aead.decrypt(pieces[i % len(sealed)][0], sealed[i % len(sealed)], None)
+
+    timed(enc, encrypt_all)
+    timed(dec, decrypt_all)
 
 
 def copy_file(src: Path, dst: Path) -> None:
@@ -90,17 +103,16 @@ def copy_file(src: Path, dst: Path) -> None:
             sink.write(chunk)
 
 
-def run_cli(args: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MB) of one ``python -m bigdl_ppml_az`` subprocess."""
+def run_cli(step: Step, args: list[str]) -> int:
+    """Run ``python -m bigdl_ppml_az ARGS`` once into ``step``; return its peak RSS in MB."""
     os.sync()
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "bigdl_ppml_az", *args], stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise SystemExit(f"ppml-az {' '.join(args)} failed with exit code {process.returncode}")
-    return seconds, usage.ru_maxrss // 1024
+    step.add(time.perf_counter() - started, usage.ru_utime + usage.ru_stime)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"ppml-az {' '.join(args)} failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return int(usage.ru_maxrss // 1024)
 
 
 def main() -> None:
@@ -120,85 +132,93 @@ def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def report(base: Path, size: int, file_count: int) -> None:
-    key = base / "primary.key"
-    kms = LocalKms.create(key)
-    plain = base / "plain.bin"
-    make_random_file(plain, size)
-    mb = size / 1e6
-    rows: list[tuple[str, float]] = []
-
-    raw = [raw_gcm(size) for _ in range(REPEAT)]
-    raw_enc, raw_dec = min(r[0] for r in raw), min(r[1] for r in raw)
-    rows += [("raw AES-256-GCM encrypt (memory)", raw_enc), ("raw AES-256-GCM decrypt (memory)", raw_dec)]
-    copy = timed(lambda: copy_file(plain, base / "copy.bin"), lambda: (base / "copy.bin").unlink())
-    rows.append(("copy file (read+write, 1 MiB)", copy))
-
-    # outputs are removed between runs (untimed): replacing a large file would time the kernel freeing it
-    lib_enc = timed(
-        lambda: filecrypt.encrypt_path(str(plain), str(base / "lib.enc"), kms, progress=False),
-        lambda: (base / "lib.enc").unlink() if REPEAT > 1 else None,
-    )
-    if not (base / "lib.enc").exists():
-        filecrypt.encrypt_path(str(plain), str(base / "lib.enc"), kms, progress=False)
-    lib_dec = timed(
-        lambda: filecrypt.decrypt_path(str(base / "lib.enc"), str(base / "lib.dec"), kms, progress=False),
-        lambda: (base / "lib.dec").unlink(),
-    )
-    (base / "lib.enc").unlink()
-    rows += [("filecrypt.encrypt_path", lib_enc), ("filecrypt.decrypt_path", lib_dec)]
-
-    kms_flags = ["--kms", "local", "--primary-key", str(key), "--no-progress"]
-    startup, _ = run_cli(["--version"])
-    cli_enc = cli_dec = float("inf")
-    rss_enc = rss_dec = 0
-    for _ in range(REPEAT):
-        seconds, rss = run_cli(["encrypt", *kms_flags, str(plain), str(base / "cli.enc")])
-        cli_enc, rss_enc = min(cli_enc, seconds), max(rss_enc, rss)
-        seconds, rss = run_cli(["decrypt", *kms_flags, str(base / "cli.enc"), str(base / "cli.dec")])
-        cli_dec, rss_dec = min(cli_dec, seconds), max(rss_dec, rss)
-        if not filecmp_equal(plain, base / "cli.dec"):
-            raise SystemExit("CLI round trip changed the data")
-        for name in ("cli.enc", "cli.dec"):
-            (base / name).unlink()
-    rows += [("ppml-az encrypt (subprocess)", cli_enc), ("ppml-az decrypt (subprocess)", cli_dec)]
-
-    tree = base / "tree"
+def split_into(plain: Path, tree: Path, size: int, count: int) -> None:
     tree.mkdir()
-    part = size // file_count
+    part = size // count
     with open(plain, "rb") as source:
-        for i in range(file_count):
+        for i in range(count):
             with open(tree / f"part-{i:05d}", "wb") as sink:
-                left = part if i < file_count - 1 else size - part * (file_count - 1)
+                left = part if i < count - 1 else size - part * (count - 1)
                 while left:
                     chunk = source.read(min(CHUNK, left))
                     sink.write(chunk)
                     left -= len(chunk)
-    plain.unlink()
-    threads: dict[int, float] = {}
-    for jobs in (1, 2):
-        out = base / f"tree-{jobs}"
 
-        def encrypt_tree(out: Path = out, jobs: int = jobs) -> None:
-            filecrypt.encrypt_path(str(tree), str(out), kms, jobs=jobs, progress=False)
 
-        threads[jobs] = timed(encrypt_tree, lambda out=out: shutil.rmtree(out))  # type: ignore[misc]
-    rows += [(f"filecrypt encrypt {file_count} files, jobs={jobs}", seconds) for jobs, seconds in threads.items()]
+def report(base: Path, size: int, file_count: int) -> None:
+    """All steps once per round, rounds repeated: every step sees the same changing machine load."""
+    key = base / "primary.key"
+    kms = LocalKms.create(key)
+    plain, tree = base / "plain.bin", base / "tree"
+    make_random_file(plain, size)
+    split_into(plain, tree, size, file_count)
+    names = [
+        "raw AES-256-GCM encrypt (memory)",
+        "raw AES-256-GCM decrypt (memory)",
+        "copy file (read+write, 1 MiB)",
+        "filecrypt.encrypt_path",
+        "filecrypt.decrypt_path",
+        "ppml-az encrypt (subprocess)",
+        "ppml-az decrypt (subprocess)",
+        f"filecrypt encrypt {file_count} files, jobs=1",
+        f"filecrypt encrypt {file_count} files, jobs=2",
+        "ppml-az --version (start-up only)",
+    ]
+    steps = {name: Step() for name in names}
+    raw_enc, raw_dec, copy, lib_enc, lib_dec, cli_enc, cli_dec, jobs1, jobs2, startup = (steps[n] for n in names)
+    kms_flags = ["--kms", "local", "--primary-key", str(key), "--no-progress"]
+    rss = 0
+    for _ in range(REPEAT):
+        raw_gcm(size, raw_enc, raw_dec)
+        timed(copy, lambda: copy_file(plain, base / "copy.bin"))
+        (base / "copy.bin").unlink()
+        # outputs are removed between runs (untimed): replacing a large file would time the kernel freeing it
+        timed(lib_enc, lambda: filecrypt.encrypt_path(str(plain), str(base / "lib.enc"), kms, progress=False))
+        timed(
+            lib_dec, lambda: filecrypt.decrypt_path(str(base / "lib.enc"), str(base / "lib.dec"), kms, progress=False)
+        )
+        if not filecmp_equal(plain, base / "lib.dec"):
+            raise SystemExit("library round trip changed the data")
+        for name in ("lib.enc", "lib.dec"):
+            (base / name).unlink()
+        rss = max(rss, run_cli(cli_enc, ["encrypt", *kms_flags, str(plain), str(base / "cli.enc")]))
+        rss = max(rss, run_cli(cli_dec, ["decrypt", *kms_flags, str(base / "cli.enc"), str(base / "cli.dec")]))
+        if not filecmp_equal(plain, base / "cli.dec"):
+            raise SystemExit("CLI round trip changed the data")
+        for name in ("cli.enc", "cli.dec"):
+            (base / name).unlink()
+        run_cli(startup, ["--version"])
+        for jobs, step in ((1, jobs1), (2, jobs2)):
+            out = base / f"tree-{jobs}"
 
-    print(f"\nplaintext {mb:.0f} MB, {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"{'step':45} {'seconds':>9} {'MB/s':>9}")
-    for name, seconds in rows:
-        print(f"{name:45} {seconds:9.3f} {mb / seconds:9.1f}")
-    print("\nratios (time, same run; 1.00 = as fast as the baseline)")
-    print(f"  ppml-az encrypt / raw GCM encrypt     {cli_enc / raw_enc:6.2f}")
-    print(f"  ppml-az decrypt / raw GCM decrypt     {cli_dec / raw_dec:6.2f}")
-    print(f"  filecrypt encrypt / raw GCM encrypt   {lib_enc / raw_enc:6.2f}")
-    print(f"  filecrypt decrypt / raw GCM decrypt   {lib_dec / raw_dec:6.2f}")
-    print(f"  filecrypt encrypt / file copy         {lib_enc / copy:6.2f}")
-    print(f"  filecrypt decrypt / file copy         {lib_dec / copy:6.2f}")
-    print(f"  {file_count} files jobs=2 / jobs=1               {threads[2] / threads[1]:6.2f}")
-    print(f"  (ppml-az --version alone takes {startup:.2f} s: interpreter and import start-up)")
-    print(f"peak RSS of the CLI process: encrypt {rss_enc} MB, decrypt {rss_dec} MB (file {mb:.0f} MB)")
+            def encrypt_tree(out: Path = out, jobs: int = jobs) -> None:
+                filecrypt.encrypt_path(str(tree), str(out), kms, jobs=jobs, progress=False)
+
+            timed(step, encrypt_tree)
+            shutil.rmtree(out)
+
+    mb = size / 1e6
+    print(f"\nplaintext {mb:.0f} MB, {os.cpu_count()} cores, python {sys.version.split()[0]}, best of {REPEAT} rounds")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'step':45} {'wall s':>8} {'MB/s':>9} {'cpu s':>8}")
+    for name, step in steps.items():
+        rate = f"{mb / step.wall:9.1f}" if "version" not in name else f"{'':9}"
+        print(f"{name:45} {step.wall:8.3f} {rate} {step.cpu:8.3f}")
+    print("\nratios (same run; 1.00 = as fast as the baseline)        wall    cpu")
+    pairs = [
+        ("ppml-az encrypt / raw GCM encrypt", cli_enc, raw_enc),
+        ("ppml-az decrypt / raw GCM decrypt", cli_dec, raw_dec),
+        ("filecrypt encrypt / raw GCM encrypt", lib_enc, raw_enc),
+        ("filecrypt decrypt / raw GCM decrypt", lib_dec, raw_dec),
+        ("ppml-az encrypt / file copy", cli_enc, copy),
+        ("ppml-az decrypt / file copy", cli_dec, copy),
+        ("filecrypt encrypt / file copy", lib_enc, copy),
+        ("filecrypt decrypt / file copy", lib_dec, copy),
+        (f"{file_count} files jobs=2 / jobs=1", jobs2, jobs1),
+    ]
+    for label, a, b in pairs:
+        print(f"  {label:52} {a.wall / b.wall:6.2f} {a.cpu / b.cpu if b.cpu else float('nan'):6.2f}")
+    print(f"peak RSS of the ppml-az process: {rss} MB (file {mb:.0f} MB)")
 
 
 def filecmp_equal(a: Path, b: Path) -> bool:
