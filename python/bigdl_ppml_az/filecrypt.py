@@ -404,13 +404,11 @@ def _encrypt_job(
         try:
             with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out) as sink:
                 writer = make_writer(sink, status)
-                buffer = bytearray(CHUNK_SIZE)  # reused: no fresh 1 MiB allocation (and page faults) per chunk
-                view = memoryview(buffer)
-                while count := src.readinto(buffer):
+                while chunk := src.read(CHUNK_SIZE):
                     if stop.is_set():
                         raise _Cancelled
-                    writer.write(view[:count])
-                    advance(count)
+                    writer.write(chunk)
+                    advance(len(chunk))
                 if writer.bytes_in != status.size:
                     raise StorageError(
                         f"{status.path}: size changed while encrypting ({status.size} -> {writer.bytes_in} bytes)"
