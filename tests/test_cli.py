@@ -362,3 +362,9 @@ def test_abfss_round_trip_through_azurite(request: pytest.FixtureRequest, setup:
     out = setup.root / "from-azure"
     ok("decrypt", *kms_flags, *conf, remote, out)
     assert read_tree(out) == setup.files
+    # remote to remote, then remote plaintext back to a local encrypted tree
+    remote_plain = azurite.url(container, "warehouse/plain")
+    ok("decrypt", *kms_flags, *conf, remote, remote_plain)
+    ok("encrypt", *kms_flags, *conf, remote_plain, setup.root / "azure-reenc")
+    ok("decrypt", *kms_flags, setup.root / "azure-reenc", setup.root / "azure-redec")
+    assert read_tree(setup.root / "azure-redec") == setup.files
