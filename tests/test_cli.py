@@ -239,6 +239,10 @@ BAD_INPUTS = {
         lambda s: ["keys", "create", "--kms", "local", "--primary-key", s.primary],
         "refusing to overwrite a key file",
     ),
+    "zero jobs": (
+        lambda s: ["encrypt", "--kms", "local", "--primary-key", s.primary, "--jobs", "0", s.plain, s.root / "o10"],
+        "--jobs 0: must be at least 1",
+    ),
     "inspect plaintext": (
         lambda s: ["inspect", s.plain / "orders.tbl"],
         "orders.tbl: not an encrypted file we know",
