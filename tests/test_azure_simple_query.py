@@ -147,6 +147,7 @@ def test_many_partition_read_unwraps_once_per_worker_process(
     entries = call_log.read_text().split()
     pids = set(entries[0::2])
     unwraps = len(entries) // 2
+    print(f"local-cluster read: {result['partitions']} partitions, {unwraps} unwraps by {len(pids)} processes")
     # one unwrap per (process, data key): never one per partition
     assert unwraps == len(pids) and unwraps <= 6, (unwraps, pids)
     assert kv.calls["unwrapKey"] == unwraps
