@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ppml-az: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ppml-az inspect DIR | head`: the reader left; not an error worth a traceback
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
