@@ -89,6 +89,21 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         ).option("header", "true").csv(job["out"])
         df = spark.read.csv(job["out"], header=True)
         return {"count": df.count(), "sum": int(df.selectExpr("sum(cast(x as long))").first()[0])}
+    if op == "pme_write":
+        from bigdl_ppml_az.jvm import pme
+
+        pme.configure_session(spark, job["kms"])
+        df = spark.range(0, job["n"]).selectExpr("id", "id * 2 AS x", "concat('rowmark', id) AS s")
+        options = pme.write_options(job["mode"], job["footer"], job.get("columns"))
+        df.repartition(2).write.options(**options).mode("overwrite").parquet(job["out"])
+        return {}
+    if op == "pme_read":
+        from bigdl_ppml_az.jvm import pme
+
+        pme.configure_session(spark, job["kms"])
+        df = spark.read.parquet(job["path"]).where("id % 7 = 0").select("id", "s")
+        rows = [list(r) for r in df.orderBy("id").collect()]
+        return {"rows": rows, "plan": df._jdf.queryExecution().executedPlan().toString()}
     if op == "explain":
         df = spark.read.csv(job["path"], header=True)
         plan_text = df._jdf.queryExecution().toString()
