@@ -237,3 +237,20 @@ def test_unreachable_vault_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(KmsError, match=r"cannot reach Key Vault https://127\.0\.0\.1:9"):
         kms.generate_data_key()
+
+
+def test_slow_vault_times_out_clearly_and_slow_answers_within_timeout_succeed(kv: KeyVaultEmulator) -> None:
+    kms = _kms(kv, primaryKeyId=_new_key(kv))
+    data_key, wrapped = kms.generate_data_key()
+    kv.inject(delay=0.3)
+    assert AzureKms.from_options(kv.options(kmsTimeout="5")).unwrap(wrapped) == data_key
+    kv.inject(delay=1.5)
+    kv.reset_counts()
+    with pytest.raises(KmsError, match=r"did not answer unwrapKey .* within 0\.5 s"):
+        AzureKms.from_options(kv.options(kmsTimeout="0.5", kmsRetryTotal="1")).unwrap(wrapped)
+    assert kv.calls["get"] + kv.calls["unwrapKey"] == 2  # the timed-out call was retried once, then given up
+
+
+def test_azure_kms_objects_are_never_pickled(kv: KeyVaultEmulator) -> None:
+    with pytest.raises(TypeError, match="pickle its KmsSettings"):
+        pickle.dumps(_kms(kv))

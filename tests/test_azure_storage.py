@@ -204,3 +204,32 @@ def test_ppml_gcm_object_streams_from_ranged_reads(fs: AzureBlobFileSystem, azur
         assert reader.unit_count == 5
         tail = b"".join(iter_plaintext(reader, path, first=3))
         assert tail == data[reader.plaintext_start(3) :]
+
+
+def test_sas_token_and_abfs_scheme(azurite: Azurite, container: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    writer_sas = generate_container_sas(
+        azurite.account, container, account_key=azurite.key,
+        permission=ContainerSasPermissions(read=True, write=True, list=True, delete=True), expiry=expiry,
+    )  # fmt: skip
+    reader_sas = generate_container_sas(
+        azurite.account, container, account_key=azurite.key,
+        permission=ContainerSasPermissions(read=True, list=True), expiry=expiry,
+    )  # fmt: skip
+    base = {"azureBlobEndpoint": azurite.endpoint}
+    path = f"abfs://{container}@{azurite.host}/sas/data.bin"  # abfs:// (no s) works the same way
+    writer = filesystem_for(path, {**base, f"fs.azure.sas.fixed.token.{azurite.host}": writer_sas})
+    _put(writer, path, b"through a SAS")  # type: ignore[arg-type]
+    reader_options = {**base, "spark.hadoop.fs.azure.sas.fixed.token": "?" + reader_sas}
+    reader = filesystem_for(path, reader_options)
+    assert reader.read_bytes(path) == b"through a SAS"
+    assert [s.path for s in reader.list_files(f"abfs://{container}@{azurite.host}/sas")] == [path]
+    with pytest.raises(StorageError) as info:
+        _put(reader, path.replace("data", "denied"), b"x")  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "access denied" in message and "SAS token from option spark.hadoop.fs.azure.sas.fixed.token" in message
+    assert reader_sas not in message and "sig=" not in message

@@ -19,7 +19,8 @@ Options (from :class:`KmsSettings`; plain strings, so each Spark worker builds i
 * ``connectionVerify``: CA bundle path for the vault's TLS certificate (emulators, TLS-inspecting proxies).
 * ``verifyChallengeResource``: ``false`` to accept a bearer challenge whose resource is not the vault's domain
   (emulators and private endpoints with custom DNS).
-* ``kmsRetryTotal`` (default 10), ``kmsRetryBackoff`` seconds (default 0.8), ``kmsRetryBackoffMax`` (60).
+* ``kmsRetryTotal`` (default 10), ``kmsRetryBackoff`` seconds (default 0.8), ``kmsRetryBackoffMax`` (60),
+  ``kmsTimeout`` seconds to wait for each Key Vault answer (default 60; a timed-out call is retried).
 
 Environment fallbacks for the same settings (used by the CLI): ``PPML_AZ_KV_CREDENTIAL``,
 ``PPML_AZ_KV_CA_BUNDLE``, ``PPML_AZ_KV_VERIFY_CHALLENGE_RESOURCE``.
@@ -43,6 +44,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.core.pipeline.policies import RetryPolicy
 from azure.keyvault.keys import KeyClient, KeyVaultKey, KeyVaultKeyIdentifier
@@ -179,6 +181,7 @@ class AzureKms:
         retry_total: int = 10,
         retry_backoff: float = 0.8,
         retry_backoff_max: float = 60.0,
+        timeout: float = 60.0,
     ) -> None:
         self.vault_url = vault_url
         self._key_id = key_id
@@ -188,6 +191,7 @@ class AzureKms:
         self._connection_verify = connection_verify
         self._verify_challenge = verify_challenge_resource
         self._retry = (retry_total, retry_backoff, retry_backoff_max)
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._credential: TokenCredential | None = None
         self.credential_source = ""
@@ -241,6 +245,7 @@ class AzureKms:
             retry_total=retry_total,
             retry_backoff=_number(opts, "kmsRetryBackoff", 0.8),
             retry_backoff_max=_number(opts, "kmsRetryBackoffMax", 60.0),
+            timeout=_number(opts, "kmsTimeout", 60.0),
         )
 
     def _client_kwargs(self) -> dict[str, Any]:
@@ -248,6 +253,8 @@ class AzureKms:
         kwargs: dict[str, Any] = {
             "retry_policy": RetryPolicy(retry_total=total, retry_backoff_factor=backoff, retry_backoff_max=backoff_max),
             "verify_challenge_resource": self._verify_challenge,
+            "connection_timeout": self._timeout,
+            "read_timeout": self._timeout,
         }
         if self._connection_verify:
             kwargs["connection_verify"] = self._connection_verify
@@ -393,7 +400,15 @@ class AzureKms:
             )
         if isinstance(exc, ServiceRequestError):
             return KmsError(f"cannot reach Key Vault {self.vault_url}: {_first_line(exc)}")
+        if isinstance(exc, ServiceResponseError):
+            return KmsError(
+                f"Key Vault {self.vault_url} did not answer {operation} on {key_id} within {self._timeout:g} s "
+                f"({self._retry[0]} retries); raise kmsTimeout or check the network"
+            )
         return KmsError(f"Key Vault {operation} on {key_id} failed: {_first_line(exc)}")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("AzureKms holds a credential and clients; pickle its KmsSettings and call build_kms instead")
 
     def close(self) -> None:
         with self._lock:
