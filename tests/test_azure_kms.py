@@ -254,3 +254,13 @@ def test_slow_vault_times_out_clearly_and_slow_answers_within_timeout_succeed(kv
 def test_azure_kms_objects_are_never_pickled(kv: KeyVaultEmulator) -> None:
     with pytest.raises(TypeError, match="pickle its KmsSettings"):
         pickle.dumps(_kms(kv))
+
+
+def test_primary_key_file_with_a_bare_key_name(kv: KeyVaultEmulator, tmp_path: Path) -> None:
+    key_id = _new_key(kv)
+    name = key_id.split("/keys/")[1].split("/")[0]
+    (tmp_path / "primaryKey").write_text(name)
+    kms = AzureKms.from_options({**kv.options(), "primaryKeyPath": str(tmp_path / "primaryKey")})
+    assert kms.key_id == key_id
+    with pytest.raises(ConfigError, match="holds the key name .*also give option 'vault'"):
+        AzureKms.from_options({"primaryKeyPath": str(tmp_path / "primaryKey")})

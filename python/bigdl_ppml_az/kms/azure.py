@@ -210,9 +210,11 @@ class AzureKms:
         opts = _Options(options)
         key_id = opts.get("primaryKeyId")
         key_path = opts.get("primaryKeyPath") or opts.get("primaryKey")
+        key_name = opts.get("primaryKeyName")
         if not key_id and key_path:
             key_id = read_primary_key_id(key_path)
-        key_name = opts.get("primaryKeyName")
+            if "://" not in key_id:  # a file holding just the key name: use the latest version in 'vault'
+                key_id, key_name = None, key_name or key_id
         vault = opts.get("vault") or opts.get("vaultUrl") or opts.get("vaultName") or opts.get("azureVault")
         parsed_id: KeyVaultKeyIdentifier | None = None
         if key_id:
@@ -225,6 +227,8 @@ class AzureKms:
                 )
         elif parsed_id is not None:
             vault_url = vault_url_for(parsed_id.vault_url)
+        elif key_path and key_name:
+            raise ConfigError(f"{key_path}: holds the key name {key_name!r}, not a key id; also give option 'vault'")
         else:
             raise ConfigError(
                 "kms=azure needs option 'vault' (Key Vault name or URL) or 'primaryKeyId'/'primaryKeyPath' "
