@@ -1,0 +1,155 @@
+"""Fresh Spark sessions in subprocesses: zero registration, local-cluster executors, KMS call counts, --py-files.
+
+Each scenario runs a small script in its own Python process (a JVM and SparkContext per process), so the
+zero-registration lookup and executor environments are those a user's fresh job would see.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bigdl_ppml_az.cli.bundle import build_bundle
+from bigdl_ppml_az.formats import probe
+from bigdl_ppml_az.kms import WrappedKey
+from bigdl_ppml_az.kms.local import LocalKms
+from test_datasource_support import encrypt, write_csv
+
+PROJECT_PYTHON = str(Path(__file__).resolve().parents[1] / "python")
+
+SCRIPT_HEAD = """
+import json, os, sys
+from pyspark.sql import SparkSession
+master, key, enc, plain, out = sys.argv[1:6]
+spark = (SparkSession.builder.master(master).appName("ppml-enc-subprocess")
+         .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+         .config("spark.executor.memory", "512m")
+         .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable).getOrCreate())
+opts = {"kms": "local", "primaryKeyPath": key, "header": "true"}
+result = {}
+"""
+
+
+def run_script(body: str, args: list[str], env: dict[str, str] | None = None, timeout: int = 400) -> tuple[dict, str]:
+    script = SCRIPT_HEAD + textwrap.dedent(body) + "\nprint('RESULT ' + json.dumps(result))\nspark.stop()\n"
+    full_env = {**os.environ, "PYSPARK_PYTHON": sys.executable, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :]), output
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ds-cluster")
+    key = root / "primary.key"
+    kms = LocalKms.create(key)
+    write_csv(root / "plain" / "a.csv", 3000)
+    return {"root": root, "key": key, "plain": root / "plain", "enc": encrypt(kms, root / "plain", root / "enc")}
+
+
+def key_forms(key: Path, encrypted: Path) -> list[str]:
+    with encrypted.open("rb") as handle:
+        ref = probe(handle, encrypted.stat().st_size, str(encrypted)).key_ref
+    assert ref is not None
+    material = LocalKms.load(key).unwrap(WrappedKey(ref.kms_type or "", ref.key_id or "", "", ref.wrapped_key))
+    return [material.hex(), material.hex().upper(), base64.b64encode(material).decode(), repr(material)[2:-1]]
+
+
+@pytest.mark.cluster
+def test_local_cluster_zero_registration_read_write_and_kms_calls(files: dict[str, Path], tmp_path: Path) -> None:
+    """Executors are separate JVMs with their own Python workers; no register() call anywhere."""
+    call_log = tmp_path / "kms-calls.log"
+    body = """
+    df = spark.read.format("ppml-enc").options(**opts, maxPartitionBytes="4k").load(enc)
+    result["partitions"] = df.rdd.getNumPartitions()
+    theirs = spark.read.option("header", "true").csv(plain)
+    result["same"] = sorted(map(tuple, df.collect())) == sorted(map(tuple, theirs.collect()))
+    df.write.format("ppml-enc").options(**opts).mode("overwrite").save(out)
+    back = spark.read.format("ppml-enc").options(**opts).load(out)
+    result["write_same"] = sorted(map(tuple, back.collect())) == sorted(map(tuple, theirs.collect()))
+    result["executor_pids"] = sorted(set(spark.sparkContext.parallelize(range(8), 8)
+                                         .map(lambda _: os.getpid()).collect()))
+    result["driver_pid"] = os.getpid()
+    """
+    args = ["local-cluster[2,1,1024]", str(files["key"]), str(files["enc"]), str(files["plain"]), str(tmp_path / "o")]
+    result, _ = run_script(body, args, env={"PPML_AZ_KMS_CALL_LOG": str(call_log)})
+    assert result["partitions"] >= 40
+    assert result["same"] and result["write_same"]
+    calls = [line.split() for line in call_log.read_text().splitlines()]
+    pids = {pid for pid, _ in calls}
+    assert str(result["driver_pid"]) not in pids  # the driver process itself never unwraps
+    # At most one unwrap per (worker process, data key). The log names the primary key, and the job uses two
+    # data keys under it (the input's and the one generated for the write), so at most two lines per process.
+    per_process = {pid: sum(1 for p, _ in calls if p == pid) for pid in pids}
+    assert max(per_process.values()) <= 2, per_process
+    assert len(calls) < result["partitions"] / 4
+
+
+def test_zero_registration_fresh_session_and_driver_delivery_leaks_nothing(files: dict[str, Path]) -> None:
+    body = """
+    df = spark.read.format("ppml-enc").options(**opts, keyDelivery="driver", allowInsecureKeyDelivery="true",
+                                               maxPartitionBytes="8k").load(enc)
+    df.explain(True)
+    result["count"] = df.count()
+    try:
+        spark.read.format("ppml-enc").options(**{**opts, "primaryKeyPath": key + ".missing"}).load(enc).collect()
+    except Exception as exc:
+        print("ERROR-TEXT", str(exc))
+    """
+    args = ["local[2]", str(files["key"]), str(files["enc"]), str(files["plain"]), "-"]
+    result, output = run_script(body, args)
+    assert result["count"] == 3000
+    assert "ERROR-TEXT" in output and "primary key file not found" in output
+    for form in key_forms(files["key"], files["enc"] / "a.csv"):
+        assert form not in output
+
+
+def test_py_files_bundle_with_register(files: dict[str, Path], tmp_path: Path) -> None:
+    """The installed package is hidden (sitecustomize drops the project path); only the zip provides it."""
+    bundle = tmp_path / "ppml.zip"
+    build_bundle(bundle)
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        f"import sys\nsys.path[:] = [p for p in sys.path if p.rstrip('/') != {PROJECT_PYTHON!r}]\n"
+    )
+    body = f"""
+    try:
+        import bigdl_ppml_az
+        result["hidden"] = False
+    except ImportError:
+        result["hidden"] = True
+    spark.sparkContext.addPyFile({str(bundle)!r})
+    import bigdl_ppml_az
+    result["from_zip"] = bigdl_ppml_az.__file__.startswith({str(bundle)!r}) or ".zip" in bigdl_ppml_az.__file__
+    bigdl_ppml_az.register(spark)
+    df = spark.read.format("ppml-enc").options(**opts).load(enc)
+    result["count"] = df.count()
+    def where(_):
+        import bigdl_ppml_az as m
+        return m.__file__
+    result["worker_files"] = sorted(set(spark.sparkContext.parallelize(range(2), 2).map(where).collect()))
+    """
+    args = ["local[2]", str(files["key"]), str(files["enc"]), str(files["plain"]), "-"]
+    env = {"PYTHONPATH": str(hide)}
+    result, _ = run_script(body, args, env=env)
+    assert result["hidden"] and result["from_zip"]
+    assert result["count"] == 3000
+    assert all(".zip" in f or "ppml" in f and "userFiles" in f for f in result["worker_files"]), result
