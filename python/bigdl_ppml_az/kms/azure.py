@@ -221,7 +221,7 @@ class AzureKms:
             parsed_id = _parse_key_id(key_id, key_path or "primaryKeyId")
         if vault:
             vault_url = vault_url_for(vault)
-            if parsed_id is not None and _same_vault(parsed_id.vault_url, vault_url) is False:
+            if parsed_id is not None and not _same_vault(parsed_id.vault_url, vault_url):
                 raise ConfigError(
                     f"primary key {key_id} is not in vault {vault_url}; give a key of that vault or drop 'vault'"
                 )
@@ -234,10 +234,6 @@ class AzureKms:
                 "kms=azure needs option 'vault' (Key Vault name or URL) or 'primaryKeyId'/'primaryKeyPath' "
                 "(a primary key file from `ppml-az keys create --kms azure`)"
             )
-        try:
-            retry_total = int(_number(opts, "kmsRetryTotal", 10))
-        except ValueError:
-            raise ConfigError("option kmsRetryTotal must be an integer") from None
         return cls(
             vault_url,
             key_id=parsed_id.source_id if parsed_id else None,
@@ -246,7 +242,7 @@ class AzureKms:
             credential_kind=opts.get("credential"),
             connection_verify=opts.get("connectionVerify"),
             verify_challenge_resource=_flag(opts.get("verifyChallengeResource"), True),
-            retry_total=retry_total,
+            retry_total=int(_number(opts, "kmsRetryTotal", 10)),
             retry_backoff=_number(opts, "kmsRetryBackoff", 0.8),
             retry_backoff_max=_number(opts, "kmsRetryBackoffMax", 60.0),
             timeout=_number(opts, "kmsTimeout", 60.0),
