@@ -1,0 +1,165 @@
+"""Read overhead of ppml-enc vs Spark's native CSV reader on TPC-H lineitem (DESIGN section 8: target <= 1.05).
+
+Not part of the test run. Generates lineitem with tpchgen-cli, encrypts it as ppml-gcm and BigDL common, then
+runs the same Q1-style aggregation over (a) Spark's CSV reader on the plaintext, (b) ppml-enc on ppml-gcm,
+(c) ppml-enc on BigDL common, alternating a/b/c for ``--runs`` rounds, and prints medians and ratios b/a, c/a
+from this one run. ``--profile DIR`` also cProfiles every ppml-enc read() task into DIR and prints the top
+functions (cumulative), to say where worker time goes.
+
+    python bench/read_overhead.py --scale 1 --runs 3 --workdir /tmp/ppml-bench [--profile /tmp/ppml-bench/prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = (
+    "l_orderkey BIGINT, l_partkey BIGINT, l_suppkey BIGINT, l_linenumber INT, l_quantity DOUBLE, "
+    "l_extendedprice DOUBLE, l_discount DOUBLE, l_tax DOUBLE, l_returnflag STRING, l_linestatus STRING, "
+    "l_shipdate DATE, l_commitdate DATE, l_receiptdate DATE, l_shipinstruct STRING, l_shipmode STRING, "
+    "l_comment STRING"
+)
+
+
+def prepare(workdir: Path, scale: float) -> dict[str, Path]:
+    """lineitem CSV plus its two encrypted copies (reused when present)."""
+    from bigdl_ppml_az import filecrypt
+    from bigdl_ppml_az.formats import COMMON
+    from bigdl_ppml_az.kms.local import LocalKms
+
+    plain = workdir / "plain"
+    if not (plain / "lineitem.csv").exists():
+        tool = Path(sys.executable).with_name("tpchgen-cli")
+        subprocess.run([str(tool), "csv", "-s", str(scale), "--tables", "lineitem", "-o", str(plain)], check=True)
+    key = workdir / "primary.key"
+    kms = LocalKms.load(key) if key.exists() else LocalKms.create(key)
+    gcm, common = workdir / "gcm", workdir / "common"
+    if not gcm.exists():
+        filecrypt.encrypt_path(str(plain), str(gcm), kms)
+    if not common.exists():
+        filecrypt.encrypt_path(str(plain), str(common), kms, crypto_mode=COMMON)
+    return {"plain": plain, "gcm": gcm, "common": common, "key": key}
+
+
+def q1(df: Any) -> Any:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    price = F.col("l_extendedprice") * (1 - F.col("l_discount"))
+    return (
+        df.where(F.col("l_shipdate") <= F.lit("1998-09-02").cast("date"))
+        .groupBy("l_returnflag", "l_linestatus")
+        .agg(
+            F.sum("l_quantity"),
+            F.sum("l_extendedprice"),
+            F.sum(price),
+            F.sum(price * (1 + F.col("l_tax"))),
+            F.avg("l_quantity"),
+            F.avg("l_discount"),
+            F.count("*"),
+        )
+        .orderBy("l_returnflag", "l_linestatus")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workdir", default="/tmp/ppml-bench")
+    parser.add_argument("--max-partition-bytes", default="128m")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--profile", default=None, help="directory for cProfile dumps of ppml-enc read() tasks")
+    parser.add_argument("--only", default="abc", help="which variants to run (subset of abc)")
+    args = parser.parse_args(argv)
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = prepare(workdir, args.scale)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if args.profile:
+        os.environ["PPML_AZ_PROFILE_DIR"] = args.profile  # inherited by the JVM and its Python workers
+
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(args.master)
+        .appName("ppml-enc read overhead")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", "3g")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.files.maxPartitionBytes", args.max_partition_bytes)
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    enc_options = {
+        "format": "csv",
+        "header": "true",
+        "kms": "local",
+        "primaryKeyPath": str(paths["key"]),
+        "maxPartitionBytes": args.max_partition_bytes,
+    }
+    variants = {
+        "a": (
+            "spark csv, plaintext",
+            lambda: spark.read.schema(SCHEMA).option("header", "true").csv(str(paths["plain"])),
+        ),
+        "b": (
+            "ppml-enc, ppml-gcm",
+            lambda: spark.read.format("ppml-enc").schema(SCHEMA).options(**enc_options).load(str(paths["gcm"])),
+        ),
+        "c": (
+            "ppml-enc, BigDL common",
+            lambda: spark.read.format("ppml-enc").schema(SCHEMA).options(**enc_options).load(str(paths["common"])),
+        ),
+    }
+    chosen = [v for v in "abc" if v in args.only]
+    times: dict[str, list[float]] = {v: [] for v in chosen}
+    answers: dict[str, Any] = {}
+    for run in range(args.runs):
+        for v in chosen:
+            started = time.perf_counter()
+            rows = q1(variants[v][1]()).collect()
+            elapsed = time.perf_counter() - started
+            times[v].append(elapsed)
+            answers[v] = [(r[0], r[1], r[-1]) for r in rows]
+            print(f"run {run + 1} {v} ({variants[v][0]}): {elapsed:.2f} s", flush=True)
+    base = statistics.median(times["a"]) if "a" in times else None
+    print(f"\nload average at end: {os.getloadavg()}; cores: {os.cpu_count()}")
+    for v in chosen:
+        med = statistics.median(times[v])
+        ratio = f"  ratio {v}/a = {med / base:.3f}" if base and v != "a" else ""
+        print(f"{v} {variants[v][0]:<26} median {med:7.2f} s  runs {[round(t, 2) for t in times[v]]}{ratio}")
+    if len({repr(a) for a in answers.values()}) != 1:
+        print("ANSWERS DIFFER:", answers)
+        return 1
+    print("answers identical across variants (group keys and counts)")
+    spark.stop()
+    if args.profile:
+        summarize(Path(args.profile))
+    return 0
+
+
+def summarize(directory: Path, top: int = 25) -> None:
+    import pstats
+
+    dumps = sorted(directory.glob("read-*.prof"))
+    if not dumps:
+        print("no profiles found")
+        return
+    stats = pstats.Stats(str(dumps[0]))
+    for dump in dumps[1:]:
+        stats.add(str(dump))
+    print(f"\nprofile of {len(dumps)} read() tasks (tottime):")
+    stats.sort_stats("tottime").print_stats(top)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
