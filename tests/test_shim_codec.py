@@ -104,6 +104,22 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         df = spark.read.parquet(job["path"]).where("id % 7 = 0").select("id", "s")
         rows = [list(r) for r in df.orderBy("id").collect()]
         return {"rows": rows, "plan": df._jdf.queryExecution().executedPlan().toString()}
+    if op == "tpch_pme_write":
+        from bigdl_ppml_az.jvm.tpch import write_pme_tables
+
+        write_pme_tables(spark, job["source"], job["out"], job["kms"], "tbl", job["mode"])
+        return {}
+    if op == "tpch":
+        from bigdl_ppml_az import tpch
+        from bigdl_ppml_az.jvm.tpch import native_tables
+
+        run = tpch.run(native_tables(spark, job["path"], job["fmt"], job["kms"]))
+        out = Path(job["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        for number, result in run.results.items():
+            (out / f"q{number:02d}.csv").write_bytes(result.to_csv())
+        plan = native_tables(spark, job["path"], job["fmt"], job["kms"]).lineitem._jdf.queryExecution()
+        return {"seconds": run.total_seconds, "plan": plan.executedPlan().toString()}
     if op == "explain":
         df = spark.read.csv(job["path"], header=True)
         plan_text = df._jdf.queryExecution().toString()

@@ -23,12 +23,18 @@ from .keys import (
     GCM_CODEC,
     GCM_EXTENSION,
     NATIVE_EXTENSION,
+    claim_extension,
     prepare_read,
     prepare_write,
     register,
 )
 
-CODECS = ("bigdlppmlaz.PpmlGcmCodec", "bigdlppmlaz.BigdlCbcCodec", "bigdlppmlaz.BigdlNativeCbcCodec")
+CODECS = (
+    "bigdlppmlaz.PpmlGcmCodec",
+    "bigdlppmlaz.BigdlCbcCodec",
+    "bigdlppmlaz.BigdlNativeCbcCodec",
+    "bigdlppmlaz.PpmlAnyCodec",
+)
 KMS_CLIENT = "bigdlppmlaz.PpmlKmsClient"
 
 
@@ -63,6 +69,7 @@ __all__ = [
     "KMS_CLIENT",
     "NATIVE_EXTENSION",
     "cache_dir",
+    "claim_extension",
     "compile_jar",
     "configure",
     "jar_path",

@@ -24,6 +24,7 @@ NATIVE_KEY = KEY_PREFIX + "native"
 WRITE_KEY = KEY_PREFIX + "write"
 WRITE_ENVELOPE = "fs.ppml.write.envelope"
 VERIFY = "fs.ppml.verify"
+CLAIMED_EXTENSION = "fs.ppml.codec.extension"
 LOCAL_PRIMARY_KEY_PATH = "fs.ppml.local.primaryKeyPath"
 
 GCM_EXTENSION = ".ppmlgcm"
@@ -97,10 +98,25 @@ def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
     hadoop_conf(spark).set(NATIVE_KEY, _encode(DataKey(material).as_bigdl_string().encode("utf-8")))
 
 
-def prepare_read(spark: Any, paths: str | Iterable[str], options: Mapping[str, str]) -> list[str]:
-    """Probe every encrypted file under ``paths`` (by extension), unwrap each distinct data key once on the
-    driver and register it for the codec. Returns the files prepared. Errors name the file and what to do.
+def claim_extension(spark: Any, extension: str | None) -> None:
+    """Let the codec decrypt files that kept a plaintext name (``.tbl``, ``.csv``...) in this session; None
+    gives the extension back. Plaintext files with a claimed extension fail to read until then.
     """
+    conf = hadoop_conf(spark)
+    if extension:
+        conf.set(CLAIMED_EXTENSION, extension if extension.startswith(".") else "." + extension)
+    else:
+        conf.unset(CLAIMED_EXTENSION)
+
+
+def prepare_read(
+    spark: Any, paths: str | Iterable[str], options: Mapping[str, str], extensions: Iterable[str] = ()
+) -> list[str]:
+    """Probe every encrypted file under ``paths`` (by extension: ours plus ``extensions``), unwrap each
+    distinct data key once on the driver and register it for the codec. Returns the files prepared.
+    Errors name the file and what to do.
+    """
+    wanted = EXTENSIONS + tuple(extensions)
     path_list = [paths] if isinstance(paths, str) else list(paths)
     settings = KmsSettings.from_options(options)
     kms = build_kms(settings)
@@ -109,7 +125,7 @@ def prepare_read(spark: Any, paths: str | Iterable[str], options: Mapping[str, s
     native_seen = False
     for status in expand_paths(path_list, options):
         name = status.path
-        if not name.endswith(EXTENSIONS):
+        if not name.endswith(wanted):
             continue
         if name.endswith(NATIVE_EXTENSION):
             native_seen = True

@@ -166,3 +166,13 @@ class BigdlNativeCbcCodec extends EncryptedCodec {
   override protected def allowNative = true
   override protected def expected = "nativeaescbc"
 }
+
+/** Claims the extension named by fs.ppml.codec.extension (default ".ppmlenc"), e.g. ".tbl" for encrypted
+ * files that kept their plaintext names (`ppml-az tpch encrypt`). Every format is detected from the bytes;
+ * ppml-gcm files split as with PpmlGcmCodec. Plaintext files with that extension then fail in this session.
+ */
+class PpmlAnyCodec extends PpmlGcmCodec {
+  override def getDefaultExtension: String =
+    Option(getConf).flatMap(c => Option(c.get(ConfNames.Extension))).filter(_.nonEmpty).getOrElse(".ppmlenc")
+  override protected def expected = "an encrypted file"
+}

@@ -23,6 +23,8 @@ object ConfNames {
   val WriteEnvelope = "fs.ppml.write.envelope"
   /** "false" skips BigDL common HMAC verification (salvaging damaged legacy data only). */
   val Verify = "fs.ppml.verify"
+  /** Extension claimed by PpmlAnyCodec (e.g. ".tbl"). */
+  val Extension = "fs.ppml.codec.extension"
   /** Local primary key file path for the Parquet KmsClient (the path, never the key). */
   val LocalPrimaryKeyPath = "fs.ppml.local.primaryKeyPath"
 

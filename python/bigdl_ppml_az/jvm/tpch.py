@@ -1,0 +1,55 @@
+"""TPC-H through the native path: Spark's own CSV reader over codec-decrypted files, or its Parquet reader
+with Parquet Modular Encryption. Same tables and types as ``bigdl_ppml_az.tpch.tables`` (which reads them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..formats import AES_GCM_V1, PLAIN
+from ..storage import filesystem_for
+from . import pme
+from .keys import EXTENSIONS, claim_extension, prepare_read
+
+
+def native_tables(
+    spark: Any, path: str, fmt: str, kms: Mapping[str, str], options: Mapping[str, str] | None = None
+) -> Any:
+    """The eight tables under ``path`` read natively. tbl/csv: ppml-gcm or BigDL common files, named with our
+    extensions or with their plaintext names (then ``.tbl``/``.csv`` is claimed for the codec in this session).
+    parquet: PME-encrypted Parquet (as :func:`write_pme_tables` or pyarrow with our KmsClient writes it).
+    """
+    from ..tpch.schema import TABLE_NAMES
+    from ..tpch.tables import Tables, read_table, table_location
+
+    extra = dict(options or {})
+    if fmt == "parquet":
+        pme.configure_session(spark, kms)
+    else:
+        locations = [table_location(path, table, fmt, {**extra, **kms}) for table in TABLE_NAMES]
+        plain_ext = f".{fmt}"
+        prepared = prepare_read(spark, locations, kms, extensions=(plain_ext,))
+        if any(not name.endswith(EXTENSIONS) for name in prepared):
+            claim_extension(spark, plain_ext)
+    return Tables(**{t: read_table(spark, path, t, fmt, PLAIN, None, extra) for t in TABLE_NAMES})
+
+
+def write_pme_tables(
+    spark: Any,
+    source: str,
+    output: str,
+    kms: Mapping[str, str],
+    fmt: str = "tbl",
+    mode: str = AES_GCM_V1,
+    footer_key: str = pme.DEFAULT_MASTER_KEY,
+) -> None:
+    """Write the plaintext tables under ``source`` as PME-encrypted Parquet under ``output/<table>/``."""
+    from ..tpch.schema import TABLE_NAMES
+    from ..tpch.tables import read_table
+
+    pme.configure_session(spark, kms)
+    fs = filesystem_for(output)
+    for table in TABLE_NAMES:
+        df = read_table(spark, source, table, fmt, PLAIN)
+        df.write.options(**pme.write_options(mode, footer_key)).mode("overwrite").parquet(fs.join(output, table))
