@@ -33,6 +33,7 @@ from .queries import (
     q22,
     query,
 )
+from .reference import ResultSet
 from .runner import RunResult, parse_queries, read_results, run, write_results
 from .schema import COLUMNS, TABLE_NAMES, arrow_schema, spark_schema
 from .tables import Tables, read_table, tables
@@ -41,6 +42,7 @@ __all__ = [
     "COLUMNS",
     "QUERIES",
     "TABLE_NAMES",
+    "ResultSet",
     "RunResult",
     "Tables",
     "arrow_schema",
