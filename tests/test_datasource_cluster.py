@@ -152,3 +152,16 @@ def test_py_files_bundle_with_register(files: dict[str, Path], tmp_path: Path) -
     assert result["hidden"] and result["from_zip"]
     assert result["count"] == 3000
     assert all(".zip" in f or "ppml" in f and "userFiles" in f for f in result["worker_files"]), result
+
+
+def test_bundle_cli_refuses_to_overwrite(tmp_path: Path) -> None:
+    from bigdl_ppml_az.cli import main
+
+    out = tmp_path / "b.zip"
+    assert main(["bundle", str(out)]) == 0
+    assert main(["bundle", str(out)]) == 1
+    assert main(["bundle", str(out), "--force"]) == 0
+    import zipfile
+
+    names = zipfile.ZipFile(out).namelist()
+    assert "pyspark_ppml_enc.py" in names and "bigdl_ppml_az/datasource/source.py" in names

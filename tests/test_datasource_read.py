@@ -207,3 +207,25 @@ def test_line_ownership_at_every_boundary(spark: Any, data: dict[str, Path], tmp
     df = ours.load(str(enc))
     assert df.rdd.getNumPartitions() > 100
     assert_same(df, spark.read.schema("a INT, b STRING").csv(str(plain)))
+
+
+def test_parquet_row_group_skipping_keeps_results(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    """pushFilters (opt-in: Spark's filterPushdown conf plus option pushFilters) skips row groups by statistics."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bigdl_ppml_az.datasource.parquet import row_group_skipper
+
+    table = pa.table({"k": pa.array(range(10_000), pa.int64()), "v": pa.array([f"v{i}" for i in range(10_000)])})
+    (tmp_path / "pq").mkdir()
+    pq.write_table(table, tmp_path / "pq" / "t.parquet", row_group_size=1000)
+    enc = encrypt(LocalKms.load(data["key"]), tmp_path / "pq", tmp_path / "enc")
+    skip = row_group_skipper([("k", "ge", 8500)])
+    metadata = pq.ParquetFile(tmp_path / "pq" / "t.parquet").metadata
+    assert [g for g in range(metadata.num_row_groups) if not skip(metadata, g)] == [8, 9]
+    spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
+    try:
+        ours = ppml_read(spark, data["key"], fmt="parquet", pushFilters="true").load(str(enc)).where("k >= 8500")
+        assert_same(ours, spark.read.parquet(str(tmp_path / "pq")).where("k >= 8500"))
+    finally:
+        spark.conf.unset("spark.sql.python.filterPushdown.enabled")
