@@ -2,9 +2,10 @@
 
 Not part of the test run. Generates lineitem with tpchgen-cli, encrypts it as ppml-gcm and BigDL common, then
 runs the same Q1-style aggregation over (a) Spark's CSV reader on the plaintext, (b) ppml-enc on ppml-gcm,
-(c) ppml-enc on BigDL common, alternating a/b/c for ``--runs`` rounds, and prints medians and ratios b/a, c/a
-from this one run. ``--profile DIR`` also cProfiles every ppml-enc read() task into DIR and prints the top
-functions (cumulative), to say where worker time goes.
+(c) ppml-enc on BigDL common, and (p) ppml-enc on the plaintext (cryptoMode=plain_text: same parser, no
+crypto), alternating for ``--runs`` rounds, and prints medians and ratios b/a, c/a (and p/a; b/p isolates the
+cost of decryption) from this one run. ``--profile DIR`` also cProfiles every ppml-enc read() task into DIR
+and prints the top functions, to say where worker time goes.
 
     python bench/read_overhead.py --scale 1 --runs 3 --workdir /tmp/ppml-bench [--profile /tmp/ppml-bench/prof]
 """
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-partition-bytes", default="128m")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--profile", default=None, help="directory for cProfile dumps of ppml-enc read() tasks")
-    parser.add_argument("--only", default="abc", help="which variants to run (subset of abc)")
+    parser.add_argument("--only", default="abcp", help="which variants to run (subset of abcp)")
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir)
@@ -120,7 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             lambda: spark.read.format("ppml-enc").schema(SCHEMA).options(**enc_options).load(str(paths["common"])),
         ),
     }
-    chosen = [v for v in "abc" if v in args.only]
+    plain_options = {**enc_options, "cryptoMode": "plain_text"}
+    variants["p"] = (
+        "ppml-enc, plaintext",
+        lambda: spark.read.format("ppml-enc").schema(SCHEMA).options(**plain_options).load(str(paths["plain"])),
+    )
+    chosen = [v for v in "abcp" if v in args.only]
     times: dict[str, list[float]] = {v: [] for v in chosen}
     answers: dict[str, Any] = {}
     for run in range(args.runs):
@@ -136,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     for v in chosen:
         med = statistics.median(times[v])
         ratio = f"  ratio {v}/a = {med / base:.3f}" if base and v != "a" else ""
+        if v == "b" and "p" in times:
+            ratio += f"  b/p = {med / statistics.median(times['p']):.3f}"
         print(f"{v} {variants[v][0]:<26} median {med:7.2f} s  runs {[round(t, 2) for t in times[v]]}{ratio}")
     if len({repr(a) for a in answers.values()}) != 1:
         print("ANSWERS DIFFER:", answers)
