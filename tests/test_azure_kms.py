@@ -264,3 +264,13 @@ def test_primary_key_file_with_a_bare_key_name(kv: KeyVaultEmulator, tmp_path: P
     assert kms.key_id == key_id
     with pytest.raises(ConfigError, match="holds the key name .*also give option 'vault'"):
         AzureKms.from_options({"primaryKeyPath": str(tmp_path / "primaryKey")})
+
+
+def test_missing_azure_credential_is_a_clear_error(kv: KeyVaultEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                 "AZURE_USERNAME", "AZURE_FEDERATED_TOKEN_FILE"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    kms = AzureKms.from_options({**kv.options(credential="environment"), "primaryKeyName": "any"})
+    with pytest.raises(KmsError, match=r"cannot authenticate to Key Vault https://127\.0\.0\.1:\d+ with "
+                       r"EnvironmentCredential"):  # fmt: skip
+        kms.generate_data_key()

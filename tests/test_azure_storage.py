@@ -233,3 +233,30 @@ def test_sas_token_and_abfs_scheme(azurite: Azurite, container: str) -> None:
     message = str(info.value)
     assert "access denied" in message and "SAS token from option spark.hadoop.fs.azure.sas.fixed.token" in message
     assert reader_sas not in message and "sig=" not in message
+
+
+def test_no_credential_anywhere_is_a_clear_error(
+    azurite: Azurite, container: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without key/SAS settings the DefaultAzureCredential chain is tried; its failure names the path and source."""
+    from azure.identity import CredentialUnavailableError
+
+    class NoToken:
+        calls = 0
+
+        def get_token(self, *scopes: str, **kwargs: object) -> None:
+            NoToken.calls += 1
+            raise CredentialUnavailableError("no identity configured here")
+
+    import bigdl_ppml_az.storage.azure as azure_storage
+
+    no_identity = azure_storage._Credential(NoToken(), "DefaultAzureCredential")
+    monkeypatch.setattr(azure_storage, "_token_credential", lambda path, options: no_identity)
+    for name in ("AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    https_endpoint = azurite.endpoint.replace("http://", "https://")  # bearer tokens are only sent over TLS
+    path = azurite.url(container, "x.bin")
+    fs = filesystem_for(path, {"azureBlobEndpoint": https_endpoint, "clientId": "no-token-test"})
+    with pytest.raises(StorageError, match=r"x\.bin: could not get a token from DefaultAzureCredential to read"):
+        fs.size(path)
+    assert NoToken.calls == 1  # not retried with backoff like a transient error (3 retries, 80 s, before)

@@ -367,7 +367,7 @@ class AzureKms:
     def _error(self, exc: AzureError, operation: str, key_id: str) -> Exception:
         """One clear, secret-free error per failure class; permanent ones were not retried by the pipeline."""
         source = self.credential_source or "the configured credential"
-        if isinstance(exc, ClientAuthenticationError) and not isinstance(exc, HttpResponseError):
+        if isinstance(exc, ClientAuthenticationError) and exc.response is None:  # the credential got no token
             return KmsError(f"cannot authenticate to Key Vault {self.vault_url} with {source}: {_first_line(exc)}")
         if isinstance(exc, ResourceNotFoundError):
             return KmsError(

@@ -181,6 +181,28 @@ def _environment_credential(account: str) -> _Credential | None:
     return None
 
 
+class _NoToken(Exception):
+    """The token credential failed. Not an AzureError on purpose: the Blob SDK's retry policy retries every
+    AzureError (a missing identity took 80 s to report), while this propagates at once."""
+
+
+class _FailFastCredential:
+    """Wraps a TokenCredential so that "no token" ends the operation immediately instead of being retried."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        try:
+            return self._inner.get_token(*scopes, **kwargs)
+        except ClientAuthenticationError as exc:
+            reason = (str(exc.message or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise _NoToken(reason) from None
+
+
+_FAILURES = (AzureError, _NoToken)
+
+
 def _token_credential(path: AbfsPath, options: Mapping[str, str]) -> _Credential:
     from azure import identity
 
@@ -231,7 +253,7 @@ def blob_endpoint(path: AbfsPath, options: Mapping[str, str]) -> str:
     return f"https://{path.account}.blob.{path.endpoint_suffix}"
 
 
-def _describe(exc: AzureError) -> str:
+def _describe(exc: Exception) -> str:
     code = getattr(exc, "error_code", None)
     status = getattr(exc, "status_code", None)
     return " ".join(part for part in (f"HTTP {status}" if status else "", str(code) if code else "") if part)
@@ -249,7 +271,10 @@ class AzureBlobFileSystem:
         self.credential_source = credential.source
         self.block_size = BLOCK_SIZE
         self.read_buffer = READ_BUFFER
-        self._service = BlobServiceClient(account_url=endpoint, credential=credential.value)
+        value = credential.value
+        if hasattr(value, "get_token"):
+            value = _FailFastCredential(value)
+        self._service = BlobServiceClient(account_url=endpoint, credential=value)
 
     @classmethod
     def for_path(cls, path: str, options: Mapping[str, str]) -> AzureBlobFileSystem:
@@ -285,7 +310,9 @@ class AzureBlobFileSystem:
     def _blob(self, parsed: AbfsPath, key: str | None = None) -> BlobClient:
         return self._service.get_blob_client(parsed.container, parsed.key if key is None else key)
 
-    def _error(self, exc: AzureError, path: str, action: str) -> StorageError:
+    def _error(self, exc: Exception, path: str, action: str) -> StorageError:
+        if isinstance(exc, _NoToken):
+            return StorageError(f"{path}: could not get a token from {self.credential_source} to {action} ({exc})")
         detail = _describe(exc)
         if isinstance(exc, ResourceNotFoundError):
             return StorageError(f"{path}: not found ({detail or 'HTTP 404'}) while trying to {action}")
@@ -327,7 +354,7 @@ class AzureBlobFileSystem:
                 if marker or not relative or any(is_hidden(part) for part in relative.split("/")):
                     continue
                 found.append(FileStatus(parsed.url(name), size))
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "list") from None
         if not any_blob and parsed.key:
             raise StorageError(f"{path}: no such file or directory")
@@ -338,7 +365,7 @@ class AzureBlobFileSystem:
     def _container_exists(self, parsed: AbfsPath, path: str) -> bool:
         try:
             return bool(self._container(parsed).exists())
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "check the container") from None
 
     def _blob_properties(self, parsed: AbfsPath) -> Any:
@@ -363,7 +390,7 @@ class AzureBlobFileSystem:
                 pieces = name.split("/")
                 for depth in range(1, len(pieces) + 1):
                     candidates.add("/".join(pieces[:depth]))
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, pattern, "list") from None
         matched = [
             name
@@ -379,7 +406,7 @@ class AzureBlobFileSystem:
             if not parsed.key:
                 return bool(self._container(parsed).exists())
             return self._blob(parsed).exists() or self.is_dir(path)
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "check") from None
 
     def is_dir(self, path: str) -> bool:
@@ -388,14 +415,14 @@ class AzureBlobFileSystem:
             if not parsed.key:
                 return bool(self._container(parsed).exists())
             return next(iter(self._iter_blobs(parsed, parsed.key + "/")), None) is not None
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "check") from None
 
     def size(self, path: str) -> int:
         parsed = self._parse(path)
         try:
             return int(self._blob(parsed).get_blob_properties().size)
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "read") from None
 
     def open_read(self, path: str) -> BinaryIO:
@@ -403,7 +430,7 @@ class AzureBlobFileSystem:
         blob = self._blob(parsed)
         try:
             props = blob.get_blob_properties()
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "read") from None
         raw = _RangedBlobReader(blob, int(props.size), props.etag, path, self._error)
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=self.read_buffer))
@@ -418,7 +445,7 @@ class AzureBlobFileSystem:
         parsed = self._parse(path)
         try:
             return bytes(self._blob(parsed).download_blob().readall())
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "read") from None
 
     def rename(self, src: str, dst: str) -> None:
@@ -440,7 +467,7 @@ class AzureBlobFileSystem:
                 self._copy(source, name, target_prefix + name[len(prefix) :])
             for name in names:
                 self._blob(source, name).delete_blob()
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, src, f"rename to {dst}") from None
 
     def _copy(self, parsed: AbfsPath, src_key: str, dst_key: str) -> None:
@@ -470,7 +497,7 @@ class AzureBlobFileSystem:
             for name in sorted(names, key=lambda n: n.count("/"), reverse=True):
                 with contextlib.suppress(ResourceNotFoundError):
                     self._blob(parsed, name).delete_blob()
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._error(exc, path, "delete") from None
 
     def join(self, base: str, *parts: str) -> str:
@@ -524,7 +551,7 @@ class _RangedBlobReader(io.RawIOBase):
             data = self._blob.download_blob(
                 offset=self._pos, length=length, etag=self._etag, match_condition=MatchConditions.IfNotModified
             ).readall()
-        except AzureError as exc:
+        except _FAILURES as exc:
             raise self._on_error(exc, self._path, "read") from None
         self.requests += 1
         count = len(data)
@@ -564,7 +591,7 @@ class _BlockBlobWriter(io.RawIOBase):
         block_id = base64.b64encode(f"{self._prefix}-{len(self._blocks):08d}".encode("ascii")).decode("ascii")
         try:
             self._blob.stage_block(block_id, chunk, length=len(chunk))
-        except AzureError as exc:
+        except _FAILURES as exc:
             self._aborted = True
             raise self._on_error(exc, self._path, "write") from None
         self._blocks.append(block_id)
@@ -586,7 +613,7 @@ class _BlockBlobWriter(io.RawIOBase):
 
                 try:
                     self._blob.commit_block_list([BlobBlock(block_id) for block_id in self._blocks])
-                except AzureError as exc:
+                except _FAILURES as exc:
                     raise self._on_error(exc, self._path, "write") from None
         finally:
             super().close()
