@@ -14,12 +14,23 @@ import os
 import random
 import subprocess
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bigdl_ppml_az.formats import NATIVE, DataKey, bigdl, iter_plaintext, open_reader, ppml_gcm, probe
+from bigdl_ppml_az.formats import (
+    NATIVE,
+    DataKey,
+    UnauthenticatedWarning,
+    bigdl,
+    iter_plaintext,
+    open_reader,
+    ppml_gcm,
+    probe,
+)
 from bigdl_ppml_az.kms import LOCAL, WrappedKey
 from bigdl_ppml_az.kms.bigdl_keys import write_data_key_file
 from bigdl_ppml_az.kms.local import LocalKms
@@ -61,6 +72,8 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
     from bigdl_ppml_az.formats import DataKey, probe
 
     op = job["op"]
+    for key, value in job.get("sql_conf", {}).items():
+        spark.conf.set(key, value)
     if job.get("prepare") is not None:
         jvm.prepare_read(spark, job["path"], job["prepare"])
     for name, value in job.get("hadoop", {}).items():
@@ -212,13 +225,127 @@ def python_decrypt(path: Path, kms: LocalKms, mode: str = "auto", key_file: Path
             assert info.key_ref is not None
             ref = info.key_ref
             material = kms.unwrap(WrappedKey(LOCAL, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key))
-        reader = open_reader(info, handle, DataKey(material), name=str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnauthenticatedWarning)  # nativeaescbc: expected, tested elsewhere
+            reader = open_reader(info, handle, DataKey(material), name=str(path))
         return b"".join(iter_plaintext(reader, str(path)))
 
 
-@pytest.fixture()
-def kms(local_key: Path) -> LocalKms:
-    return LocalKms.load(local_key)
+@dataclass
+class CodecRun:
+    """One child Spark session running every codec job of this module (a session start costs ~20 s)."""
+
+    data: Path
+    kms: LocalKms
+    key_path: Path
+    expected: dict[str, bytes]
+    data_key_b64: str
+    data_key_hex: str
+    results: dict[str, Any]
+    output: str
+    environment: str
+    event_log: str
+
+
+FORMAT_FILES = ("small.csv.ppmlgcm", "large.csv.ppmlgcm", "common.csv.cbc", "native.csv.nativecbc")
+
+
+@pytest.fixture(scope="module")
+def codec_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> CodecRun:
+    from bigdl_ppml_az.jvm.keys import gcm_key_name
+
+    base = tmp_path_factory.mktemp("codec")
+    data = base / "data"
+    data.mkdir()
+    key_path = base / "keys" / "primary.key"
+    kms = LocalKms.create(key_path)
+    opts = {"kms": "local", "primaryKeyPath": str(key_path)}
+    jobs: list[dict[str, Any]] = []
+    # every format, byte for byte, split (ppml-gcm) and whole
+    small, large = make_text(1, 4000), make_text(2, 30_000)  # ~0.45 MB and ~3.3 MB
+    encrypt_gcm(kms, small, data / "small.csv.ppmlgcm", 4096)
+    encrypt_gcm(kms, large, data / "large.csv.ppmlgcm", 1 << 20)
+    encrypt_common(kms, large, data / "common.csv.cbc")
+    encrypt_native(kms, small, data / "native.csv.nativecbc", base / "native.datakey")
+    expected = dict(zip(FORMAT_FILES, (small, large, large, small), strict=True))
+    many_splits = {"spark.sql.files.maxPartitionBytes": "150000"}  # some splits narrower than a 1 MiB segment
+    for name in FORMAT_FILES:
+        path = str(data / name)
+        prep = {**opts, "dataKeyPath": str(base / "native.datakey")} if name.endswith(".nativecbc") else opts
+        jobs += [
+            {"id": f"whole:{name}", "op": "wholetext", "path": path, "prepare": prep},
+            {"id": f"lines:{name}", "op": "lines", "path": path, "prepare": prep, "sql_conf": many_splits},
+            {"id": f"parts:{name}", "op": "partitions", "path": path, "sql_conf": many_splits},
+        ]
+    # CSV and JSON readers
+    csv = "id,name,amount\n" + "".join(f"{i},name {i},{i * 1.5}\n" for i in range(2000))
+    js = "".join(json.dumps({"id": i, "tag": f"t{i % 7}"}) + "\n" for i in range(500))
+    encrypt_gcm(kms, csv.encode(), data / "t.csv.ppmlgcm", 4096)
+    encrypt_common(kms, js.encode(), data / "t.json.cbc")
+    small_splits = {"spark.sql.files.maxPartitionBytes": "9000"}
+    jobs += [
+        {"id": "csv", "op": "csv", "path": str(data / "t.csv.ppmlgcm"), "prepare": opts, "sql_conf": small_splits},
+        {"id": "json", "op": "json", "path": str(data / "t.json.cbc"), "prepare": opts},
+    ]
+    # damaged, wrong-key, key-less and plaintext files
+    bad = base / "bad"
+    bad.mkdir()
+    plain = make_text(3, 3000)
+    for name in ("gcm.txt.ppmlgcm", "gcmkey.txt.ppmlgcm", "trunc.txt.ppmlgcm", "nokey.txt.ppmlgcm", "x.txt.ppmlgcm"):
+        encrypt_gcm(kms, plain, bad / name, 4096)
+    encrypt_common(kms, plain, bad / "common.txt.cbc")
+    for name in ("gcm.txt.ppmlgcm", "common.txt.cbc"):
+        blob = bytearray((bad / name).read_bytes())
+        blob[len(blob) // 2] ^= 0x01
+        (bad / name).write_bytes(bytes(blob))
+    trunc = (bad / "trunc.txt.ppmlgcm").read_bytes()
+    (bad / "trunc.txt.ppmlgcm").write_bytes(trunc[: len(trunc) - 5000])
+    (bad / "plain.txt.ppmlgcm").write_bytes(plain)
+    other = base / "keys" / "other.key"
+    LocalKms.create(other)
+    splits = {"spark.sql.files.maxPartitionBytes": "100000"}
+    jobs += [
+        {"id": "gcm", "op": "lines", "path": str(bad / "gcm.txt.ppmlgcm"), "prepare": opts, "sql_conf": splits},
+        {"id": "trunc", "op": "lines", "path": str(bad / "trunc.txt.ppmlgcm"), "prepare": opts},
+        {"id": "common", "op": "lines", "path": str(bad / "common.txt.cbc"), "prepare": opts},
+        {"id": "wrongkey", "op": "lines", "path": str(bad / "gcmkey.txt.ppmlgcm"), "register_wrong_key": True},
+        {"id": "nokey", "op": "lines", "path": str(bad / "nokey.txt.ppmlgcm")},
+        {"id": "plain", "op": "wholetext", "path": str(bad / "plain.txt.ppmlgcm")},
+        {
+            "id": "wrongprimary",
+            "op": "lines",
+            "path": str(bad / "x.txt.ppmlgcm"),
+            "prepare": {"kms": "local", "primaryKeyPath": str(other)},
+        },
+    ]
+    # output through the codec
+    jobs.append({"id": "write", "op": "write_csv", "out": str(base / "out"), "n": 20_000, "prepare_write": opts})
+    # redaction: a key given at session start as well (listed in the environment, must be redacted there)
+    data_key, wrapped = kms.generate_data_key()
+    env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, 4096)
+    with open(data / "r.csv.ppmlgcm", "wb") as sink:
+        ppml_gcm.encrypt_stream(io.BytesIO(make_text(4, 500)), sink, data_key, env)
+    key_b64 = base64.b64encode(data_key).decode()
+    jobs += [
+        {"id": "explain", "op": "explain", "path": str(data / "r.csv.ppmlgcm"), "prepare": opts},
+        {"id": "redacted_lines", "op": "lines", "path": str(data / "r.csv.ppmlgcm")},
+    ]
+    events = base / "events"
+    events.mkdir()
+    conf = {
+        "spark.ui.enabled": "true",
+        "spark.ui.port": "0",
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": str(events),
+        "spark.eventLog.compress": "false",  # so the test can search it
+        f"spark.hadoop.{gcm_key_name(wrapped.ciphertext)}": key_b64,
+    }
+    envjson = base / "environment.json"
+    results, output = run_spark(shim_jar, base, jobs, conf=conf, environment_json=str(envjson))
+    event_log = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
+    return CodecRun(
+        data, kms, key_path, expected, key_b64, data_key.hex(), results, output, envjson.read_text(), event_log
+    )
 
 
 def test_jar_is_cached_by_source_hash(shim_jar: str) -> None:
@@ -229,37 +356,12 @@ def test_jar_is_cached_by_source_hash(shim_jar: str) -> None:
     assert str(jvm.jar_path()) == shim_jar  # second call reuses the cached jar
 
 
-def test_codec_reads_every_format_byte_for_byte(shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    small, large = make_text(1, 4000), make_text(2, 30_000)  # ~0.45 MB and ~3.3 MB
-    encrypt_gcm(kms, small, data / "small.csv.ppmlgcm", 4096)
-    encrypt_gcm(kms, large, data / "large.csv.ppmlgcm", 1 << 20)
-    encrypt_common(kms, large, data / "common.csv.cbc")
-    encrypt_native(kms, small, data / "native.csv.nativecbc", tmp_path / "native.datakey")
-    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
-    native_opts = {**opts, "dataKeyPath": str(tmp_path / "native.datakey")}
-    expected = {
-        "small.csv.ppmlgcm": small,
-        "large.csv.ppmlgcm": large,
-        "common.csv.cbc": large,
-        "native.csv.nativecbc": small,
-    }
-    for name, plain in expected.items():  # the Python side agrees with what was encrypted
+def test_codec_reads_every_format_byte_for_byte(codec_run: CodecRun) -> None:
+    native_key = codec_run.data.parent / "native.datakey"
+    results = codec_run.results
+    for name, plain in codec_run.expected.items():
         mode = NATIVE if name.endswith(".nativecbc") else "auto"
-        assert python_decrypt(data / name, kms, mode, tmp_path / "native.datakey") == plain
-    jobs = []
-    for name in expected:
-        path = str(data / name)
-        prep = native_opts if name.endswith(".nativecbc") else opts
-        jobs += [
-            {"id": f"whole:{name}", "op": "wholetext", "path": path, "prepare": prep},
-            {"id": f"lines:{name}", "op": "lines", "path": path, "prepare": prep},
-            {"id": f"parts:{name}", "op": "partitions", "path": path},
-        ]
-    conf = {"spark.sql.files.maxPartitionBytes": "150000"}  # many splits, some narrower than a 1 MiB segment
-    results, _ = run_spark(shim_jar, tmp_path, jobs, conf=conf)
-    for name, plain in expected.items():
+        assert python_decrypt(codec_run.data / name, codec_run.kms, mode, native_key) == plain  # Python side
         whole = results[f"whole:{name}"]
         assert whole["ok"], whole
         assert whole["text"] == [plain.decode("utf-8")], name
@@ -272,45 +374,13 @@ def test_codec_reads_every_format_byte_for_byte(shim_jar: str, tmp_path: Path, k
     assert results["parts:common.csv.cbc"]["n"] == 1
 
 
-def test_csv_and_json_through_the_codec(shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path) -> None:
-    csv = "id,name,amount\n" + "".join(f"{i},name {i},{i * 1.5}\n" for i in range(2000))
-    js = "".join(json.dumps({"id": i, "tag": f"t{i % 7}"}) + "\n" for i in range(500))
-    encrypt_gcm(kms, csv.encode(), tmp_path / "t.csv.ppmlgcm", 4096)
-    encrypt_common(kms, js.encode(), tmp_path / "t.json.cbc")
-    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
-    jobs = [
-        {"id": "csv", "op": "csv", "path": str(tmp_path / "t.csv.ppmlgcm"), "prepare": opts},
-        {"id": "json", "op": "json", "path": str(tmp_path / "t.json.cbc"), "prepare": opts},
-    ]
-    results, _ = run_spark(shim_jar, tmp_path, jobs, conf={"spark.sql.files.maxPartitionBytes": "9000"})
-    assert results["csv"]["rows"] == [[i, f"name {i}", i * 1.5] for i in range(2000)]
-    assert results["json"]["rows"] == [[i, f"t{i % 7}"] for i in range(500)]
+def test_csv_and_json_through_the_codec(codec_run: CodecRun) -> None:
+    assert codec_run.results["csv"]["rows"] == [[i, f"name {i}", i * 1.5] for i in range(2000)]
+    assert codec_run.results["json"]["rows"] == [[i, f"t{i % 7}"] for i in range(500)]
 
 
-def test_tampered_wrong_key_and_plaintext_files_fail_the_job(
-    shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path
-) -> None:
-    plain = make_text(3, 3000)
-    for name in ("gcm.txt.ppmlgcm", "gcmkey.txt.ppmlgcm", "trunc.txt.ppmlgcm", "nokey.txt.ppmlgcm"):
-        encrypt_gcm(kms, plain, tmp_path / name, 4096)
-    encrypt_common(kms, plain, tmp_path / "common.txt.cbc")
-    for name in ("gcm.txt.ppmlgcm", "common.txt.cbc"):
-        blob = bytearray((tmp_path / name).read_bytes())
-        blob[len(blob) // 2] ^= 0x01
-        (tmp_path / name).write_bytes(bytes(blob))
-    trunc = (tmp_path / "trunc.txt.ppmlgcm").read_bytes()
-    (tmp_path / "trunc.txt.ppmlgcm").write_bytes(trunc[: len(trunc) - 5000])
-    (tmp_path / "plain.txt.ppmlgcm").write_bytes(plain)
-    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
-    jobs = [
-        {"id": "gcm", "op": "lines", "path": str(tmp_path / "gcm.txt.ppmlgcm"), "prepare": opts},
-        {"id": "trunc", "op": "lines", "path": str(tmp_path / "trunc.txt.ppmlgcm"), "prepare": opts},
-        {"id": "common", "op": "lines", "path": str(tmp_path / "common.txt.cbc"), "prepare": opts},
-        {"id": "wrongkey", "op": "lines", "path": str(tmp_path / "gcmkey.txt.ppmlgcm"), "register_wrong_key": True},
-        {"id": "nokey", "op": "lines", "path": str(tmp_path / "nokey.txt.ppmlgcm")},
-        {"id": "plain", "op": "wholetext", "path": str(tmp_path / "plain.txt.ppmlgcm")},
-    ]
-    results, _ = run_spark(shim_jar, tmp_path, jobs, conf={"spark.sql.files.maxPartitionBytes": "100000"})
+def test_tampered_wrong_key_and_plaintext_files_fail_the_job(codec_run: CodecRun) -> None:
+    results = codec_run.results
     assert not results["gcm"]["ok"] and "failed authentication" in results["gcm"]["error"]
     assert "gcm.txt.ppmlgcm" in results["gcm"]["error"]  # Spark names the file
     assert not results["trunc"]["ok"] and "failed authentication" in results["trunc"]["error"]
@@ -321,78 +391,37 @@ def test_tampered_wrong_key_and_plaintext_files_fail_the_job(
     assert not results["plain"]["ok"] and "not an encrypted file we know" in results["plain"]["error"]
 
 
-def test_wrong_primary_key_fails_on_the_driver(shim_jar: str, tmp_path: Path, kms: LocalKms) -> None:
-    encrypt_gcm(kms, b"a,b\n1,2\n", tmp_path / "x.csv.ppmlgcm", 4096)
-    other = tmp_path / "other.key"
-    LocalKms.create(other)
-    jobs = [
-        {
-            "id": "x",
-            "op": "lines",
-            "path": str(tmp_path / "x.csv.ppmlgcm"),
-            "prepare": {"kms": "local", "primaryKeyPath": str(other)},
-        }
-    ]
-    results, _ = run_spark(shim_jar, tmp_path, jobs)
-    assert not results["x"]["ok"] and "WrongKeyError" in results["x"]["error"]
-    assert "was wrapped by primary key" in results["x"]["error"]
+def test_wrong_primary_key_fails_on_the_driver(codec_run: CodecRun) -> None:
+    error = codec_run.results["wrongprimary"]
+    assert not error["ok"] and "WrongKeyError" in error["error"]
+    assert "was wrapped by primary key" in error["error"]
 
 
-def test_write_through_codec_reads_back_in_python_and_spark(
-    shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path
-) -> None:
-    out = tmp_path / "out"
-    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
-    jobs = [{"id": "w", "op": "write_csv", "out": str(out), "n": 20_000, "prepare_write": opts}]
-    results, _ = run_spark(shim_jar, tmp_path, jobs)
-    assert results["w"]["ok"], results["w"]
-    assert results["w"]["count"] == 20_000 and results["w"]["sum"] == 3 * sum(range(20_000))
-    parts = sorted(out.glob("part-*.csv.ppmlgcm"))
-    assert parts, list(out.iterdir())
-    text = b"".join(python_decrypt(p, kms) for p in parts).decode()
+def test_write_through_codec_reads_back_in_python_and_spark(codec_run: CodecRun) -> None:
+    write = codec_run.results["write"]
+    assert write["ok"], write
+    assert write["count"] == 20_000 and write["sum"] == 3 * sum(range(20_000))
+    parts = sorted((codec_run.data.parent / "out").glob("part-*.csv.ppmlgcm"))
+    assert parts
+    text = b"".join(python_decrypt(p, codec_run.kms) for p in parts).decode()
     rows = [line for line in text.splitlines() if line and line != "id,x,s"]
     assert sorted(int(r.split(",")[0]) for r in rows) == list(range(20_000))
     assert b"row123," not in b"".join(p.read_bytes() for p in parts)  # ciphertext on disk
 
 
-def test_key_material_is_redacted_everywhere(shim_jar: str, tmp_path: Path, kms: LocalKms, local_key: Path) -> None:
-    plain = make_text(4, 500)
-    data_key, wrapped = kms.generate_data_key()
-    env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, 4096)
-    with open(tmp_path / "r.csv.ppmlgcm", "wb") as sink:
-        ppml_gcm.encrypt_stream(io.BytesIO(plain), sink, data_key, env)
-    from bigdl_ppml_az.jvm.keys import gcm_key_name
+def test_key_material_is_redacted_everywhere(codec_run: CodecRun) -> None:
+    from bigdl_ppml_az.jvm.keys import KEY_PREFIX
 
-    key_b64 = base64.b64encode(data_key).decode()
-    events = tmp_path / "events"
-    events.mkdir()
-    conf = {
-        "spark.ui.enabled": "true",
-        "spark.ui.port": "0",
-        "spark.eventLog.enabled": "true",
-        "spark.eventLog.dir": str(events),
-        "spark.eventLog.compress": "false",  # so the test can search it
-        # a key given at session start too: it is listed in the environment (and must be redacted there)
-        f"spark.hadoop.{gcm_key_name(wrapped.ciphertext)}": key_b64,
-    }
-    opts = {"kms": "local", "primaryKeyPath": str(local_key)}
-    jobs = [
-        {"id": "explain", "op": "explain", "path": str(tmp_path / "r.csv.ppmlgcm"), "prepare": opts},
-        {"id": "lines", "op": "lines", "path": str(tmp_path / "r.csv.ppmlgcm")},
-    ]
-    envjson = tmp_path / "environment.json"
-    results, output = run_spark(shim_jar, tmp_path, jobs, conf=conf, environment_json=str(envjson))
-    assert results["lines"]["ok"] and results["explain"]["ok"]
-    forms = [key_b64, data_key.hex(), base64.b64encode(key_b64.encode()).decode()]
-    environment = envjson.read_text()
-    assert gcm_key_name(wrapped.ciphertext) in environment  # the setting is listed ...
-    assert "*********(redacted)" in environment  # ... with its value redacted
-    logs = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
-    assert "SparkListenerEnvironmentUpdate" in logs
+    results = codec_run.results
+    assert results["redacted_lines"]["ok"] and results["explain"]["ok"]
+    assert KEY_PREFIX + "gcm." in codec_run.environment  # the setting is listed ...
+    assert "*********(redacted)" in codec_run.environment  # ... with its value redacted
+    assert "SparkListenerEnvironmentUpdate" in codec_run.event_log
+    forms = [codec_run.data_key_b64, codec_run.data_key_hex, base64.b64encode(codec_run.data_key_b64.encode()).decode()]
     for form in forms:
-        assert form not in environment
-        assert form not in logs
-        assert form not in output  # driver and (local-mode) executor logs
+        assert form not in codec_run.environment
+        assert form not in codec_run.event_log
+        assert form not in codec_run.output  # driver and (local-mode) executor logs
         assert form not in results["explain"]["explain"]
 
 

@@ -1,19 +1,25 @@
 """Parquet Modular Encryption: Spark (the shim's JVM KmsClient) and pyarrow (our pyarrow KmsClient) read each
 other's files, with the local KMS and with the Key Vault emulator; pruning and pushdown stay Spark's own.
+All Spark jobs of this module run in one child session (a session start costs ~20 s).
 """
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from bigdl_ppml_az.jvm import pme
+from bigdl_ppml_az.kms.local import LocalKms
 from test_shim_codec import run_spark, shim_jar  # noqa: F401  (shared child runner and jar fixture)
+
+N = 5000
 
 
 def _spark_rows(n: int) -> list[list[object]]:
@@ -21,9 +27,8 @@ def _spark_rows(n: int) -> list[list[object]]:
 
 
 def _pyarrow_table(n: int) -> pa.Table:
-    return pa.table(
-        {"id": pa.array(range(n), pa.int64()), "x": [i * 2 for i in range(n)], "s": [f"rowmark{i}" for i in range(n)]}
-    )
+    ids = pa.array(range(n), pa.int64())
+    return pa.table({"id": ids, "x": [i * 2 for i in range(n)], "s": [f"rowmark{i}" for i in range(n)]})
 
 
 def _check_encrypted(path: Path) -> None:
@@ -37,70 +42,18 @@ def _check_encrypted(path: Path) -> None:
             pq.read_table(f)
 
 
-def _roundtrip(jar: str, tmp_path: Path, options: dict[str, str], footer: str, conf: dict[str, str]) -> None:
-    n = 5000
-    from_spark, from_arrow = tmp_path / "from_spark", tmp_path / "from_arrow.parquet"
-    pq.write_table(
-        _pyarrow_table(n),
-        from_arrow,
-        encryption_properties=pme.encryption_properties(options, "aes_gcm_ctr_v1", footer),
-    )
-    jobs = [
-        {
-            "id": "write",
-            "op": "pme_write",
-            "kms": options,
-            "n": n,
-            "mode": "aes_gcm_v1",
-            "footer": footer,
-            "out": str(from_spark),
-        },
-        {"id": "read_spark", "op": "pme_read", "kms": options, "path": str(from_spark)},
-        {"id": "read_arrow", "op": "pme_read", "kms": options, "path": str(from_arrow)},
-    ]
-    results, output = run_spark(jar, tmp_path, jobs, conf=conf)
-    for job in ("write", "read_spark", "read_arrow"):
-        assert results[job]["ok"], results[job]
-    # Spark -> pyarrow
-    _check_encrypted(from_spark)
-    table = pq.read_table(from_spark, decryption_properties=pme.decryption_properties(options))
-    assert sorted(table.column("id").to_pylist()) == list(range(n))
-    assert table.sort_by("id").column("s").to_pylist() == [f"rowmark{i}" for i in range(n)]
-    # pyarrow -> Spark, with Spark's own pruning and pushdown
-    _check_encrypted(from_arrow)
-    assert results["read_arrow"]["rows"] == _spark_rows(n)
-    assert results["read_spark"]["rows"] == _spark_rows(n)
-    plan = results["read_arrow"]["plan"]
-    assert "ReadSchema: struct<id:bigint,s:string>" in plan  # column x pruned
-    assert "PushedFilters: [IsNotNull(id)]" in plan
-    token = options.get("_token")
-    if token:
-        assert token not in output
-
-
-def test_pme_local_kms_roundtrip(shim_jar: str, tmp_path: Path, local_key: Path) -> None:  # noqa: F811
-    options = {"kms": "local", "primaryKeyPath": str(local_key)}
-    _roundtrip(shim_jar, tmp_path, options, "ppml-footer", {})
-
-
-def test_pme_wrong_local_key_fails(shim_jar: str, tmp_path: Path, local_key: Path) -> None:  # noqa: F811
-    from bigdl_ppml_az.kms.local import LocalKms
-
-    path = tmp_path / "t.parquet"
-    pq.write_table(
-        _pyarrow_table(100),
-        path,
-        encryption_properties=pme.encryption_properties({"kms": "local", "primaryKeyPath": str(local_key)}),
-    )
-    other = tmp_path / "other.key"
-    LocalKms.create(other)
-    jobs = [{"id": "r", "op": "pme_read", "kms": {"kms": "local", "primaryKeyPath": str(other)}, "path": str(path)}]
-    results, _ = run_spark(shim_jar, tmp_path, jobs)
-    assert not results["r"]["ok"] and "does not unwrap with primary key" in results["r"]["error"]
+@dataclass
+class PmeRun:
+    base: Path
+    local: dict[str, str]
+    azure: dict[str, str]
+    results: dict[str, Any]
+    output: str
+    kv_calls: dict[str, int]
 
 
 @pytest.fixture(scope="module")
-def kv_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def kv_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from kv_emulator import KeyVaultEmulator
 
     emulator = KeyVaultEmulator(tmp_path_factory.mktemp("kv-pme")).start()
@@ -108,12 +61,46 @@ def kv_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     emulator.stop()
 
 
-def test_pme_key_vault_emulator_roundtrip(shim_jar: str, tmp_path: Path, kv_emulator) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+@pytest.fixture(scope="module")
+def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator: Any) -> PmeRun:  # noqa: F811
     from bigdl_ppml_az.kms.azure import create_primary_key
 
-    options = kv_emulator.options()
-    create_primary_key(kv_emulator.url, "pme-footer", options=options)
-    truststore = tmp_path / "kv-trust.p12"
+    base = tmp_path_factory.mktemp("pme")
+    key = base / "keys" / "primary.key"
+    LocalKms.create(key)
+    local = {"kms": "local", "primaryKeyPath": str(key)}
+    azure = kv_emulator.options()
+    create_primary_key(kv_emulator.url, "pme-footer", options=azure)
+    jobs: list[dict[str, Any]] = []
+    for label, options, footer in (("local", local, "ppml-footer"), ("azure", azure, "pme-footer")):
+        from_arrow = base / f"{label}_from_arrow.parquet"
+        props = pme.encryption_properties(options, "aes_gcm_ctr_v1", footer)
+        pq.write_table(_pyarrow_table(N), from_arrow, encryption_properties=props)
+        from_spark = str(base / f"{label}_from_spark")
+        jobs += [
+            {
+                "id": f"{label}:write",
+                "op": "pme_write",
+                "kms": options,
+                "n": N,
+                "mode": "aes_gcm_v1",
+                "footer": footer,
+                "out": from_spark,
+            },
+            {"id": f"{label}:read_spark", "op": "pme_read", "kms": options, "path": from_spark},
+            {"id": f"{label}:read_arrow", "op": "pme_read", "kms": options, "path": str(from_arrow)},
+        ]
+    other = base / "keys" / "other.key"
+    LocalKms.create(other)
+    jobs.append(
+        {
+            "id": "wrongkey",
+            "op": "pme_read",
+            "kms": {"kms": "local", "primaryKeyPath": str(other)},
+            "path": str(base / "local_from_arrow.parquet"),
+        }
+    )
+    truststore = base / "kv-trust.p12"  # the JVM trusts the emulator's throwaway CA
     subprocess.run(
         [
             "keytool",
@@ -135,8 +122,46 @@ def test_pme_key_vault_emulator_roundtrip(shim_jar: str, tmp_path: Path, kv_emul
     )
     java_opts = f"-Djavax.net.ssl.trustStore={truststore} -Djavax.net.ssl.trustStorePassword=changeit"
     kv_emulator.reset_counts()
-    _roundtrip(shim_jar, tmp_path, options, "pme-footer", {"spark.driver.extraJavaOptions": java_opts})
+    results, output = run_spark(shim_jar, base, jobs, conf={"spark.driver.extraJavaOptions": java_opts})
     calls = dict(kv_emulator.calls)
+    return PmeRun(base, local, azure, results, output, calls)
+
+
+def _check_roundtrip(run: PmeRun, label: str, options: dict[str, str]) -> None:
+    for job in ("write", "read_spark", "read_arrow"):
+        assert run.results[f"{label}:{job}"]["ok"], run.results[f"{label}:{job}"]
+    # Spark -> pyarrow
+    from_spark = run.base / f"{label}_from_spark"
+    _check_encrypted(from_spark)
+    table = pq.read_table(from_spark, decryption_properties=pme.decryption_properties(options))
+    assert table.sort_by("id").column("id").to_pylist() == list(range(N))
+    assert table.sort_by("id").column("s").to_pylist() == [f"rowmark{i}" for i in range(N)]
+    # pyarrow -> Spark, with Spark's own pruning and pushdown
+    _check_encrypted(run.base / f"{label}_from_arrow.parquet")
+    assert run.results[f"{label}:read_arrow"]["rows"] == _spark_rows(N)
+    assert run.results[f"{label}:read_spark"]["rows"] == _spark_rows(N)
+    plan = run.results[f"{label}:read_arrow"]["plan"]
+    assert "ReadSchema: struct<id:bigint,s:string>" in plan  # column x pruned
+    assert "PushedFilters: [IsNotNull(id)]" in plan
+
+
+def test_pme_local_kms_roundtrip(pme_run: PmeRun) -> None:
+    _check_roundtrip(pme_run, "local", pme_run.local)
+
+
+def test_pme_key_vault_emulator_roundtrip(pme_run: PmeRun) -> None:
+    _check_roundtrip(pme_run, "azure", pme_run.azure)
     # The JVM client calls wrapKey in the vault (azure-keyvault-keys may wrap locally with the public key);
-    # both sides unwrap there: Spark reads two files sets, pyarrow one.
-    assert calls.get("wrapKey", 0) >= 1 and calls.get("unwrapKey", 0) >= 3, calls
+    # both sides unwrap there.
+    assert pme_run.kv_calls.get("wrapKey", 0) >= 1 and pme_run.kv_calls.get("unwrapKey", 0) >= 2, pme_run.kv_calls
+
+
+def test_pme_access_token_stays_out_of_logs(pme_run: PmeRun) -> None:
+    from kv_emulator import EMULATOR_TOKEN
+
+    assert EMULATOR_TOKEN not in pme_run.output
+
+
+def test_pme_wrong_local_key_fails(pme_run: PmeRun) -> None:
+    result = pme_run.results["wrongkey"]
+    assert not result["ok"] and "does not unwrap with primary key" in result["error"]
