@@ -170,3 +170,20 @@ def test_bigdl_key_file_errors(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.write_text(" c2VjcmV0 \n")
     assert read_data_key_plaintext(plain) == "c2VjcmV0"
+
+
+def test_kms_settings_keep_storage_secrets_out() -> None:
+    """Storage credentials share the option map with KMS options; they must not ride along (or print) with KMS settings."""
+    from bigdl_ppml_az.kms import KmsSettings
+
+    secret = "c2VjcmV0LWFjY291bnQta2V5"
+    settings = KmsSettings.from_options(
+        {
+            "kms": "local",
+            "primaryKeyPath": "/keys/primary",
+            "fs.azure.account.key.acct.dfs.core.windows.net": secret,
+            "spark.hadoop.fs.azure.sas.fixed.token": secret,
+        }
+    )
+    assert settings.get("primaryKeyPath") == "/keys/primary"
+    assert secret not in repr(settings) and secret not in str(settings.options)

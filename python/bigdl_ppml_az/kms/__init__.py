@@ -66,7 +66,7 @@ class KmsSettings:
     """
 
     kms_type: str
-    options: tuple[tuple[str, str], ...] = field(default=())
+    options: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> KmsSettings:
@@ -74,7 +74,7 @@ class KmsSettings:
         kms = lowered.get("kms") or lowered.get("kmstype") or lowered.get("kms_type")
         if not kms:
             raise ConfigError("option 'kms' is required: 'local' (with primaryKeyPath) or 'azure'")
-        kept = tuple(sorted((k, v) for k, v in options.items() if k.lower() not in ("kms", "kmstype", "kms_type")))
+        kept = tuple(sorted((k, v) for k, v in options.items() if _is_kms_option(k)))
         return cls(normalize_kms_type(kms), kept)
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -82,6 +82,12 @@ class KmsSettings:
             if key.lower() == name.lower():
                 return value
         return default
+
+
+def _is_kms_option(name: str) -> bool:
+    """Storage settings (account keys, SAS tokens) share the options map but never belong in KMS settings."""
+    lowered = name.lower()
+    return lowered not in ("kms", "kmstype", "kms_type") and not lowered.startswith(("fs.azure", "spark.hadoop."))
 
 
 _cache_lock = threading.Lock()
