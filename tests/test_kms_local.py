@@ -173,7 +173,7 @@ def test_bigdl_key_file_errors(tmp_path: Path) -> None:
 
 
 def test_kms_settings_keep_storage_secrets_out() -> None:
-    """Storage credentials share the option map with KMS options; they must not ride along (or print) with KMS settings."""
+    """Storage credentials share the option map with KMS options; they must not ride along or print."""
     from bigdl_ppml_az.kms import KmsSettings
 
     secret = "c2VjcmV0LWFjY291bnQta2V5"
