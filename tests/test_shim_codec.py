@@ -425,5 +425,32 @@ def test_key_material_is_redacted_everywhere(codec_run: CodecRun) -> None:
         assert form not in results["explain"]["explain"]
 
 
+@pytest.mark.cluster
+def test_codec_in_separate_executor_jvms(shim_jar: str, tmp_path: Path) -> None:
+    """local-cluster: executors are other JVMs that get the jar through spark.jars and the keys through the
+    Hadoop configuration Spark ships with each job; their logs must not show the key either.
+    """
+    key_path = tmp_path / "keys" / "primary.key"
+    kms = LocalKms.create(key_path)
+    plain = make_text(5, 6000)
+    data_key, wrapped = kms.generate_data_key()
+    env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, 4096)
+    with open(tmp_path / "c.txt.ppmlgcm", "wb") as sink:
+        ppml_gcm.encrypt_stream(io.BytesIO(plain), sink, data_key, env)
+    opts = {"kms": "local", "primaryKeyPath": str(key_path)}
+    jobs = [{"id": "lines", "op": "lines", "path": str(tmp_path / "c.txt.ppmlgcm"), "prepare": opts}]
+    conf = {"spark.sql.files.maxPartitionBytes": "60000", "spark.executor.memory": "768m"}
+    results, output = run_spark(shim_jar, tmp_path, jobs, master="local-cluster[2,1,1024]", conf=conf)
+    assert results["lines"]["ok"], results["lines"]
+    assert results["lines"]["lines"] == plain.decode().split("\n")[:-1]
+    import pyspark
+
+    work = Path(pyspark.__file__).parent / "work" / results["appId"]  # local-cluster's executor logs
+    executor_logs = "".join(p.read_text(errors="replace") for p in work.rglob("std*") if p.is_file())
+    assert "CoarseGrainedExecutorBackend" in executor_logs
+    for form in (base64.b64encode(data_key).decode(), data_key.hex()):
+        assert form not in executor_logs and form not in output
+
+
 if __name__ == "__main__":
     _child(sys.argv[1])
