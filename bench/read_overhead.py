@@ -155,18 +155,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summarize(directory: Path, top: int = 25) -> None:
+_CATEGORIES = (
+    ("pyarrow CSV parsing", lambda f, fn: f.endswith("parsing.py") and fn == "parse"),
+    ("AES-GCM decrypt", lambda f, fn: "AESGCM" in fn),
+    ("AES-CBC decrypt", lambda f, fn: "CipherContext" in fn),
+    ("HMAC verify", lambda f, fn: "HMAC" in fn),
+    ("line ownership and chunking", lambda f, fn: f.endswith("lines.py") or fn.startswith("<method 'join' of 'bytes")),
+    ("file reads", lambda f, fn: "BufferedReader" in fn),
+    ("pyspark worker glue", lambda f, fn: "pyspark" in f),
+)
+
+
+def summarize(directory: Path) -> None:
+    """Where ppml-enc worker time goes, per crypto mode (own time of functions, summed over all read tasks)."""
     import pstats
 
-    dumps = sorted(directory.glob("read-*.prof"))
-    if not dumps:
-        print("no profiles found")
-        return
-    stats = pstats.Stats(str(dumps[0]))
-    for dump in dumps[1:]:
-        stats.add(str(dump))
-    print(f"\nprofile of {len(dumps)} read() tasks (tottime):")
-    stats.sort_stats("tottime").print_stats(top)
+    modes = sorted({p.name.split("__")[1] for p in directory.glob("read__*.prof")})
+    for mode in modes:
+        dumps = [str(p) for p in directory.glob(f"read__{mode}__*.prof")]
+        stats = pstats.Stats(*dumps)
+        totals: dict[str, float] = {}
+        grand = 0.0
+        for (file, _line, fn), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+            grand += tottime
+            label = next((name for name, match in _CATEGORIES if match(file, fn)), "other")
+            totals[label] = totals.get(label, 0.0) + tottime
+        print(f"\nworker time, {mode}: {grand:.2f} s over {len(dumps)} read() tasks")
+        for label, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+            print(f"  {label:<30} {seconds:7.2f} s  {100 * seconds / grand:5.1f}%")
 
 
 if __name__ == "__main__":

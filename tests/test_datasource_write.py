@@ -127,3 +127,10 @@ def test_no_plaintext_or_key_on_disk(spark: Any, source: dict[str, Any], tmp_pat
     blob = b"".join(p.read_bytes() for p in out.iterdir() if p.is_file())
     assert b"name1" not in blob and b"2021-" not in blob
     assert os.path.getsize(source["key"]) == 32
+
+
+def test_empty_output_reads_as_empty_table(spark: Any, source: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    save(source["df"].limit(0), source["key"], out, format="csv")
+    assert visible(out) == ["_SUCCESS"]
+    assert ppml_read(spark, source["key"], schema=SCHEMA).load(str(out)).count() == 0

@@ -79,6 +79,7 @@ def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
         quote_char=settings.quote or False,
         escape_char=settings.escape or False,
         newlines_in_values=settings.multi_line,
+        invalid_row_handler=lambda row: "skip",
     )
     first = pacsv.read_csv(
         io.BytesIO(sample),

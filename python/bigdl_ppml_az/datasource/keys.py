@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError, KeyFileError, PpmlError, UnknownFormatError, WrongKeyError, with_source
-from ..formats import COMMON, NATIVE, DataKey, ObjectInfo, bigdl
+from ..formats import NATIVE, DataKey, ObjectInfo, bigdl
 from ..kms import KmsSettings, WrappedKey, build_kms, unwrap_cached
 from ..kms.bigdl_keys import read_data_key_file
 from ..storage import FileSystem
@@ -63,10 +63,6 @@ def unwrap(settings: KmsSettings, wrapped: WrappedKey, path: str) -> DataKey:
     return DataKey(material)
 
 
-def mode_needs_kms(mode: str) -> bool:
-    return mode != "plain_text"
-
-
 def require_same_mode(modes: dict[str, str]) -> None:
     """A read uses one crypto mode; mixing layouts in one directory is almost always a mistake."""
     seen = sorted(set(modes.values()))
@@ -75,4 +71,4 @@ def require_same_mode(modes: dict[str, str]) -> None:
         raise ConfigError(f"mixed crypto modes in one read ({examples}); read them separately or set cryptoMode")
 
 
-__all__ = ["COMMON", "meta_wrapped_key", "require_same_mode", "unwrap", "wrapped_key_for"]
+__all__ = ["meta_wrapped_key", "require_same_mode", "unwrap", "wrapped_key_for"]

@@ -80,10 +80,11 @@ def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> Ob
         return probe(source, status.size, status.path, settings.crypto_mode)
 
 
-def list_data_files(paths: list[str], options: Mapping[str, str]) -> list[FileStatus]:
+def list_data_files(paths: list[str], options: Mapping[str, str], required: bool = True) -> list[FileStatus]:
+    """Non-empty data files; an output directory with only ``_SUCCESS`` is an empty table when not required."""
     files = [f for f in expand_paths(paths, options) if f.size > 0]
-    if not files:
-        raise ConfigError(f"{', '.join(paths)}: no data files (only empty or hidden files)")
+    if not files and required:
+        raise ConfigError(f"{', '.join(paths)}: no data files to infer a schema from (only empty or hidden files)")
     return files
 
 
@@ -110,7 +111,7 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
     kms_settings = KmsSettings.from_options(options) if settings.crypto_mode != PLAIN else None
     if settings.key_delivery == "driver":
         check_driver_delivery(options)
-    files = list_data_files(paths, options)
+    files = list_data_files(paths, options, required=False)
     infos: dict[str, ObjectInfo] = {}
     for status in files:
         fs = filesystem_for(status.path, options)

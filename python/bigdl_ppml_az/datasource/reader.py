@@ -40,7 +40,8 @@ class PpmlEncReader(DataSourceReader):
         return list(plan(self.options, self.settings, paths_of(self.options)))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        assert isinstance(partition, FileSplit)
+        if not isinstance(partition, FileSplit):  # no data files: Spark substitutes an empty partition
+            return
         profile_dir = os.environ.get(PROFILE_ENV)
         if profile_dir:
             yield from _profiled(self._read, partition, profile_dir)
@@ -140,7 +141,9 @@ def _profiled(fn: Any, split: FileSplit, directory: str) -> Iterator[pa.RecordBa
     finally:
         profiler.disable()
         os.makedirs(directory, exist_ok=True)
-        profiler.dump_stats(os.path.join(directory, f"read-{os.getpid()}-{split.first_unit}-{id(split)}.prof"))
+        mode = split.info.mode.replace("/", "_")
+        name = f"read__{mode}__{os.getpid()}-{split.first_unit}-{id(split)}.prof"
+        profiler.dump_stats(os.path.join(directory, name))
 
 
 __all__ = ["COMMON", "PpmlEncReader"]
