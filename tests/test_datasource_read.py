@@ -229,3 +229,27 @@ def test_parquet_row_group_skipping_keeps_results(spark: Any, data: dict[str, Pa
         assert_same(ours, spark.read.parquet(str(tmp_path / "pq")).where("k >= 8500"))
     finally:
         spark.conf.unset("spark.sql.python.filterPushdown.enabled")
+
+
+def test_tbl_trailing_separator_like_spark(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    """TPC-H .tbl lines end with '|': Spark drops the extra empty field in PERMISSIVE, and so do we (fast)."""
+    kms = LocalKms.load(data["key"])
+    plain = tmp_path / "plain" / "t.tbl"
+    plain.parent.mkdir(parents=True)
+    plain.write_text("".join(f"{i}|name {i}|{i * 1.5}|1998-0{1 + i % 9}-0{1 + i % 9}|\n" for i in range(3000)))
+    enc = encrypt(kms, plain.parent, tmp_path / "enc")
+    schema = "k BIGINT, s STRING, x DOUBLE, d DATE"
+    ours = ppml_read(spark, data["key"], schema=schema, sep="|", maxPartitionBytes="16k").load(str(enc))
+    assert_same(ours, spark.read.schema(schema).option("sep", "|").csv(str(plain.parent)))
+    for mode in ("DROPMALFORMED", "FAILFAST"):  # every line is malformed for Spark in these modes
+        theirs = spark.read.schema(schema).options(sep="|", mode=mode).csv(str(plain.parent))
+        try:
+            expected = len(theirs.collect())  # not count(): Spark skips parsing (and mode) for count()
+        except Exception:
+            expected = None
+        ours = ppml_read(spark, data["key"], schema=schema, sep="|", mode=mode).load(str(enc))
+        if expected is None:
+            with pytest.raises(Exception, match="FAILFAST"):
+                ours.collect()
+        else:
+            assert len(ours.collect()) == expected

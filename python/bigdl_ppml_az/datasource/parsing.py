@@ -173,6 +173,7 @@ class CsvParser:
             true_values=_TRUE,
             false_values=_FALSE,
         )
+        self.trailing_field = False
         self.string_convert = pacsv.ConvertOptions(
             column_types={n: pa.string() for n in self.names},
             null_values=nulls,
@@ -187,24 +188,51 @@ class CsvParser:
             return pa.string()
         return target
 
-    def _read_options(self, skip_header: bool) -> pacsv.ReadOptions:
+    def _read_options(self, skip_header: bool, extra: bool = False) -> pacsv.ReadOptions:
+        names = [*self.names, "__extra"] if extra else self.names
         return pacsv.ReadOptions(
-            column_names=self.names, skip_rows=1 if skip_header else 0, use_threads=False, block_size=64 << 20
+            column_names=names, skip_rows=1 if skip_header else 0, use_threads=False, block_size=64 << 20
         )
 
-    def parse(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
-        """Parse one chunk of whole lines (``skip_header``: its first line is the file's header)."""
+    def _fast(self, chunk: bytes, skip_header: bool, extra: bool) -> list[pa.RecordBatch] | None:
+        convert = self.fast_convert
+        if extra:
+            convert = pacsv.ConvertOptions(
+                column_types=convert.column_types,
+                null_values=convert.null_values,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=convert.quoted_strings_can_be_null,
+                true_values=_TRUE,
+                false_values=_FALSE,
+                include_columns=self.names,
+            )
         try:
             table = pacsv.read_csv(
-                io.BytesIO(chunk), self._read_options(skip_header), self.parse_options, self.fast_convert
+                io.BytesIO(chunk), self._read_options(skip_header, extra), self.parse_options, convert
             )
-            batches = self._finish_fast(table)
+            return self._finish_fast(table)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            batches = None
+            return None
+
+    def parse(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
+        """Parse one chunk of whole lines (``skip_header``: its first line is the file's header).
+
+        Lines with one field too many (TPC-H ``.tbl`` ends every line with the separator) are, as in Spark,
+        malformed records whose extra field PERMISSIVE drops; when no corrupt-record column is asked for, that
+        is the same as parsing one extra column and dropping it, which stays on the fast path.
+        """
+        batches = self._fast(chunk, skip_header, self.trailing_field)
+        if batches is None and self._may_drop_extra():
+            batches = self._fast(chunk, skip_header, not self.trailing_field)
+            if batches is not None:
+                self.trailing_field = not self.trailing_field
         if batches is None:
             yield from self._careful(chunk, skip_header)
         else:
             yield from batches
+
+    def _may_drop_extra(self) -> bool:
+        return self.settings.mode == "PERMISSIVE" and self.corrupt_index is None
 
     def _finish_fast(self, table: pa.Table) -> list[pa.RecordBatch]:
         columns = []
