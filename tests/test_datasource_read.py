@@ -253,3 +253,16 @@ def test_tbl_trailing_separator_like_spark(spark: Any, data: dict[str, Path], tm
                 ours.collect()
         else:
             assert len(ours.collect()) == expected
+
+
+def test_time_zone_and_corrupt_column_name(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    kms = LocalKms.load(data["key"])
+    plain = tmp_path / "plain" / "z.csv"
+    plain.parent.mkdir(parents=True)
+    rows = ["1,2021-03-14 01:30:00", "2,2021-07-01T12:00:00Z", "3,2021-11-07 01:30:00+05:30", "4,not a time", "5,"]
+    plain.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    enc = encrypt(kms, plain.parent, tmp_path / "enc")
+    schema = "id INT, t TIMESTAMP, bad STRING"
+    options = {"timeZone": "America/New_York", "columnNameOfCorruptRecord": "bad"}
+    ours = ppml_read(spark, data["key"], schema=schema, **options).load(str(enc))
+    assert_same(ours, spark.read.schema(schema).options(**options).csv(str(plain.parent)))

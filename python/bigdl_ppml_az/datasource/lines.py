@@ -44,20 +44,24 @@ def owned_bytes(pieces: Iterable[bytes], start: int, end: int | None) -> Iterato
 
 
 def line_chunks(pieces: Iterable[bytes], target: int) -> Iterator[bytes]:
-    """Regroup a byte stream into chunks of about ``target`` bytes that end on a line boundary."""
-    buffer: list[bytes] = []
+    """Regroup a byte stream into chunks of about ``target`` bytes that end on a line boundary.
+
+    Only the piece holding the cut is split (through a memoryview), so each byte is copied once, by the join.
+    """
+    buffer: list[bytes | memoryview] = []
     size = 0
     for piece in pieces:
         buffer.append(piece)
         size += len(piece)
-        if size >= target:
-            data = b"".join(buffer)
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one very long line: keep accumulating
-                buffer, size = [data], len(data)
-                continue
-            yield data[:cut]
-            rest = data[cut:]
-            buffer, size = ([rest], len(rest)) if rest else ([], 0)
+        if size < target:
+            continue
+        cut = piece.rfind(b"\n") + 1
+        if cut == 0:  # no line end in this piece: keep accumulating until one arrives
+            continue
+        view = memoryview(piece)
+        buffer[-1] = view[:cut]
+        yield b"".join(buffer)
+        rest = view[cut:]
+        buffer, size = ([rest], len(rest)) if len(rest) else ([], 0)
     if size:
         yield b"".join(buffer)
