@@ -247,14 +247,12 @@ class CsvParser:
             columns.insert(self.corrupt_index, pa.nulls(table.num_rows, pa.string()))
         return pa.Table.from_arrays(columns, schema=self.target).to_batches()
 
-    def _careful(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
-        irregular: dict[int, str] = {}
-
+    def _options_collecting(self, irregular: dict[int, str]) -> pacsv.ParseOptions:
         def on_invalid(row: Any) -> str:
             irregular[int(row.number)] = row.text
             return "skip"
 
-        parse_options = pacsv.ParseOptions(
+        return pacsv.ParseOptions(
             delimiter=self.parse_options.delimiter,
             quote_char=self.parse_options.quote_char,
             escape_char=self.parse_options.escape_char,
@@ -262,21 +260,70 @@ class CsvParser:
             newlines_in_values=self.settings.multi_line,
             invalid_row_handler=on_invalid,
         )
+
+    def _unparsable(self) -> MalformedRecordError:  # pyarrow's message may quote data: do not pass it on
+        return MalformedRecordError(f"{self.path}: CSV could not be parsed (unbalanced quotes or bad encoding?)")
+
+    def _careful(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
+        irregular: dict[int, str] = {}
         try:
             table = pacsv.read_csv(
-                io.BytesIO(chunk), self._read_options(skip_header), parse_options, self.string_convert
+                io.BytesIO(chunk),
+                self._read_options(skip_header),
+                self._options_collecting(irregular),
+                self.string_convert,
             )
-        except pa.ArrowInvalid:  # the message may quote data: do not pass it on
-            raise MalformedRecordError(
-                f"{self.path}: CSV could not be parsed (unbalanced quotes or bad encoding?)"
-            ) from None
+        except pa.ArrowInvalid:
+            raise self._unparsable() from None
         raw_lines: list[str] | None = None
-        if self.corrupt_index is not None:
-            raw_lines = (
-                _record_texts(table, self.settings.sep) if self.settings.multi_line else _lines(chunk, skip_header)
-            )
+        if self.corrupt_index is not None and not self.settings.multi_line:
+            raw_lines = _lines(chunk, skip_header)
+        yield from self._convert_strings(table, irregular, 2 if skip_header else 1, raw_lines)
+
+    def parse_stream(self, stream: Any, skip_header: bool) -> Iterator[pa.RecordBatch]:
+        """multiLine: pyarrow's streaming reader over the decrypted stream (values may hold newlines), so
+        memory stays at about one block (``chunkBytes``) however large the file is."""
+        irregular: dict[int, str] = {}
+        read_options = pacsv.ReadOptions(
+            column_names=self.names,
+            skip_rows=1 if skip_header else 0,
+            use_threads=False,
+            block_size=self.settings.chunk_bytes,
+        )
+        number = 2 if skip_header else 1
+        try:
+            reader = pacsv.open_csv(stream, read_options, self._options_collecting(irregular), self.string_convert)
+            carry: dict[int, str] = {}
+            for batch in reader:
+                pending = {**carry, **irregular}
+                irregular.clear()
+                carry = {}
+                table = pa.Table.from_batches([batch])
+                before = len(pending)
+                converted = list(self._convert_strings(table, pending, number, None, carry))
+                number += table.num_rows + before - len(carry)
+                yield from converted
+            irregular.update(carry)
+        except pa.ArrowInvalid:
+            raise self._unparsable() from None
         if irregular:
-            table = self._merge_irregular(table, irregular, skip_header)
+            empty = pa.table({n: pa.array([], pa.string()) for n in self.names})
+            yield from self._convert_strings(empty, irregular, number, None)
+
+    def _convert_strings(
+        self,
+        table: pa.Table,
+        irregular: dict[int, str],
+        first_number: int,
+        raw_lines: list[str] | None,
+        carry: dict[int, str] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """String columns -> Spark types with per-row ``mode`` handling; irregular rows merged back in place."""
+        if irregular:
+            table = self._merge_irregular(table, irregular, first_number, carry)
+        if self.corrupt_index is not None and raw_lines is None:  # multiLine: fields re-joined (approximate)
+            data = table.drop_columns(["__bad"]) if irregular else table
+            raw_lines = _record_texts(data, self.settings.sep)
         bad = pa.array([False] * table.num_rows)
         columns = []
         for i, f in enumerate(self.data_fields):
@@ -287,26 +334,33 @@ class CsvParser:
             bad = pc.or_(bad, table.column(len(self.data_fields)).combine_chunks())
         yield from self._apply_mode(columns, bad, raw_lines, table.num_rows)
 
-    def _merge_irregular(self, table: pa.Table, irregular: dict[int, str], skip_header: bool) -> pa.Table:
-        """Put rows with a wrong field count back in place: padded with nulls / truncated, marked bad."""
-        rows = table.to_pylist()
+    def _merge_irregular(
+        self, table: pa.Table, irregular: dict[int, str], first_number: int, carry: dict[int, str] | None = None
+    ) -> pa.Table:
+        """Put rows with a wrong field count back in place (by pyarrow's row number): padded or truncated."""
         width = len(self.names)
         merged: list[dict[str, Any]] = []
-        it = iter(rows)
-        total = len(rows) + len(irregular)
-        first_number = 2 if skip_header else 1
-        for number in range(first_number, first_number + total):
-            if number in irregular:
-                text = irregular[number]
-                fields = self._split_fields(text)
-                padded = (fields + [None] * width)[:width]
-                row: dict[str, Any] = dict(zip(self.names, padded, strict=True))
+        regular = iter(table.to_pylist())
+        left = dict(irregular)
+        number = first_number
+        while True:
+            if number in left:
+                fields = self._split_fields(left.pop(number))
+                row: dict[str, Any] = dict(zip(self.names, (fields + [None] * width)[:width], strict=True))
                 row["__bad"] = True
-                merged.append(row)
             else:
-                row = dict(next(it))
-                row["__bad"] = False
-                merged.append(row)
+                nxt = next(regular, None)
+                if nxt is None:
+                    break
+                row = {**nxt, "__bad": False}
+            merged.append(row)
+            number += 1
+        if carry is not None:  # rows of a later block (the streaming reader parses ahead)
+            carry.update(left)
+        else:
+            for _, text in sorted(left.items()):
+                fields = self._split_fields(text)
+                merged.append({**dict(zip(self.names, (fields + [None] * width)[:width], strict=True)), "__bad": True})
         schema = pa.schema([(n, pa.string()) for n in self.names] + [("__bad", pa.bool_())])
         return pa.Table.from_pylist(merged, schema=schema)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -87,14 +88,15 @@ class PpmlEncReader(DataSourceReader):
                 return
             parser = self._parser(split.path)
             pieces = iter_plaintext(reader, split.path, split.first_unit, None)
-            if settings.multi_line:
-                whole = b"".join(pieces)
-                if settings.content_format == "json":
-                    whole = _json_document_lines(whole, split.path)
+            skip_header = settings.header and split.first_split and settings.content_format == "csv"
+            if settings.multi_line and isinstance(parser, CsvParser):
+                yield from parser.parse_stream(PieceStream(pieces), skip_header)
+                return
+            if settings.multi_line:  # JSON: one document per file, as Spark reads it
+                whole = _json_document_lines(b"".join(pieces), split.path)
                 chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
             else:
                 chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
-            skip_header = settings.header and split.first_split and settings.content_format == "csv"
             for chunk in chunks:
                 yield from parser.parse(chunk, skip_header)
                 skip_header = False
@@ -119,6 +121,29 @@ class PpmlEncParquetReader(PpmlEncReader):
             if self.settings.content_format == "parquet" and op and len(item.attribute) == 1:  # type: ignore[attr-defined]
                 self.row_group_filters.append((item.attribute[0], op, item.value))  # type: ignore[attr-defined]
             yield item
+
+
+class PieceStream(io.RawIOBase):
+    """Read-only stream over decrypted pieces, for pyarrow's streaming CSV reader (multiLine)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._current = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not len(self._current):
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._current = memoryview(piece)
+        n = min(len(buffer), len(self._current))
+        buffer[:n] = self._current[:n]
+        self._current = self._current[n:]
+        return n
 
 
 def _json_document_lines(document: bytes, path: str) -> bytes:
