@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (JVM JIT, worker start)")
     parser.add_argument("--workdir", default="/tmp/ppml-bench")
     parser.add_argument("--max-partition-bytes", default="128m")
     parser.add_argument("--master", default="local[2]")
@@ -129,11 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [v for v in "abcp" if v in args.only]
     times: dict[str, list[float]] = {v: [] for v in chosen}
     answers: dict[str, Any] = {}
-    for run in range(args.runs):
+    for run in range(-args.warmup, args.runs):
         for v in chosen:
             started = time.perf_counter()
             rows = q1(variants[v][1]()).collect()
             elapsed = time.perf_counter() - started
+            if run < 0:
+                print(f"warm-up {v}: {elapsed:.2f} s", flush=True)
+                continue
             times[v].append(elapsed)
             answers[v] = [(r[0], r[1], r[-1]) for r in rows]
             print(f"run {run + 1} {v} ({variants[v][0]}): {elapsed:.2f} s", flush=True)
@@ -180,7 +184,9 @@ def summarize(directory: Path) -> None:
             grand += tottime
             label = next((name for name, match in _CATEGORIES if match(file, fn)), "other")
             totals[label] = totals.get(label, 0.0) + tottime
-        print(f"\nworker time, {mode}: {grand:.2f} s over {len(dumps)} read() tasks")
+        rss = [int(Path(d + ".maxrss").read_text()) for d in dumps if Path(d + ".maxrss").exists()]
+        peak = f"; peak worker RSS {max(rss) / 1024:.0f} MiB" if rss else ""
+        print(f"\nworker time, {mode}: {grand:.2f} s over {len(dumps)} read() tasks{peak}")
         for label, seconds in sorted(totals.items(), key=lambda item: -item[1]):
             print(f"  {label:<30} {seconds:7.2f} s  {100 * seconds / grand:5.1f}%")
 

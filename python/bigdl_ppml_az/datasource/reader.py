@@ -169,6 +169,10 @@ def _profiled(fn: Any, split: FileSplit, directory: str) -> Iterator[pa.RecordBa
         mode = split.info.mode.replace("/", "_")
         name = f"read__{mode}__{os.getpid()}-{split.first_unit}-{id(split)}.prof"
         profiler.dump_stats(os.path.join(directory, name))
+        import resource
+
+        with open(os.path.join(directory, name + ".maxrss"), "w", encoding="ascii") as out:
+            out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))  # KiB on Linux
 
 
 __all__ = ["COMMON", "PpmlEncReader"]
