@@ -267,3 +267,16 @@ def test_time_zone_and_corrupt_column_name(spark: Any, data: dict[str, Path], tm
     options = {"timeZone": "America/New_York", "columnNameOfCorruptRecord": "bad"}
     ours = ppml_read(spark, data["key"], schema=schema, **options).load(str(enc))
     assert_same(ours, spark.read.schema(schema).options(**options).csv(str(plain.parent)))
+
+
+def test_multiline_json_document(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    import json
+
+    kms = LocalKms.load(data["key"])
+    plain = tmp_path / "plain" / "doc.json"
+    plain.parent.mkdir(parents=True)
+    records = [{"id": i, "name": f"n{i}", "inner": {"x": i * 2}} for i in range(200)]
+    plain.write_text(json.dumps(records, indent=2), encoding="utf-8")
+    enc = encrypt(kms, plain.parent, tmp_path / "enc")
+    ours = ppml_read(spark, data["key"], fmt="json", multiLine="true").load(str(enc))
+    assert_same(ours, spark.read.option("multiLine", "true").json(str(plain.parent)))

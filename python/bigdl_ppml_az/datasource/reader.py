@@ -92,7 +92,7 @@ class PpmlEncReader(DataSourceReader):
             if settings.multi_line and isinstance(parser, CsvParser):
                 yield from parser.parse_stream(PieceStream(pieces), skip_header)
                 return
-            if settings.multi_line:  # JSON: one document per file, as Spark reads it
+            if settings.multi_line and settings.content_format == "json":  # one document per file, as Spark
                 whole = _json_document_lines(b"".join(pieces), split.path)
                 chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
             else:
