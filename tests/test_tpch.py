@@ -196,3 +196,14 @@ def test_results_round_trip_through_csv(plain_run: tpch.RunResult, reference_pla
         text = ResultSet.from_csv(plain_run.results[number].to_csv())
         assert verify.compare(number, text, reference_plain[number]).passed, number
     assert ResultSet.from_csv(plain_run.results[17].to_csv()).rows == plain_run.results[17].rows == ((None,),)
+
+
+def test_bigdl_common_layout(spark: Any, tpch_data: dict[str, Any]) -> None:
+    """`tpch encrypt --crypto-mode aes/cbc/pkcs5padding` writes BigDL's layout, read back by Spark and the oracle."""
+    kms = LocalKms.load(tpch_data["kms"]["primaryKeyPath"])
+    out = str(tpch_data["base"] / "common")
+    datagen.encrypt_tables(tpch_data["plain"], out, kms, "tbl", "aes/cbc/pkcs5padding", progress=False)
+    assert (Path(out) / "lineitem" / ".meta").exists()
+    answers = reference.reference_answers(out, "tbl", "auto", tpch_data["kms"], [1, 6])
+    result = tpch.run(tpch.tables(spark, out, "tbl", "aes/cbc/pkcs5padding", tpch_data["kms"]), [1, 6])
+    assert all(c.passed for c in verify.compare_all(result.results, answers))

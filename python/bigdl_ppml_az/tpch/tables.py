@@ -65,7 +65,7 @@ def read_table(
     path: str,
     table: str,
     fmt: str = "tbl",
-    crypto_mode: str = PLAIN,
+    crypto_mode: str | None = None,
     kms: Mapping[str, str] | None = None,
     options: Mapping[str, str] | None = None,
 ) -> Any:
@@ -74,10 +74,11 @@ def read_table(
     ``crypto_mode`` ``plain_text`` uses Spark's own CSV/Parquet readers; any other mode (``auto``,
     ``ppml-gcm``, BigDL's ``aes/cbc/pkcs5padding``...) reads through the ``ppml-enc`` data source with the
     KMS options in ``kms`` (e.g. ``{"kms": "local", "primaryKeyPath": ...}``) and an explicit schema.
+    Left out, it is ``auto`` when ``kms`` is given and ``plain_text`` otherwise.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown TPC-H input format {fmt!r}; use one of {', '.join(FORMATS)}")
-    mode = normalize_mode(crypto_mode)
+    mode = normalize_mode(crypto_mode if crypto_mode is not None else ("auto" if kms else PLAIN))
     extra = dict(options or {})
     location = table_location(path, table, fmt, {**extra, **dict(kms or {})})
     names = [name for name, _ in COLUMNS[table]]
@@ -112,7 +113,7 @@ def tables(
     spark: Any,
     path: str,
     fmt: str = "tbl",
-    crypto_mode: str = PLAIN,
+    crypto_mode: str | None = None,
     kms: Mapping[str, str] | None = None,
     options: Mapping[str, str] | None = None,
 ) -> Tables:
