@@ -209,3 +209,22 @@ def test_bigdl_common_layout(spark: Any, tpch_data: dict[str, Any]) -> None:
     answers = reference.reference_answers(out, "tbl", "auto", tpch_data["kms"], [1, 6])
     result = tpch.run(tpch.tables(spark, out, "tbl", "aes/cbc/pkcs5padding", tpch_data["kms"]), [1, 6])
     assert all(c.passed for c in verify.compare_all(result.results, answers))
+
+
+def test_tie_group_cut_by_limit_compares_order_keys_only() -> None:
+    import datetime as dt
+
+    columns = ("l_orderkey", "revenue", "o_orderdate", "o_shippriority")
+    day = dt.date(1995, 3, 1)
+    rows = [(k, Decimal(1000 - k), day, 0) for k in range(1, 9)]  # 8 distinct revenues, descending
+    tail_ours = [(100, Decimal("5.00"), day, 0), (101, Decimal("5.00"), day, 0)]
+    tail_ref = [(100, Decimal("5.00"), day, 0), (102, Decimal("5.00"), day, 0)]  # another member of the tie
+    ours = ResultSet.from_rows(columns, rows + tail_ours)
+    ref = ResultSet.from_rows(columns, rows + tail_ref)
+    assert verify.compare(3, ours, ref).passed  # 10 rows = Q3's LIMIT: the cut tie group may differ
+    short = verify.compare(
+        3, ResultSet.from_rows(columns, rows[1:] + tail_ours), ResultSet.from_rows(columns, rows[1:] + tail_ref)
+    )
+    assert not short.passed and "l_orderkey" in short.detail  # below the LIMIT every row must match
+    moved = ResultSet.from_rows(columns, rows + [(100, Decimal("5.00"), day, 0), (101, Decimal("4.90"), day, 0)])
+    assert not verify.compare(3, moved, ref).passed  # ORDER BY keys still compared in the cut group
