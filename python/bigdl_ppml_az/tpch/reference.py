@@ -39,10 +39,10 @@ class ResultSet:
     def from_rows(cls, columns: Any, rows: Any) -> ResultSet:
         return cls(tuple(columns), tuple(tuple(row) for row in rows))
 
-    def to_csv(self) -> bytes:
+    def to_csv(self, sep: str = ",") -> bytes:
         """CSV with a header; NULL is an empty field, decimals and dates in their plain text form."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(out, delimiter=sep, lineterminator="\n")
         writer.writerow(self.columns)
         for row in self.rows:
             writer.writerow(["" if v is None else v.isoformat() if hasattr(v, "isoformat") else v for v in row])

@@ -69,6 +69,8 @@ ORDER_BY: dict[int, tuple[tuple[str, bool], ...]] = {
 LIMITS = {2: 100, 3: 10, 10: 20, 18: 100, 21: 100}
 
 _INT = re.compile(r"[+-]?\d+")
+_NUM = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -86,16 +88,27 @@ class Check:
 
 
 def _kind(values: list[Any]) -> str:
-    """Column kind from typed values: int, num, date or str (None when the column is all NULL or text)."""
+    """Column kind: int, num, date or str, from typed values, else from what all the text values look like."""
+    texts = []
     for value in values:
-        if value is None or isinstance(value, str):
+        if value is None:
             continue
-        if isinstance(value, int):
+        if isinstance(value, str):
+            texts.append(value.strip())
+        elif isinstance(value, int):
             return "int"
-        if isinstance(value, (float, Decimal)):
+        elif isinstance(value, (float, Decimal)):
             return "num"
-        if isinstance(value, (dt.date, dt.datetime)):
+        elif isinstance(value, (dt.date, dt.datetime)):
             return "date"
+    if not texts:
+        return "str"
+    if all(_INT.fullmatch(t) for t in texts):
+        return "int"
+    if all(_NUM.fullmatch(t) for t in texts):
+        return "num"
+    if all(_DATE.fullmatch(t) for t in texts):
+        return "date"
     return "str"
 
 
@@ -204,9 +217,10 @@ def compare(query: int, ours: ResultSet, reference: ResultSet) -> Check:
     if n_rows != len(reference.rows):
         return Check(query, False, n_rows, f"{n_rows} rows, reference has {len(reference.rows)}")
     kinds = []
-    for i in range(len(ours_cols)):
-        kind = _kind([row[i] for row in ours.rows])
-        kinds.append(kind if kind != "str" else _kind([row[i] for row in reference.rows]))
+    for i in range(len(ours_cols)):  # a typed side decides; two text sides decide together
+        mine, theirs = [row[i] for row in ours.rows], [row[i] for row in reference.rows]
+        typed = [v for v in mine + theirs if v is not None and not isinstance(v, str)]
+        kinds.append(_kind(typed) if typed else _kind(mine + theirs))
     a_rows, b_rows = _normalise(ours, kinds), _normalise(reference, kinds)
     keys = [(ours_cols.index(name), desc) for name, desc in ORDER_BY.get(query, ())]
     unsorted = _first_unsorted(a_rows, keys)
