@@ -280,3 +280,19 @@ def test_multiline_json_document(spark: Any, data: dict[str, Path], tmp_path: Pa
     enc = encrypt(kms, plain.parent, tmp_path / "enc")
     ours = ppml_read(spark, data["key"], fmt="json", multiLine="true").load(str(enc))
     assert_same(ours, spark.read.option("multiLine", "true").json(str(plain.parent)))
+
+
+def test_escape_equal_to_quote_is_rfc4180(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    """escape='"' (Spark's RFC 4180 setting) must read doubled quotes, not swallow closing quotes and merge rows."""
+    kms = LocalKms.load(data["key"])
+    plain = tmp_path / "plain" / "q.tbl"
+    plain.parent.mkdir(parents=True)
+    rows = [f'{i}|"name ""{i}"""|plain {i}|"x|y"|' for i in range(25)]
+    plain.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    enc = encrypt(kms, plain.parent, tmp_path / "enc")
+    schema = "id INT, quoted STRING, text STRING, piped STRING"
+    for options in ({"sep": "|", "escape": '"'}, {"sep": "|", "escape": '"', "inferSchema": "true"}):
+        ours = ppml_read(spark, data["key"], schema=schema, **options).load(str(enc))
+        theirs = spark_csv(spark, plain.parent, schema, **options)
+        assert theirs.count() == 25
+        assert_same(ours, theirs)

@@ -77,7 +77,7 @@ def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
     parse = pacsv.ParseOptions(
         delimiter=settings.sep,
         quote_char=settings.quote or False,
-        escape_char=settings.escape or False,
+        escape_char=settings.arrow_escape,
         newlines_in_values=settings.multi_line,
         invalid_row_handler=lambda row: "skip",
     )
@@ -112,7 +112,7 @@ def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
         pacsv.ParseOptions(
             delimiter=settings.sep,
             quote_char=settings.quote or False,
-            escape_char=settings.escape or False,
+            escape_char=settings.arrow_escape,
             newlines_in_values=settings.multi_line,
             invalid_row_handler=lambda row: "skip",
         ),

@@ -85,6 +85,15 @@ class ReadSettings:
     chunk_bytes: int = 4 << 20
     sample_bytes: int = 4 << 20
 
+
+    @property
+    def arrow_escape(self) -> str | bool:
+        """pyarrow's escape_char. Spark's ``escape`` equal to ``quote`` means RFC 4180 doubled quotes, which
+        pyarrow handles with ``double_quote``; passing it as an escape too would swallow closing quotes."""
+        if not self.escape or self.escape == self.quote:
+            return False
+        return self.escape
+
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> ReadSettings:
         opts = {k.lower(): v for k, v in options.items()}

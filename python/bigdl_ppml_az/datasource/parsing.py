@@ -158,7 +158,7 @@ class CsvParser:
         self.parse_options = pacsv.ParseOptions(
             delimiter=settings.sep,
             quote_char=settings.quote if settings.quote else False,
-            escape_char=settings.escape if settings.escape else False,
+            escape_char=settings.arrow_escape,
             double_quote=True,
             newlines_in_values=settings.multi_line,
         )
