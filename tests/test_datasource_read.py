@@ -296,3 +296,24 @@ def test_escape_equal_to_quote_is_rfc4180(spark: Any, data: dict[str, Path], tmp
         theirs = spark_csv(spark, plain.parent, schema, **options)
         assert theirs.count() == 25
         assert_same(ours, theirs)
+
+
+def test_parquet_view_types_infer_like_spark(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    """Parquet written with Arrow view types (as tpchgen-cli does) infers plain string/binary columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kms = LocalKms.load(data["key"])
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    table = pa.table(
+        {
+            "name": pa.array(["a", None, "c"], pa.string_view()),
+            "n": pa.array([1, 2, 3], pa.int64()),
+            "raw": pa.array([b"x", b"y", None], pa.binary_view()),
+        }
+    )
+    pq.write_table(table, plain / "v.parquet")
+    enc = encrypt(kms, plain, tmp_path / "enc")
+    ours = ppml_read(spark, data["key"], fmt="parquet").load(str(enc))
+    assert_same(ours, spark.read.parquet(str(plain)))

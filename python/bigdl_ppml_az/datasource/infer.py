@@ -59,7 +59,7 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
             reader = open_reader(info, source, key, verify=False, name=first.path)  # type: ignore[assignment]
         if settings.content_format == "parquet":
             arrow = open_parquet(reader).schema_arrow
-            return from_arrow_schema(arrow, prefer_timestamp_ntz=False)
+            return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
         sample = bytearray()
         for piece in iter_plaintext(reader, first.path):
             sample += piece
@@ -71,6 +71,25 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     if settings.content_format == "json":
         return _json_schema(bytes(sample), settings, first.path)
     return _csv_schema(bytes(sample), settings, first.path)
+
+
+def _plain_type(t: pa.DataType) -> pa.DataType:
+    """Spark has no Arrow view or large types; they read as the plain string/binary/list types."""
+    if pa.types.is_string_view(t) or pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
+        return pa.binary()
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return pa.list_(_plain_type(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([t.field(i).with_type(_plain_type(t.field(i).type)) for i in range(t.num_fields)])
+    if pa.types.is_map(t):
+        return pa.map_(_plain_type(t.key_type), _plain_type(t.item_type))
+    return t
+
+
+def _without_view_types(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
 
 
 def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
