@@ -1,7 +1,8 @@
 """Build the JVM shim jar with the Scala compiler that pyspark ships; cache it by source hash and Spark version.
 
 No sbt, Maven or network: ``java -cp pyspark/jars/* scala.tools.nsc.Main -d shim.jar src/*.scala``. The Scala
-sources are package data (``bigdl_ppml_az/jvm/scala-src``), so a plain ``pip install`` can build the jar.
+sources live in the repository's ``scala-shim/src``; ``setup.py`` copies them into the wheel as
+``bigdl_ppml_az/jvm/scala-src`` so a plain, non-editable ``pip install`` can build the jar too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-SOURCES = Path(__file__).resolve().parent / "scala-src"
+def _sources() -> Path:
+    """Installed wheel: the copy inside the package. Source checkout / editable install: ``scala-shim/src``."""
+    packaged = Path(__file__).resolve().parent / "scala-src"
+    if any(packaged.glob("*.scala")):
+        return packaged
+    return Path(__file__).resolve().parents[3] / "scala-shim" / "src"
+
+
+SOURCES = _sources()
 JAR_PREFIX = "bigdl-ppml-az-shim"
 
 
