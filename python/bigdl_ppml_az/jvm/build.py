@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
+
 def _sources() -> Path:
     """Installed wheel: the copy inside the package. Source checkout / editable install: ``scala-shim/src``."""
     packaged = Path(__file__).resolve().parent / "scala-src"
