@@ -124,14 +124,14 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         return {}
     if op == "tpch":
         from bigdl_ppml_az import tpch
-        from bigdl_ppml_az.jvm.tpch import native_tables
 
-        run = tpch.run(native_tables(spark, job["path"], job["fmt"], job["kms"]))
+        tables = tpch.tables(spark, job["path"], job["fmt"], kms=job["kms"], native=True)  # the public route
+        run = tpch.run(tables)
         out = Path(job["out"])
         out.mkdir(parents=True, exist_ok=True)
         for number, result in run.results.items():
             (out / f"q{number:02d}.csv").write_bytes(result.to_csv())
-        plan = native_tables(spark, job["path"], job["fmt"], job["kms"]).lineitem._jdf.queryExecution()
+        plan = tables.lineitem._jdf.queryExecution()
         return {"seconds": run.total_seconds, "plan": plan.executedPlan().toString()}
     if op == "explain":
         df = spark.read.csv(job["path"], header=True)

@@ -109,8 +109,11 @@ def _run(args: argparse.Namespace) -> int:
     in_mode = normalize_mode(args.input_crypto_mode)
     out_mode = normalize_mode(args.output_crypto_mode)
     kms = _kms_options(args, required=in_mode != PLAIN or out_mode != PLAIN)
-    spark = spark_session(args.master, args.shuffle_partitions, args.driver_memory)
-    t = tables(spark, args.input, args.format, in_mode, kms)
+    native = bool(getattr(args, "native", False))
+    if native and in_mode == PLAIN:
+        raise ConfigError("--native reads encrypted input; it needs an --input-crypto-mode other than plain_text")
+    spark = spark_session(args.master, args.shuffle_partitions, args.driver_memory, native=native)
+    t = tables(spark, args.input, args.format, in_mode, kms, native=native)
     console = _console()
 
     def progress(number: int, result: Any, seconds: float) -> None:
@@ -248,6 +251,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--output-crypto-mode", default=PLAIN, help="plain_text (default) or ppml-gcm")
     run.add_argument("--queries", nargs="+", help="query numbers (default: all 22), e.g. 1 5 22")
     run.add_argument("--label", help="name of this run in reports")
+    run.add_argument(
+        "--native",
+        action="store_true",
+        help="decrypt in the JVM with Spark's own readers (codec for tbl/csv, Parquet Modular Encryption for parquet)",
+    )
     _kms_arguments(run)
     _spark_arguments(run)
     run.set_defaults(func=_run)

@@ -8,15 +8,26 @@ from typing import Any
 
 
 def spark_session(
-    master: str = "local[*]", shuffle_partitions: int = 8, driver_memory: str = "2g", app: str = "ppml-az-tpch"
+    master: str = "local[*]",
+    shuffle_partitions: int = 8,
+    driver_memory: str = "2g",
+    app: str = "ppml-az-tpch",
+    native: bool = False,
 ) -> Any:
-    """Get or create the session; Python workers run ``sys.executable`` so they see this install."""
+    """Get or create the session; Python workers run ``sys.executable`` so they see this install.
+
+    ``native`` adds the JVM shim (built and cached on first use) so Spark's own readers can decrypt."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder
+    if native:
+        from ..jvm import configure
+
+        builder = configure(builder)
     session = (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .appName(app)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")

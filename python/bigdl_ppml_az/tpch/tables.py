@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError
 from ..formats import PLAIN, normalize_mode
@@ -116,6 +116,18 @@ def tables(
     crypto_mode: str | None = None,
     kms: Mapping[str, str] | None = None,
     options: Mapping[str, str] | None = None,
+    native: bool = False,
 ) -> Tables:
-    """The eight TPC-H tables under ``path`` (see :func:`read_table` for the arguments)."""
+    """The eight TPC-H tables under ``path`` (see :func:`read_table` for the arguments).
+
+    ``native=True`` reads encrypted inputs with Spark's own readers through the JVM shim instead of ``ppml-enc``:
+    codec-decrypted tbl/csv, Parquet Modular Encryption for parquet. The session must have been built with
+    ``bigdl_ppml_az.jvm.configure(builder)``.
+    """
+    if native:
+        if not kms:
+            raise ConfigError("native=True reads encrypted TPC-H data and needs KMS options (kms=..., ...)")
+        from ..jvm.tpch import native_tables
+
+        return cast(Tables, native_tables(spark, path, fmt, kms, options))
     return Tables(**{name: read_table(spark, path, name, fmt, crypto_mode, kms, options) for name in TABLE_NAMES})
