@@ -39,6 +39,8 @@ from .keys import unwrap, wrapped_key_for
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import PlainUnits, list_data_files, probe_file
+from .pme import is_pme
+from .pme import open_file as pme_open
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
@@ -50,6 +52,10 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     first = list_data_files(paths_of(options), options)[0]
     fs = filesystem_for(first.path, options)
     info = probe_file(fs, first, settings)
+    if is_pme(info.mode):
+        with fs.open_read(first.path) as source:
+            arrow = pme_open(source, first.size, first.path, options).schema_arrow
+        return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
     with fs.open_read(first.path) as source:
         if info.mode == "plain_text":
             reader = PlainUnits(source, first.size, 1 << 20)

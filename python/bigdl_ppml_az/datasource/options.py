@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..formats import AUTO, COMMON, PPML_GCM, normalize_mode
+from ..formats import AES_GCM_CTR_V1, AES_GCM_V1, AUTO, COMMON, PPML_GCM, normalize_mode
+
+PME_MODES = (AES_GCM_V1, AES_GCM_CTR_V1)  # Parquet Modular Encryption: only with format=parquet
 
 CONTENT_FORMATS = ("csv", "json", "text", "parquet")
 MODES = ("PERMISSIVE", "DROPMALFORMED", "FAILFAST")
@@ -85,7 +87,6 @@ class ReadSettings:
     chunk_bytes: int = 4 << 20
     sample_bytes: int = 4 << 20
 
-
     @property
     def arrow_escape(self) -> str | bool:
         """pyarrow's escape_char. Spark's ``escape`` equal to ``quote`` means RFC 4180 doubled quotes, which
@@ -107,9 +108,11 @@ class ReadSettings:
         if delivery not in ("executor", "driver"):
             raise ConfigError(f"option keyDelivery={delivery!r} must be executor or driver")
         sep = opts.get("sep", opts.get("delimiter", ","))
+        crypto_mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode"))
+        _check_pme_format(crypto_mode, fmt)
         return cls(
             content_format=fmt,
-            crypto_mode=normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode")),
+            crypto_mode=crypto_mode,
             header=parse_bool("header", opts.get("header"), False),
             sep=_single_char("sep", sep, allow_empty=False) or ",",
             quote=_single_char("quote", opts.get("quote", '"')),
@@ -140,6 +143,7 @@ class WriteSettings:
     sep: str = ","
     segment_size: int = 1 << 20
     key_delivery: str = "executor"
+    footer_key: str = ""  # PME master key id (kms=azure: a Key Vault key name or URL); "" = jvm.pme's default
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> WriteSettings:
@@ -150,8 +154,12 @@ class WriteSettings:
         mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode") or PPML_GCM)
         if mode == AUTO:
             mode = PPML_GCM
-        if mode not in (PPML_GCM, COMMON):
-            raise ConfigError(f"cryptoMode={mode} cannot be written; use ppml-gcm or aes/cbc/pkcs5padding")
+        _check_pme_format(mode, fmt)
+        if mode not in (PPML_GCM, COMMON, *PME_MODES):
+            raise ConfigError(
+                f"cryptoMode={mode} cannot be written; use ppml-gcm, aes/cbc/pkcs5padding, or for parquet "
+                "aes_gcm_v1/aes_gcm_ctr_v1"
+            )
         if mode == COMMON and fmt == "parquet":
             raise ConfigError("BigDL aes/cbc/pkcs5padding output supports csv, json and text, not parquet")
         delivery = (opts.get("keydelivery") or "executor").strip().lower()
@@ -164,6 +172,15 @@ class WriteSettings:
             sep=_single_char("sep", opts.get("sep", opts.get("delimiter", ",")), allow_empty=False) or ",",
             segment_size=parse_size("segmentSize", opts.get("segmentsize"), 1 << 20),
             key_delivery=delivery,
+            footer_key=opts.get("footerkey") or "",
+        )
+
+
+def _check_pme_format(mode: str, fmt: str) -> None:
+    if mode in PME_MODES and fmt != "parquet":
+        raise ConfigError(
+            f"cryptoMode={mode} is Parquet Modular Encryption and needs format=parquet, not format={fmt}; "
+            "for csv, json or text use cryptoMode=ppml-gcm or aes/cbc/pkcs5padding"
         )
 
 

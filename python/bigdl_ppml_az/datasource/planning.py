@@ -2,7 +2,8 @@
 
 Splits fall on unit boundaries: ppml-gcm segments, or runs of 16-byte CBC blocks for unauthenticated CBC and
 plaintext. BigDL common files are one split each (their whole-file HMAC is checked before any row is returned).
-Parquet and ``multiLine`` reads are one split per file.
+Parquet and ``multiLine`` reads are one split per file. Parquet Modular Encryption files (cryptoMode
+aes_gcm_v1/aes_gcm_ctr_v1) are not probed: their keys live in the Parquet footer, which the worker decrypts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..formats import COMMON, NATIVE, PLAIN, PPML_GCM, DataKey, ObjectInfo, bigd
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
 from .keys import require_same_mode, unwrap, wrapped_key_for
-from .options import ReadSettings, check_driver_delivery
+from .options import PME_MODES, ReadSettings, check_driver_delivery
 
 MAX_CBC_UNIT = 1 << 20
 
@@ -76,6 +77,8 @@ def cbc_unit_size(max_partition_bytes: int) -> int:
 def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> ObjectInfo:
     if settings.crypto_mode == PLAIN:
         return plain_info(status.size)
+    if settings.crypto_mode in PME_MODES:  # no header: PARE/PAR1 Parquet, keys in the footer
+        return ObjectInfo(settings.crypto_mode, status.size, b"", None)
     with fs.open_read(status.path) as source:
         return probe(source, status.size, status.path, settings.crypto_mode)
 
@@ -90,6 +93,8 @@ def list_data_files(paths: list[str], options: Mapping[str, str], required: bool
 
 def unit_layout(info: ObjectInfo, settings: ReadSettings) -> tuple[int, int, list[int]]:
     """(unit_count, cbc unit size, plaintext start of each unit) for one object."""
+    if info.mode in PME_MODES:
+        return 1, 0, [0]
     if info.mode == PPML_GCM:
         assert info.segment_size is not None
         layout = ppml_gcm.Layout(len(info.head), info.segment_size, info.file_size)
@@ -135,7 +140,7 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
         fs = filesystem_for(status.path, options)
         wrapped: WrappedKey | None = None
         key: DataKey | None = None
-        if kms_settings is not None:
+        if kms_settings is not None and info.mode not in PME_MODES:
             wrapped = wrapped_key_for(info, status.path, kms_settings, fs)
             if settings.key_delivery == "driver":
                 key = unwrap(kms_settings, wrapped, status.path)

@@ -16,6 +16,7 @@ from ..errors import IntegrityError, PpmlError
 from ..formats import COMMON, PLAIN, PPML_GCM, DataKey, PlaintextReader, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..storage import filesystem_for
+from . import pme
 from .keys import unwrap
 from .lineformats import JsonParser, TextParser
 from .lines import line_chunks, owned_bytes
@@ -67,6 +68,9 @@ class PpmlEncReader(DataSourceReader):
         return unwrap(self.kms_settings, split.wrapped, split.path)
 
     def _read_split(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
+        if pme.is_pme(split.info.mode):
+            yield from self._read_pme(split)
+            return
         settings = self.settings
         fs = filesystem_for(split.path, self.options)
         with fs.open_read(split.path) as source:
@@ -100,6 +104,13 @@ class PpmlEncReader(DataSourceReader):
             for chunk in chunks:
                 yield from parser.parse(chunk, skip_header)
                 skip_header = False
+
+    def _read_pme(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
+        """Parquet Modular Encryption: pyarrow decrypts the footer and pages; keys via the KMS in the footer."""
+        with filesystem_for(split.path, self.options).open_read(split.path) as source:
+            file = pme.open_file(source, split.info.file_size, split.path, self.options)
+            batches = read_parquet(file, self.schema, row_group_skipper(self.row_group_filters))
+            yield from pme.iter_batches(file, split.path, batches)
 
     def _parser(self, path: str) -> CsvParser | JsonParser | TextParser:
         fmt = self.settings.content_format

@@ -4,6 +4,8 @@ The data key is generated once per job on the driver (its wrapped form goes to t
 once per worker process); BigDL mode appends to a directory reuse the key in its ``.meta``. ``commit()``
 renames parts into place, removes old data first when overwriting, and writes ``_SUCCESS`` (and ``.meta``);
 ``abort()`` deletes the job's temporary directory, so a failed job leaves nothing visible.
+Parquet Modular Encryption (cryptoMode aes_gcm_v1/aes_gcm_ctr_v1) needs no job data key: each part file gets
+fresh keys from pyarrow, wrapped through the KMS into its own footer.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..errors import PpmlError, with_source
 from ..formats import COMMON, PPML_GCM, DataKey, bigdl, ppml_gcm
 from ..kms import KmsSettings, WrappedKey, build_kms
 from ..storage import FileSystem, filesystem_for
+from . import pme
 from .keys import meta_wrapped_key, unwrap
 from .options import WriteSettings, check_driver_delivery, paths_of
 
@@ -80,8 +83,11 @@ class PpmlEncWriter(DataSourceArrowWriter):
         self.kms_settings = KmsSettings.from_options(options)
         if self.settings.key_delivery == "driver":
             check_driver_delivery(options)
-        self.wrapped, material = self._data_key()
-        self.key = DataKey(material) if (material and self.settings.key_delivery == "driver") else None
+        self.wrapped: WrappedKey | None = None
+        self.key: DataKey | None = None
+        if not pme.is_pme(self.settings.crypto_mode):
+            self.wrapped, material = self._data_key()
+            self.key = DataKey(material) if (material and self.settings.key_delivery == "driver") else None
 
     def _data_key(self) -> tuple[WrappedKey, bytes | None]:
         kms = build_kms(self.kms_settings)
@@ -104,10 +110,19 @@ class PpmlEncWriter(DataSourceArrowWriter):
         ext = {"csv": "csv", "json": "json", "text": "txt", "parquet": "parquet"}[self.settings.content_format]
         suffix = "enc" if self.settings.crypto_mode == PPML_GCM else "cbc"
         final_name = f"part-{part:05d}-{self.job_id}.{ext}.{suffix}"
+        if pme.is_pme(self.settings.crypto_mode):  # the part is a Parquet file itself
+            final_name = f"part-{part:05d}-{self.job_id}.{ext}"
         temp_path = f"{self.path}/{TEMP_DIR}/{self.job_id}/{attempt}/{final_name}"
         fs = filesystem_for(self.path, self.options)
-        key = self.key or unwrap(self.kms_settings, self.wrapped, self.path)
         rows = 0
+        if self.wrapped is None:
+            try:
+                with fs.open_write(temp_path) as handle:
+                    rows = self._write_pme(_Sink(handle), first, _chain(first, iterator))
+            except PpmlError as exc:
+                raise with_source(exc, temp_path) from None
+            return PartCommit(temp_path, final_name, rows)
+        key = self.key or unwrap(self.kms_settings, self.wrapped, self.path)
         try:
             with fs.open_write(temp_path) as handle:
                 crypt = self._encrypting_writer(handle, key)
@@ -118,7 +133,18 @@ class PpmlEncWriter(DataSourceArrowWriter):
             raise with_source(exc, self.path) from None
         return PartCommit(temp_path, final_name, rows)
 
+    def _write_pme(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:
+        settings = self.settings
+        rows = 0
+        target = pa.PythonFile(sink, mode="w")
+        with pme.new_writer(target, first.schema, self.options, settings.crypto_mode, settings.footer_key) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        return rows
+
     def _encrypting_writer(self, handle: Any, key: DataKey) -> Any:
+        assert self.wrapped is not None
         encrypted_key = base64.b64encode(self.wrapped.ciphertext).decode("ascii")
         if self.settings.crypto_mode == COMMON:
             return bigdl.CommonWriter(handle, key.as_bigdl_string(), encrypted_key)
@@ -177,6 +203,7 @@ class PpmlEncWriter(DataSourceArrowWriter):
             assert m.temp_path is not None and m.final_name is not None
             fs.rename(m.temp_path, f"{self.path}/{m.final_name}")
         if self.settings.crypto_mode == COMMON:
+            assert self.wrapped is not None
             with fs.open_write(f"{self.path}/{bigdl.META_FILE}") as handle:
                 bigdl.write_meta(handle, base64.b64encode(self.wrapped.ciphertext).decode("ascii"))
         with fs.open_write(f"{self.path}/{SUCCESS}"):
