@@ -22,8 +22,6 @@ from bigdl_ppml_az.kms import WrappedKey
 from bigdl_ppml_az.kms.local import LocalKms
 from test_datasource_support import encrypt, write_csv
 
-PROJECT_PYTHON = str(Path(__file__).resolve().parents[1] / "python")
-
 SCRIPT_HEAD = """
 import json, os, sys
 from pyspark.sql import SparkSession
@@ -120,15 +118,33 @@ def test_zero_registration_fresh_session_and_driver_delivery_leaks_nothing(files
         assert form not in output
 
 
+# Hides the installed package (editable or not) in every Python process of the job: the top-level modules are
+# only found on sys.path entries that are zips, i.e. what addPyFile / --py-files put there.
+HIDE_INSTALLED_PACKAGE = """
+import importlib.abc
+import importlib.machinery
+import sys
+
+class _OnlyFromZips(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if path is not None or name not in ("bigdl_ppml_az", "pyspark_ppml_enc"):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, [p for p in sys.path if ".zip" in p])
+        if spec is None:
+            raise ModuleNotFoundError(name)
+        return spec
+
+sys.meta_path.insert(0, _OnlyFromZips())
+"""
+
+
 def test_py_files_bundle_with_register(files: dict[str, Path], tmp_path: Path) -> None:
     """The installed package is hidden (sitecustomize drops the project path); only the zip provides it."""
     bundle = tmp_path / "ppml.zip"
     build_bundle(bundle)
     hide = tmp_path / "hide"
     hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        f"import sys\nsys.path[:] = [p for p in sys.path if p.rstrip('/') != {PROJECT_PYTHON!r}]\n"
-    )
+    (hide / "sitecustomize.py").write_text(HIDE_INSTALLED_PACKAGE)
     body = f"""
     try:
         import bigdl_ppml_az
