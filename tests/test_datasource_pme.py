@@ -20,6 +20,7 @@ from bigdl_ppml_az.datasource.pme import open_file as open_pme
 from bigdl_ppml_az.jvm import pme
 from bigdl_ppml_az.kms.local import LocalKms
 from test_datasource_support import kms_options, ppml_read
+from test_shim_codec import run_spark, shim_jar  # noqa: F401  (slow interop test: child runner, jar fixture)
 
 MARKER = "zebra-marker-7731"
 MODES = ["aes_gcm_v1", "aes_gcm_ctr_v1"]
@@ -149,6 +150,18 @@ def test_round_trip_inferred_schema(spark: Any, env: dict[str, Any]) -> None:
     assert spark_rows(back) == spark_rows(source)
 
 
+def test_large_files_split_at_row_groups(spark: Any, env: dict[str, Any]) -> None:
+    """A file larger than maxPartitionBytes becomes one partition per run of row groups; no row lost or doubled."""
+    data = env["root"] / "row-group-splits"
+    pyarrow_write(env["table"], env["key"], data, "aes_gcm_ctr_v1", files=1)  # 6 row groups of 50 rows
+    whole = ppml_read(spark, env["key"], fmt="parquet", cryptoMode="aes_gcm_ctr_v1").load(str(data))
+    assert whole.rdd.getNumPartitions() == 1
+    split = ppml_read(spark, env["key"], fmt="parquet", cryptoMode="aes_gcm_ctr_v1", maxPartitionBytes="1k")
+    df = split.load(str(data))
+    assert df.rdd.getNumPartitions() == 6
+    assert spark_rows(df) == expected_rows(env["table"])
+
+
 def test_row_group_skipping(spark: Any, env: dict[str, Any]) -> None:
     """pushFilters skips row groups of PME files by their (decrypted) statistics; Spark still filters rows."""
     data = env["root"] / "skipping"
@@ -219,3 +232,34 @@ def test_pme_mode_needs_parquet_format(spark: Any, env: dict[str, Any], tmp_path
         writer = writer.option(name, value)
     with pytest.raises(Exception, match="aes_gcm_ctr_v1 is Parquet Modular Encryption and needs format=parquet"):
         writer.save(str(tmp_path / "out"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_spark_native_pme_interop(spark: Any, shim_jar: str, tmp_path: Path, mode: str) -> None:  # noqa: F811
+    """Spark's own Parquet writer/reader with the shim's KmsClient and ppml-enc read each other's files."""
+    key = tmp_path / "primary.key"
+    LocalKms.create(key)
+    n = 700
+    ours = tmp_path / "from-ppml-enc"
+    df = spark.range(0, n).selectExpr("id", "id * 2 AS x", "concat('rowmark', id) AS s").repartition(2)
+    save(df, key, ours, mode)
+    theirs = tmp_path / "from-spark"
+    jobs = [
+        {
+            "id": "write",
+            "op": "pme_write",
+            "kms": kms_options(key),
+            "n": n,
+            "mode": mode,
+            "footer": "ppml-footer",
+            "out": str(theirs),
+        },
+        {"id": "read", "op": "pme_read", "kms": kms_options(key), "path": str(ours)},
+    ]
+    results, _ = run_spark(shim_jar, tmp_path, jobs)
+    assert results["write"]["ok"] and results["read"]["ok"], results
+    assert results["read"]["rows"] == [[i, f"rowmark{i}"] for i in range(0, n, 7)]
+    back = ppml_read(spark, key, fmt="parquet", cryptoMode=mode).load(str(theirs))
+    assert back.schema.simpleString() == "struct<id:bigint,x:bigint,s:string>"
+    assert sorted(tuple(r) for r in back.collect()) == [(i, i * 2, f"rowmark{i}") for i in range(n)]

@@ -3,7 +3,8 @@
 Splits fall on unit boundaries: ppml-gcm segments, or runs of 16-byte CBC blocks for unauthenticated CBC and
 plaintext. BigDL common files are one split each (their whole-file HMAC is checked before any row is returned).
 Parquet and ``multiLine`` reads are one split per file. Parquet Modular Encryption files (cryptoMode
-aes_gcm_v1/aes_gcm_ctr_v1) are not probed: their keys live in the Parquet footer, which the worker decrypts.
+aes_gcm_v1/aes_gcm_ctr_v1) are not probed: their keys live in the Parquet footer, which the worker decrypts;
+only files larger than maxPartitionBytes have their footer decrypted here, to split them at row groups.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..errors import ConfigError, PpmlError, UnknownFormatError, with_source
 from ..formats import COMMON, NATIVE, PLAIN, PPML_GCM, DataKey, ObjectInfo, bigdl, ppml_gcm, probe
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
+from . import pme
 from .keys import require_same_mode, unwrap, wrapped_key_for
 from .options import PME_MODES, ReadSettings, check_driver_delivery
 
@@ -93,8 +95,6 @@ def list_data_files(paths: list[str], options: Mapping[str, str], required: bool
 
 def unit_layout(info: ObjectInfo, settings: ReadSettings) -> tuple[int, int, list[int]]:
     """(unit_count, cbc unit size, plaintext start of each unit) for one object."""
-    if info.mode in PME_MODES:
-        return 1, 0, [0]
     if info.mode == PPML_GCM:
         assert info.segment_size is not None
         layout = ppml_gcm.Layout(len(info.head), info.segment_size, info.file_size)
@@ -109,6 +109,32 @@ def unit_layout(info: ObjectInfo, settings: ReadSettings) -> tuple[int, int, lis
         payload = info.file_size
     count = max(1, -(-payload // unit))
     return count, unit, [i * unit for i in range(count)]
+
+
+def pme_splits(
+    fs: FileSystem, status: FileStatus, info: ObjectInfo, settings: ReadSettings, options: Mapping[str, str]
+) -> list[FileSplit]:
+    """PME Parquet: units are row groups. A file up to maxPartitionBytes is one split over all its row groups
+    (``unit_count`` 0: not counted, the footer stays unread here); a larger one is cut at row-group boundaries
+    into runs of about maxPartitionBytes (compressed), which needs its footer decrypted on the driver."""
+    if status.size <= settings.max_partition_bytes:
+        return [FileSplit(status.path, info, 0, 0, 0, 0, 0, None, True, None)]
+    with fs.open_read(status.path) as source:
+        metadata = pme.open_file(source, status.size, status.path, options).metadata
+    sizes = [
+        sum(metadata.row_group(g).column(c).total_compressed_size for c in range(metadata.num_columns))
+        for g in range(metadata.num_row_groups)
+    ]
+    count = len(sizes)
+    runs: list[tuple[int, int]] = []
+    first, run_bytes = 0, 0
+    for group, size in enumerate(sizes):
+        if group > first and run_bytes + size > settings.max_partition_bytes:
+            runs.append((first, group))
+            first, run_bytes = group, 0
+        run_bytes += size
+    runs.append((first, max(count, first + 1)))
+    return [FileSplit(status.path, info, a, b, count, 0, 0, None, a == 0, None) for a, b in runs]
 
 
 def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -> list[FileSplit]:
@@ -138,6 +164,9 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
     for status in files:
         info = infos[status.path]
         fs = filesystem_for(status.path, options)
+        if info.mode in PME_MODES:
+            splits.extend(pme_splits(fs, status, info, settings, options))
+            continue
         wrapped: WrappedKey | None = None
         key: DataKey | None = None
         if kms_settings is not None and info.mode not in PME_MODES:

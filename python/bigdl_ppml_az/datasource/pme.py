@@ -36,7 +36,7 @@ def is_pme(mode: str) -> bool:
 
 def _factory(options: Mapping[str, str]) -> tuple[pe.CryptoFactory, pe.KmsConnectionConfig]:
     """This process's crypto factory and KMS connection for ``options`` (refreshed after the TTL)."""
-    cache_key = tuple(sorted((str(k).lower(), str(v)) for k, v in options.items()))
+    cache_key = tuple(sorted((k.lower(), str(v)) for k, v in options.items() if k.lower() not in ("path", "paths")))
     now = time.monotonic()
     with _lock:
         entry = _factories.get(cache_key)
@@ -77,7 +77,7 @@ def open_file(source: BinaryIO, size: int, path: str, options: Mapping[str, str]
         raise _kms_failure(exc, path) from None
 
 
-def iter_batches(file: pq.ParquetFile, path: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def iter_batches(path: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """``batches`` with decryption failures of column pages named (authentication failures: tampering)."""
     try:
         yield from batches

@@ -109,8 +109,15 @@ class PpmlEncReader(DataSourceReader):
         """Parquet Modular Encryption: pyarrow decrypts the footer and pages; keys via the KMS in the footer."""
         with filesystem_for(split.path, self.options).open_read(split.path) as source:
             file = pme.open_file(source, split.info.file_size, split.path, self.options)
-            batches = read_parquet(file, self.schema, row_group_skipper(self.row_group_filters))
-            yield from pme.iter_batches(file, split.path, batches)
+            by_stats = row_group_skipper(self.row_group_filters)
+            skip = by_stats
+            if split.unit_count:  # a run of row groups [first_unit, stop_unit) of a large file
+                first, stop = split.first_unit, split.stop_unit
+
+                def skip(metadata: Any, group: int) -> bool:
+                    return not first <= group < stop or (by_stats is not None and by_stats(metadata, group))
+
+            yield from pme.iter_batches(split.path, read_parquet(file, self.schema, skip))
 
     def _parser(self, path: str) -> CsvParser | JsonParser | TextParser:
         fmt = self.settings.content_format
