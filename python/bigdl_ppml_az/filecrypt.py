@@ -336,15 +336,7 @@ def encrypt_path(
     if mode == PPML_GCM:
 
         def make_writer(sink: BinaryIO, status: FileStatus) -> _Writer:
-            envelope = ppml_gcm.Envelope(
-                kms_type=wrapped.kms_type,
-                key_id=wrapped.key_id,
-                wrap_algorithm=wrapped.algorithm,
-                wrapped_key=wrapped.ciphertext,
-                segment_size=segment_size,
-                content_type=content_type_for(status.path),
-                plaintext_length=status.size,
-            )
+            envelope = ppml_gcm.envelope_for(wrapped, segment_size, content_type_for(status.path), status.size)
             return ppml_gcm.EncryptingWriter(sink, material, envelope)
 
     else:

@@ -148,14 +148,7 @@ class PpmlEncWriter(DataSourceArrowWriter):
         encrypted_key = base64.b64encode(self.wrapped.ciphertext).decode("ascii")
         if self.settings.crypto_mode == COMMON:
             return bigdl.CommonWriter(handle, key.as_bigdl_string(), encrypted_key)
-        envelope = ppml_gcm.Envelope(
-            kms_type=self.wrapped.kms_type,
-            key_id=self.wrapped.key_id,
-            wrap_algorithm=self.wrapped.algorithm,
-            wrapped_key=self.wrapped.ciphertext,
-            segment_size=self.settings.segment_size,
-            content_type=self.settings.content_format,
-        )
+        envelope = ppml_gcm.envelope_for(self.wrapped, self.settings.segment_size, self.settings.content_format)
         return ppml_gcm.EncryptingWriter(handle, key.material, envelope)
 
     def _encode(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:

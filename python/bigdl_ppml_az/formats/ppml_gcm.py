@@ -21,7 +21,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -98,6 +98,40 @@ class Envelope:
         if envelope.version != FORMAT_VERSION:
             raise UnknownFormatError(f"ppml-gcm envelope version {envelope.version} is not supported")
         return envelope
+
+
+class WrappedKeyLike(Protocol):
+    """What a KMS hands back for a wrapped data key (``kms.WrappedKey``); formats does not import kms."""
+
+    @property
+    def kms_type(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def ciphertext(self) -> bytes: ...
+
+
+def envelope_for(
+    wrapped: WrappedKeyLike,
+    segment_size: int = DEFAULT_SEGMENT_SIZE,
+    content_type: str | None = None,
+    plaintext_length: int | None = None,
+) -> Envelope:
+    """The envelope recording how to unwrap ``wrapped`` again: every writer builds its header this way."""
+    return Envelope(
+        kms_type=wrapped.kms_type,
+        key_id=wrapped.key_id,
+        wrap_algorithm=wrapped.algorithm,
+        wrapped_key=wrapped.ciphertext,
+        segment_size=segment_size,
+        content_type=content_type,
+        plaintext_length=plaintext_length,
+    )
 
 
 def envelope_length(prefix: bytes) -> int:

@@ -157,14 +157,7 @@ def prepare_write(
     """
     kms = build_kms(KmsSettings.from_options(options))
     data_key, wrapped = kms.generate_data_key()
-    envelope = ppml_gcm.Envelope(
-        kms_type=wrapped.kms_type,
-        key_id=wrapped.key_id,
-        wrap_algorithm=wrapped.algorithm,
-        wrapped_key=wrapped.ciphertext,
-        segment_size=segment_size,
-        content_type=content_type,
-    )
+    envelope = ppml_gcm.envelope_for(wrapped, segment_size, content_type)
     conf = hadoop_conf(spark)
     conf.set(WRITE_KEY, _encode(data_key))
     conf.set(WRITE_ENVELOPE, _encode(envelope.to_bytes()))

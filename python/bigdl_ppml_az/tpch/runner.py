@@ -114,9 +114,7 @@ def _encryptor(mode: str, kms: Any) -> Callable[[bytes], bytes]:
     if kms is None:
         raise ConfigError("encrypted results need a KMS (--kms ... for --output-crypto-mode)")
     material, wrapped = kms.generate_data_key()
-    envelope = ppml_gcm.Envelope(
-        wrapped.kms_type, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, content_type="csv"
-    )
+    envelope = ppml_gcm.envelope_for(wrapped, content_type="csv")
 
     def seal(data: bytes) -> bytes:
         sink = io.BytesIO()
