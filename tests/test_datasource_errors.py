@@ -134,3 +134,20 @@ def test_driver_delivery_refused_without_secure_transport(spark: Any, env: dict[
     with pytest.raises(Exception) as info:
         ppml_read(spark, env["key"], schema=SCHEMA, keyDelivery="driver").load(str(env["gcm"])).collect()
     assert "spark.network.crypto.enabled" in str(info.value)
+
+
+def test_driver_key_delivery_needs_secure_transport(
+    spark: Any, env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keyDelivery=driver puts data keys into task descriptions: refused unless the transport is confirmed secure."""
+    from bigdl_ppml_az.datasource.options import SECURE_TRANSPORT_ENV, check_driver_delivery
+
+    with pytest.raises(Exception, match="spark.authenticate=true and spark.network.crypto.enabled=true"):
+        ppml_read(spark, env["key"], schema=SCHEMA, header="true", keyDelivery="driver").load(str(env["gcm"])).count()
+    monkeypatch.delenv(SECURE_TRANSPORT_ENV, raising=False)
+    with pytest.raises(Exception, match=SECURE_TRANSPORT_ENV):
+        check_driver_delivery({"keyDelivery": "driver"})
+    monkeypatch.setenv(SECURE_TRANSPORT_ENV, "1")
+    check_driver_delivery({"keyDelivery": "driver"})  # confirmed by the launcher: accepted
+    monkeypatch.delenv(SECURE_TRANSPORT_ENV)
+    check_driver_delivery({"keyDelivery": "driver", "allowInsecureKeyDelivery": "true"})

@@ -203,9 +203,9 @@ def paths_of(options: Mapping[str, str]) -> list[str]:
 def check_driver_delivery(options: Mapping[str, str]) -> None:
     """keyDelivery=driver ships data keys inside task descriptions: only over authenticated, encrypted RPC.
 
-    Spark does not give Python data sources its configuration, so ``ppml-az submit`` (which sets
-    spark.authenticate and spark.network.crypto.enabled) exports PPML_AZ_SECURE_TRANSPORT=1 to the driver;
-    option allowInsecureKeyDelivery=true overrides for local testing only.
+    Spark does not give Python data sources its configuration, so whoever launches the job with
+    spark.authenticate and spark.network.crypto.enabled confirms it by exporting PPML_AZ_SECURE_TRANSPORT=1 to
+    the driver; option allowInsecureKeyDelivery=true overrides for local testing only.
     """
     opts = {k.lower(): v for k, v in options.items()}
     if parse_bool("allowInsecureKeyDelivery", opts.get("allowinsecurekeydelivery"), False):
@@ -227,7 +227,7 @@ def check_driver_delivery(options: Mapping[str, str]) -> None:
             return
     raise ConfigError(
         "keyDelivery=driver sends data keys to executors inside task descriptions; it needs "
-        "spark.authenticate=true and spark.network.crypto.enabled=true (set by `ppml-az submit`, which also "
-        f"exports {SECURE_TRANSPORT_ENV}=1). Use keyDelivery=executor, or allowInsecureKeyDelivery=true for "
-        "local tests only."
+        "spark.authenticate=true and spark.network.crypto.enabled=true; launch the job with both set and export "
+        f"{SECURE_TRANSPORT_ENV}=1 to the driver to confirm it (Python data sources cannot read the Spark conf). "
+        "Otherwise use keyDelivery=executor, or allowInsecureKeyDelivery=true for local tests only."
     )
