@@ -87,6 +87,10 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
     if op == "wholetext":
         rows = spark.read.text(job["path"], wholetext=True).collect()
         return {"text": [r.value for r in rows]}
+    if op == "limit_text":
+        return {"lines": [r.value for r in spark.read.text(job["path"]).limit(1).collect()]}
+    if op == "limit_csv":
+        return {"rows": [list(r) for r in spark.read.csv(job["path"]).limit(1).collect()]}
     if op == "partitions":
         return {"n": spark.read.text(job["path"]).rdd.getNumPartitions()}
     if op == "csv":
@@ -310,6 +314,10 @@ def codec_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> CodecR
         {"id": "common", "op": "lines", "path": str(bad / "common.txt.cbc"), "prepare": opts},
         {"id": "wrongkey", "op": "lines", "path": str(bad / "gcmkey.txt.ppmlgcm"), "register_wrong_key": True},
         {"id": "nokey", "op": "lines", "path": str(bad / "nokey.txt.ppmlgcm")},
+        # the damage is past the first 64 KiB: only a MAC check before the first row stops limit(1)
+        {"id": "common_limit_text", "op": "limit_text", "path": str(bad / "common.txt.cbc"), "prepare": opts},
+        {"id": "common_limit_csv", "op": "limit_csv", "path": str(bad / "common.txt.cbc"), "prepare": opts},
+        {"id": "good_limit_text", "op": "limit_text", "path": str(data / "common.csv.cbc"), "prepare": opts},
         {"id": "plain", "op": "wholetext", "path": str(bad / "plain.txt.ppmlgcm")},
         {
             "id": "wrongprimary",
@@ -389,6 +397,20 @@ def test_tampered_wrong_key_and_plaintext_files_fail_the_job(codec_run: CodecRun
     assert not results["nokey"]["ok"] and "no data key registered" in results["nokey"]["error"]
     assert "bigdl_ppml_az.jvm.prepare_read" in results["nokey"]["error"]
     assert not results["plain"]["ok"] and "not an encrypted file we know" in results["plain"]["error"]
+
+
+def test_tampered_cbc_yields_no_row_even_to_limit_1(codec_run: CodecRun) -> None:
+    """The .cbc codec checks the whole file's HMAC before handing out its first plaintext byte."""
+    blob = (codec_run.data.parent / "bad" / "common.txt.cbc").read_bytes()
+    assert len(blob) // 2 > 2 * 65536  # the flipped byte lies well past the first decrypted chunk
+    for job in ("common_limit_text", "common_limit_csv"):
+        result = codec_run.results[job]
+        assert not result["ok"], result  # no rows came back: the job failed
+        assert "HMAC-SHA256 check failed" in result["error"]
+        assert "common.txt.cbc" in result["error"]
+    good = codec_run.results["good_limit_text"]
+    assert good["ok"], good
+    assert good["lines"] == [codec_run.expected["common.csv.cbc"].decode("utf-8").split("\n")[0]]
 
 
 def test_wrong_primary_key_fails_on_the_driver(codec_run: CodecRun) -> None:

@@ -47,15 +47,58 @@ object BigdlCbc {
     key
   }
 
+  def truncated(trailer: Int, total: Long): IntegrityException = new IntegrityException(
+    if (trailer > 0) "BigDL aes/cbc/pkcs5padding file is truncated"
+    else s"CBC ciphertext length $total is not a positive multiple of 16 (file truncated?)")
+
+  def macFailed(): IntegrityException = new IntegrityException(
+    "HMAC-SHA256 check failed: the file was modified or truncated, or the data key is wrong " +
+      "(set fs.ppml.verify=false only to salvage damaged legacy data)")
+
+  def hmac(key: Array[Byte]): Mac = {
+    val m = Mac.getInstance("HmacSHA256")
+    m.init(new SecretKeySpec(key, "HmacSHA256"))
+    m
+  }
+
+  /** First pass: read `in` (just after the header) to its end, computing HMAC-SHA256 over everything but the
+   * 32-byte trailer and comparing it with the trailer in constant time. Memory is one 64 KiB chunk. The caller
+   * seeks back and decrypts, so a damaged file fails before any plaintext is handed out.
+   */
+  def verifyMac(in: InputStream, macKey: Array[Byte]): Unit = {
+    val mac = hmac(macKey)
+    val chunk = 1 << 16
+    val buf = new Array[Byte](chunk + MacSize)
+    var held = 0 // bytes in buf(0 until held); the last MacSize of them may be the trailer
+    var total = 0L
+    var eof = false
+    while (!eof) {
+      val n = Bytes.readFully(in, buf, held, chunk)
+      eof = n < chunk
+      held += n
+      val usable = held - MacSize
+      if (usable > 0) {
+        mac.update(buf, 0, usable)
+        total += usable
+        System.arraycopy(buf, usable, buf, 0, MacSize)
+        held = MacSize
+      }
+    }
+    if (held != MacSize || total == 0 || total % Block != 0) throw truncated(MacSize, total)
+    if (!MessageDigest.isEqual(mac.doFinal(), java.util.Arrays.copyOf(buf, MacSize))) throw macFailed()
+  }
+
   /** Streaming AES-CBC decryption of everything after the header; the last `trailer` bytes are the HMAC-SHA256
    * trailer, checked (constant time, when a MAC key is given) before the final plaintext block is released.
+   * On seekable input Detect.open runs verifyMac first; this check then still catches a file that changed
+   * between the two passes.
    */
   final class DecryptingStream(
       in: InputStream, aesKey: Array[Byte], iv: Array[Byte], trailer: Int, macKey: Option[Array[Byte]])
       extends InputStream {
     private val cipher = Cipher.getInstance("AES/CBC/NoPadding")
     cipher.init(Cipher.DECRYPT_MODE, new SecretKeySpec(aesKey, "AES"), new IvParameterSpec(iv))
-    private val mac = macKey.map { k => val m = Mac.getInstance("HmacSHA256"); m.init(new SecretKeySpec(k, "HmacSHA256")); m }
+    private val mac = macKey.map(hmac)
     private val chunk = 1 << 16
     private val inBuf = new Array[Byte](chunk + trailer + Block)
     private var inLen = 0 // bytes held back in inBuf (possible trailer)
@@ -88,17 +131,9 @@ object BigdlCbc {
         out = all.dropRight(keep)
       } else {
         eof = true
-        if (inLen != trailer || total == 0 || total % Block != 0) {
-          throw new IntegrityException(
-            if (trailer > 0) "BigDL aes/cbc/pkcs5padding file is truncated"
-            else s"CBC ciphertext length $total is not a positive multiple of 16 (file truncated?)")
-        }
+        if (inLen != trailer || total == 0 || total % Block != 0) throw truncated(trailer, total)
         mac.foreach { m =>
-          if (!MessageDigest.isEqual(m.doFinal(), java.util.Arrays.copyOfRange(inBuf, 0, MacSize))) {
-            throw new IntegrityException(
-              "HMAC-SHA256 check failed: the file was modified or truncated, or the data key is wrong " +
-                "(set fs.ppml.verify=false only to salvage damaged legacy data)")
-          }
+          if (!MessageDigest.isEqual(m.doFinal(), java.util.Arrays.copyOfRange(inBuf, 0, MacSize))) throw macFailed()
         }
         val fin = cipher.doFinal()
         out = unpad(all ++ (if (fin == null) Array.emptyByteArray else fin))

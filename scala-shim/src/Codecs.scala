@@ -32,6 +32,15 @@ object Detect {
         val keyString = Bytes.lookupKey(conf, ConfNames.cbcKeyName(header.encryptedKey), "BigDL aes/cbc/pkcs5padding file")
         val (macKey, aesKey) = BigdlCbc.commonKeys(keyString)
         val verify = conf == null || conf.getBoolean(ConfNames.Verify, true)
+        in match {
+          case seekable: Seekable if verify =>
+            // Spark's readers hand the codec the opened file (an FSDataInputStream): check the whole file's MAC
+            // in a first pass, then come back, so no row of a damaged file ever reaches the query.
+            val from = seekable.getPos
+            BigdlCbc.verifyMac(in, macKey)
+            seekable.seek(from)
+          case _ => // not seekable: only the end-of-stream check below (the task fails, the job commits nothing)
+        }
         new BigdlCbc.DecryptingStream(in, aesKey, header.iv, BigdlCbc.MacSize, if (verify) Some(macKey) else None)
       case None if allowNative =>
         if (n < BigdlCbc.IvSize + BigdlCbc.Block)
@@ -153,7 +162,10 @@ class GcmSplitStream(raw: InputStream, start: Long, end: Long, conf: Configurati
   override def resetState(): Unit = throw new UnsupportedOperationException("encrypted streams cannot be reset")
 }
 
-/** `.cbc`: BigDL common files (and any ppml-gcm file so named); whole-file, because the HMAC covers it all. */
+/** `.cbc`: BigDL common files (and any ppml-gcm file so named); whole-file, because the HMAC covers it all.
+ * Not a SplittableCompressionCodec on purpose: Spark would then cut each file into many splits, all but one
+ * empty; the plain createInputStream already receives the seekable opened file (see Detect.open).
+ */
 class BigdlCbcCodec extends EncryptedCodec {
   override def getDefaultExtension: String = ".cbc"
   override protected def allowNative = false
