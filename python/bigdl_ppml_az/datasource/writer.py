@@ -29,7 +29,7 @@ from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
 from ..errors import PpmlError, with_source
-from ..formats import COMMON, PPML_GCM, DataKey, bigdl, ppml_gcm
+from ..formats import BIGDL_COMPAT, DataKey, bigdl, codec_for
 from ..kms import KmsSettings, WrappedKey, build_kms
 from ..storage import FileSystem, filesystem_for
 from . import pme
@@ -85,18 +85,19 @@ class PpmlEncWriter(DataSourceArrowWriter):
             check_driver_delivery(options)
         self.wrapped: WrappedKey | None = None
         self.key: DataKey | None = None
-        if not pme.is_pme(self.settings.crypto_mode):
+        if codec_for(self.settings.crypto_mode).wraps_bytes:  # PME: pyarrow makes fresh keys per part file
             self.wrapped, material = self._data_key()
             self.key = DataKey(material) if (material and self.settings.key_delivery == "driver") else None
 
     def _data_key(self) -> tuple[WrappedKey, bytes | None]:
         kms = build_kms(self.kms_settings)
         fs = filesystem_for(self.path, self.options)
-        if self.settings.crypto_mode == COMMON and not self.overwrite and fs.exists(self.path):
+        codec = codec_for(self.settings.crypto_mode)
+        if codec.directory_meta and not self.overwrite and fs.exists(self.path):
             existing = meta_wrapped_key(fs, self.path)
             if existing is not None:  # BigDL readers use one .meta key per directory: keep it
                 return WrappedKey(kms.kms_type, "", "", existing), None
-        material, wrapped = kms.generate_data_key(bigdl_compatible=self.settings.crypto_mode == COMMON)
+        material, wrapped = kms.generate_data_key(bigdl_compatible=codec.key_compat == BIGDL_COMPAT)
         return wrapped, material
 
     # ------------------------------------------------------------------------------------------ tasks
@@ -108,10 +109,8 @@ class PpmlEncWriter(DataSourceArrowWriter):
         if first is None:
             return PartCommit(None, None, 0)
         ext = {"csv": "csv", "json": "json", "text": "txt", "parquet": "parquet"}[self.settings.content_format]
-        suffix = "enc" if self.settings.crypto_mode == PPML_GCM else "cbc"
-        final_name = f"part-{part:05d}-{self.job_id}.{ext}.{suffix}"
-        if pme.is_pme(self.settings.crypto_mode):  # the part is a Parquet file itself
-            final_name = f"part-{part:05d}-{self.job_id}.{ext}"
+        suffix = codec_for(self.settings.crypto_mode).part_suffix  # "": the part is a Parquet file itself (PME)
+        final_name = f"part-{part:05d}-{self.job_id}.{ext}" + (f".{suffix}" if suffix else "")
         temp_path = f"{self.path}/{TEMP_DIR}/{self.job_id}/{attempt}/{final_name}"
         fs = filesystem_for(self.path, self.options)
         rows = 0
@@ -145,11 +144,14 @@ class PpmlEncWriter(DataSourceArrowWriter):
 
     def _encrypting_writer(self, handle: Any, key: DataKey) -> Any:
         assert self.wrapped is not None
-        encrypted_key = base64.b64encode(self.wrapped.ciphertext).decode("ascii")
-        if self.settings.crypto_mode == COMMON:
-            return bigdl.CommonWriter(handle, key.as_bigdl_string(), encrypted_key)
-        envelope = ppml_gcm.envelope_for(self.wrapped, self.settings.segment_size, self.settings.content_format)
-        return ppml_gcm.EncryptingWriter(handle, key.material, envelope)
+        codec = codec_for(self.settings.crypto_mode)
+        return codec.open_writer(
+            handle,
+            key,
+            self.wrapped,
+            segment_size=self.settings.segment_size,
+            content_type=self.settings.content_format,
+        )
 
     def _encode(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:
         fmt = self.settings.content_format
@@ -195,7 +197,7 @@ class PpmlEncWriter(DataSourceArrowWriter):
         for m in parts:
             assert m.temp_path is not None and m.final_name is not None
             fs.rename(m.temp_path, f"{self.path}/{m.final_name}")
-        if self.settings.crypto_mode == COMMON:
+        if codec_for(self.settings.crypto_mode).directory_meta:  # BigDL readers find the key in .meta
             assert self.wrapped is not None
             with fs.open_write(f"{self.path}/{bigdl.META_FILE}") as handle:
                 bigdl.write_meta(handle, base64.b64encode(self.wrapped.ciphertext).decode("ascii"))

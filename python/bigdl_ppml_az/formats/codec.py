@@ -206,9 +206,16 @@ class Codec:
         return {"format": self.name, "fileSize": info.file_size, "authenticated": self.authenticated}
 
     def open_reader(
-        self, info: ObjectInfo, source: BinaryIO, key: DataKey | None, *, verify: bool = True, name: str = "",
+        self,
+        info: ObjectInfo,
+        source: BinaryIO,
+        key: DataKey | None,
+        *,
+        verify: bool = True,
+        name: str = "",
         unit_size: int = 0,
     ) -> PlaintextReader:
+        """Random access to the plaintext in units of ``unit_size`` (CBC/plaintext; 0: the default)."""
         raise UnknownFormatError(f"cannot decrypt crypto mode {self.name} byte by byte")
 
     def open_writer(
@@ -221,9 +228,11 @@ class Codec:
         content_type: str | None = None,
         plaintext_length: int | None = None,
     ) -> Writer:
+        """Encrypt into ``sink`` under ``key``, recording ``wrapped`` where this layout keeps its key."""
         raise UnknownFormatError(f"crypto mode {self.name} cannot be written byte by byte")
 
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
+        """Where the units of ``info`` start and how many one task of ``max_partition_bytes`` reads."""
         raise UnknownFormatError(f"crypto mode {self.name} has no byte-level units")
 
     def shim_key(self, info: ObjectInfo, key: DataKey) -> tuple[str, bytes | None, bytes] | None:
