@@ -323,7 +323,7 @@ def encrypt_path(
     """
     codec = formats.write_codec(crypto_mode, DEFAULT_WRITE_MODE)
     mode = codec.name
-    if mode not in formats.WRITABLE_MODES:
+    if not (codec.writable and codec.wraps_bytes):  # PME is written by the Parquet writer, not file by file
         raise ConfigError(f"cannot encrypt with crypto mode {mode}; use {' or '.join(formats.WRITABLE_MODES)}")
     if not ppml_gcm.MIN_SEGMENT_SIZE <= segment_size <= ppml_gcm.MAX_SEGMENT_SIZE:
         raise ConfigError(

@@ -164,7 +164,7 @@ def block_layout(payload: int, max_partition_bytes: int, splittable: bool) -> Un
     """Units of ``block_unit_size`` over ``payload`` ciphertext (or plaintext) bytes."""
     unit = block_unit_size(max_partition_bytes)
     count = max(1, -(-payload // unit))
-    per_split = max(1, max_partition_bytes // unit) if splittable else count
+    per_split = max(1, min(count, max_partition_bytes // unit)) if splittable else count
     return UnitLayout(unit, tuple(i * unit for i in range(count)), per_split)
 
 

@@ -445,7 +445,7 @@ class PpmlGcmCodec(Codec):
         assert info.segment_size is not None
         layout = Layout(len(info.head), info.segment_size, info.file_size)
         starts = tuple(layout.plaintext_start(i) for i in range(layout.segment_count))
-        return UnitLayout(0, starts, max(1, max_partition_bytes // info.segment_size))
+        return UnitLayout(0, starts, max(1, min(len(starts), max_partition_bytes // info.segment_size)))
 
     def shim_key(self, info: ObjectInfo, key: DataKey) -> tuple[str, bytes | None, bytes] | None:
         if info.envelope is None:
