@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import os
+import pickle
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -314,6 +315,8 @@ def test_describe_never_contains_key_bytes(
     blob = sample_of(codec, keys, kms)
     info = probe_sample(codec, blob)
     described = info.describe()
+    copy = pickle.loads(pickle.dumps(info))  # ObjectInfo travels in every split: small, codec by name only
+    assert copy == info and copy.codec is codec and len(pickle.dumps(info)) < 2048
     assert described["format"] == codec.name and described["authenticated"] == codec.authenticated
     text = repr(info) + json.dumps(described, default=str) + repr(key)
     secrets = [key.material, wrapped.ciphertext]

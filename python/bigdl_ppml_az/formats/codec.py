@@ -7,6 +7,10 @@ file cuts into independently decryptable units (``unit_layout``) and where its w
 mode names, so adding a mode is one new module plus its registration in ``formats/__init__.py``.
 
 This module imports no mode module: those import it and call :func:`register` on import.
+
+Adding a mode: write ``formats/<mode>.py`` with a ``Codec`` subclass (flags plus the methods they promise) and
+``CODEC = register(...)``, import it in ``formats/__init__.py``, and ``tests/test_codec_registry.py`` runs its
+generic suite over it (a read-only mode also needs a test writer there). The JVM shim is separate (Scala).
 """
 
 from __future__ import annotations
