@@ -49,7 +49,7 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     settings = ReadSettings.from_options(options)
     if settings.content_format == "text":
         return StructType([StructField("value", StringType(), True)])
-    first = list_data_files(paths_of(options), options)[0]
+    first = list_data_files(paths_of(options), options, encrypted=settings.crypto_mode != "plain_text")[0]
     fs = filesystem_for(first.path, options)
     info = probe_file(fs, first, settings)
     if is_pme(info.mode):
