@@ -4,8 +4,9 @@ The data key is generated once per job on the driver (its wrapped form goes to t
 once per worker process); BigDL mode appends to a directory reuse the key in its ``.meta``. ``commit()``
 publishes first and deletes second: new parts are renamed in, then the commit manifest in ``_SUCCESS`` switches
 the directory to its new state, and only then are replaced files deleted (:mod:`storage.manifest`).
-``abort()`` marks the job aborted and deletes its temporary directory; a task that finishes after the abort
-deletes its own part, and a failed task attempt deletes its partial file, so a failed job leaves nothing behind.
+``abort()`` deletes the job's temporary directory with its job marker; a task that finishes after the abort
+finds the marker gone and deletes its own part, and a failed task attempt deletes its partial file, so a failed
+job leaves nothing behind.
 Parquet Modular Encryption (cryptoMode aes_gcm_v1/aes_gcm_ctr_v1) needs no job data key: each part file gets
 fresh keys from pyarrow, wrapped through the KMS into its own footer.
 """
@@ -41,7 +42,8 @@ from .keys import meta_wrapped_key, unwrap
 from .options import WriteSettings, check_driver_delivery, paths_of
 
 TEMP_DIR = "_temporary"
-ABORTED_SUFFIX = ".aborted"  # _temporary/<job>.aborted: late tasks of an aborted job delete their own output
+# _temporary/<job>/job-started exists from job setup until commit or abort (not hidden: listings count it)
+JOB_MARKER = "job-started"
 
 
 @dataclass
@@ -92,6 +94,8 @@ class PpmlEncWriter(DataSourceArrowWriter):
         if not pme.is_pme(self.settings.crypto_mode):
             self.wrapped, material = self._data_key()
             self.key = DataKey(material) if (material and self.settings.key_delivery == "driver") else None
+        with filesystem_for(self.path, options).open_write(self._job_marker()):
+            pass
 
     def _data_key(self) -> tuple[WrappedKey, bytes | None]:
         kms = build_kms(self.kms_settings)
@@ -133,8 +137,9 @@ class PpmlEncWriter(DataSourceArrowWriter):
             if isinstance(exc, PpmlError):
                 raise with_source(exc, temp_path if key is None else self.path) from None
             raise
-        if fs.exists(self._abort_marker()):  # the job was aborted while this task wrote: leave nothing behind
-            fs.delete(temp_path)
+        if not fs.exists(self._job_marker()):  # the job was aborted while this task wrote: leave nothing behind
+            fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
+            _delete_if_empty(fs, f"{self.path}/{TEMP_DIR}")
             raise PpmlError(f"{self.path}: write job {self.job_id} was aborted; this task's output was removed")
         return PartCommit(temp_path, final_name, rows)
 
@@ -231,31 +236,25 @@ class PpmlEncWriter(DataSourceArrowWriter):
         return fs.list_files(self.path)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
-        """Mark the job aborted before removing its files: a task still writing when Spark aborts the job sees
-        the marker when it finishes and deletes its own part (see :meth:`_publish_part`)."""
-        fs = filesystem_for(self.path, self.options)
-        with fs.open_write(self._abort_marker()):
-            pass
-        fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
-        self._clean_temp(fs, keep_marker=True)
+        """Delete the job's temporary directory, job marker included: a task still writing when Spark aborts
+        the job finds the marker gone when it finishes and deletes its own part (see :meth:`write`)."""
+        self._clean_temp(filesystem_for(self.path, self.options))
 
-    def _abort_marker(self) -> str:
-        return f"{self.path}/{TEMP_DIR}/{self.job_id}{ABORTED_SUFFIX}"
+    def _job_marker(self) -> str:
+        return f"{self.path}/{TEMP_DIR}/{self.job_id}/{JOB_MARKER}"
 
-    def _clean_temp(self, fs: FileSystem, keep_marker: bool = False) -> None:
+    def _clean_temp(self, fs: FileSystem) -> None:
         fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
-        temp_root = f"{self.path}/{TEMP_DIR}"
-        try:
-            leftover = fs.list_files(temp_root)
-        except PpmlError:
-            return
-        if not keep_marker:  # a commit outlives any late task of an earlier aborted job: drop their markers
-            for status in leftover:
-                if status.path.endswith(ABORTED_SUFFIX):
-                    fs.delete(status.path)
-            leftover = [s for s in leftover if not s.path.endswith(ABORTED_SUFFIX)]
-        if not leftover and not keep_marker:
-            fs.delete(temp_root)
+        _delete_if_empty(fs, f"{self.path}/{TEMP_DIR}")
+
+
+def _delete_if_empty(fs: FileSystem, directory: str) -> None:
+    try:
+        leftover = fs.list_files(directory)
+    except PpmlError:
+        return
+    if not leftover:
+        fs.delete(directory)
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
