@@ -32,7 +32,7 @@ from pyspark.sql.types import (
 )
 
 from ..errors import ConfigError
-from ..formats import iter_plaintext, open_reader
+from ..formats import encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..storage import filesystem_for
 from .keys import unwrap, wrapped_key_for
@@ -48,7 +48,7 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     settings = ReadSettings.from_options(options)
     if settings.content_format == "text":
         return StructType([StructField("value", StringType(), True)])
-    first = list_data_files(paths_of(options), options)[0]
+    first = list_data_files(paths_of(options), options, encrypted=encrypted(settings.crypto_mode))[0]
     fs = filesystem_for(first.path, options)
     info = probe_file(fs, first, settings)
     if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow reads the footer

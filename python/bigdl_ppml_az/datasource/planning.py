@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql.datasource import InputPartition
 
-from ..errors import ConfigError, PpmlError, UnknownFormatError, with_source
+from ..errors import ConfigError, IntegrityError, PpmlError, UnknownFormatError, with_source
 from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
@@ -54,9 +54,22 @@ def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> Ob
         return probe(source, status.size, status.path, settings.crypto_mode)
 
 
-def list_data_files(paths: list[str], options: Mapping[str, str], required: bool = True) -> list[FileStatus]:
-    """Non-empty data files; an output directory with only ``_SUCCESS`` is an empty table when not required."""
-    files = [f for f in expand_paths(paths, options) if f.size > 0]
+def list_data_files(
+    paths: list[str], options: Mapping[str, str], required: bool = True, encrypted: bool = True
+) -> list[FileStatus]:
+    """Non-empty data files; an output directory with only ``_SUCCESS`` is an empty table when not required.
+
+    Plaintext reads skip empty files as Spark does. In an encrypted read every object has at least a header, so a
+    zero-length data file is a part file cut to nothing (its rows deleted): an integrity error, never skipped.
+    """
+    listed = expand_paths(paths, options)
+    empty = [f.path for f in listed if f.size == 0]
+    if encrypted and empty:
+        raise IntegrityError(
+            f"{empty[0]}: zero-length data file in an encrypted read ({len(empty)} such file(s)); an encrypted "
+            "file always has a header, so this one was truncated. Restore it, or delete it if it is not data"
+        )
+    files = [f for f in listed if f.size > 0]
     if not files and required:
         raise ConfigError(f"{', '.join(paths)}: no data files to infer a schema from (only empty or hidden files)")
     return files
@@ -129,7 +142,7 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
     kms_settings = KmsSettings.from_options(options) if encrypted(settings.crypto_mode) else None
     if settings.key_delivery == "driver":
         check_driver_delivery(options)
-    files = list_data_files(paths, options, required=False)
+    files = list_data_files(paths, options, required=False, encrypted=encrypted(settings.crypto_mode))
     infos: dict[str, ObjectInfo] = {}
     for status in files:
         fs = filesystem_for(status.path, options)

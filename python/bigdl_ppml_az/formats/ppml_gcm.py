@@ -311,7 +311,13 @@ def read_exact(source: BinaryIO, offset: int, length: int) -> bytes:
 
 
 class Decryptor:
-    """Random-access decryption of one ppml-gcm object opened as a seekable binary file."""
+    """Random-access decryption of one ppml-gcm object opened as a seekable binary file.
+
+    Opening authenticates the final segment (whose nonce carries the last-segment flag) before any plaintext is
+    handed out, so a file cut at a segment boundary fails at open, not after its first rows were returned; the
+    segment key is derived from the envelope, so this also authenticates the header. The final segment's
+    plaintext is kept (one segment at most) so reading it again costs nothing.
+    """
 
     def __init__(self, source: BinaryIO, file_size: int, data_key: bytes, head: bytes | None = None) -> None:
         if head is None:
@@ -322,8 +328,15 @@ class Decryptor:
         tink_header = read_exact(source, self.layout.payload_offset, TINK_HEADER_SIZE)
         self._cipher = SegmentCipher(data_key, self.associated_data, tink_header)
         self._source = source
+        last = self.layout.segment_count - 1
+        self._final: bytes = self._decrypt(last)
 
     def segment(self, index: int) -> bytes:
+        if index == self.layout.segment_count - 1:
+            return self._final
+        return self._decrypt(index)
+
+    def _decrypt(self, index: int) -> bytes:
         layout = self.layout
         if not 0 <= index < layout.segment_count:
             raise IndexError(f"segment {index} out of range 0..{layout.segment_count - 1}")
