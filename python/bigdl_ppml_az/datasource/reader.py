@@ -15,6 +15,7 @@ from pyspark.sql.types import StructType
 from ..errors import IntegrityError, PpmlError
 from ..formats import COMMON, PLAIN, PPML_GCM, DataKey, PlaintextReader, iter_plaintext, open_reader
 from ..kms import KmsSettings
+from ..options import Options
 from ..storage import filesystem_for
 from . import pme
 from .keys import unwrap
@@ -31,7 +32,7 @@ PROFILE_ENV = "PPML_AZ_PROFILE_DIR"  # bench hook: cProfile each read() into thi
 class PpmlEncReader(DataSourceReader):
     """Picklable reader: options, settings and schema only; no file handles, no keys (unless driver delivery)."""
 
-    def __init__(self, options: dict[str, str], schema: StructType) -> None:
+    def __init__(self, options: Options, schema: StructType) -> None:
         self.options = options
         self.settings = ReadSettings.from_options(options)
         self.schema = schema

@@ -31,6 +31,7 @@ from pyspark.sql.types import StructType
 from ..errors import PpmlError, with_source
 from ..formats import COMMON, PPML_GCM, DataKey, bigdl, ppml_gcm
 from ..kms import KmsSettings, WrappedKey, build_kms
+from ..options import Options
 from ..storage import FileSystem, filesystem_for
 from . import pme
 from .keys import meta_wrapped_key, unwrap
@@ -73,7 +74,7 @@ class _Sink(io.RawIOBase):
 class PpmlEncWriter(DataSourceArrowWriter):
     """Picklable job description: settings, paths, the *wrapped* data key (plaintext only with driver delivery)."""
 
-    def __init__(self, options: dict[str, str], schema: StructType, overwrite: bool) -> None:
+    def __init__(self, options: Options, schema: StructType, overwrite: bool) -> None:
         self.options = options
         self.schema = schema
         self.overwrite = overwrite
