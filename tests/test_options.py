@@ -370,3 +370,21 @@ def test_spark_write_misspelt_and_read_only_options(spark: Any, data: dict[str, 
     save(HEADER="true", SegmentSize="64k")  # any case; overwrite mode adds no option of its own
     back = ppml_read(spark, data["key"], header="true").load(str(tmp_path / "out"))
     assert sorted(back.collect()) == sorted(df.collect())
+
+
+def test_spark_write_honours_data_key_path(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    """dataKeyPath on a write is BigDL's: the output is encrypted with that data key, not ignored."""
+    import base64
+    import json
+
+    wrapped = LocalKms.load(data["key"]).generate_data_key(bigdl_compatible=True)[1].ciphertext
+    key_file = tmp_path / "dataKey"
+    key_file.write_text(base64.b64encode(wrapped).decode("ascii"), encoding="utf-8")
+    df = spark.read.option("header", "true").csv(str(data["plain"]))
+    out = tmp_path / "common"
+    writer = df.write.format("ppml-enc").mode("overwrite").options(**kms_options(data["key"]))
+    writer.option("cryptoMode", "aes/cbc/pkcs5padding").option("dataKeyPath", str(key_file)).save(str(out))
+    meta = json.loads((out / ".meta").read_text(encoding="utf-8"))
+    assert base64.b64decode(meta["encryptedDataKey"]) == wrapped
+    back = ppml_read(spark, data["key"]).load(str(out))
+    assert back.count() == df.count()

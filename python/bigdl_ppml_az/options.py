@@ -114,8 +114,9 @@ TABLE: tuple[OptionSpec, ...] = (
                "descriptions (needs authenticated, encrypted RPC)", "keys", "executor", choices=("executor", "driver")),
     OptionSpec("allowInsecureKeyDelivery", BOOL, "accept keyDelivery=driver without confirmed secure transport "
                "(local tests only)", "keys", False),
-    OptionSpec("dataKeyPath", PATH, "BigDL data key file (wrapped data key) for headerless nativeaescbc data",
-               "keys", None, sides=READ, allow_empty=False),
+    OptionSpec("dataKeyPath", PATH, "BigDL data key file (wrapped data key): read: the key of headerless "
+               "nativeaescbc data; write: the data key to encrypt with instead of a fresh one", "keys", None,
+               allow_empty=False),
     # ---- KMS
     OptionSpec("kms", STR, "key management service: local or azure (AzureKeyManagementService)", "kms", None,
                aliases=("kmsType", "kms_type"), allow_empty=False),

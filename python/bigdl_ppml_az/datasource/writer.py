@@ -29,9 +29,10 @@ from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
 from ..errors import PpmlError, with_source
+from ..filecrypt import _data_key_for_encryption
 from ..formats import COMMON, PPML_GCM, DataKey, bigdl, ppml_gcm
 from ..kms import KmsSettings, WrappedKey, build_kms
-from ..options import Options
+from ..options import Options, as_options
 from ..storage import FileSystem, filesystem_for
 from . import pme
 from .keys import meta_wrapped_key, unwrap
@@ -97,7 +98,9 @@ class PpmlEncWriter(DataSourceArrowWriter):
             existing = meta_wrapped_key(fs, self.path)
             if existing is not None:  # BigDL readers use one .meta key per directory: keep it
                 return WrappedKey(kms.kms_type, "", "", existing), None
-        material, wrapped = kms.generate_data_key(bigdl_compatible=self.settings.crypto_mode == COMMON)
+        # BigDL's dataKeyPath: encrypt with that data key, as `ppml-az encrypt --data-key` does (else a fresh one)
+        data_key_file = as_options(self.options).get_path("dataKeyPath")
+        material, wrapped = _data_key_for_encryption(kms, self.settings.crypto_mode, data_key_file)
         return wrapped, material
 
     # ------------------------------------------------------------------------------------------ tasks
