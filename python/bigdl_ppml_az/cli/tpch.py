@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..formats import PLAIN, encrypted, normalize_mode
+from ..options import Options
 
 FORMAT_CHOICES = ("tbl", "csv", "parquet")
 
@@ -23,17 +24,14 @@ def _kms_arguments(parser: argparse.ArgumentParser) -> None:
     add_kms_arguments(parser)
 
 
-def _kms_options(args: argparse.Namespace, required: bool) -> dict[str, str] | None:
+def _kms_options(args: argparse.Namespace, required: bool) -> Options | None:
     from ._kms_args import kms_options
 
     if not getattr(args, "kms", None):
         if required:
             raise ConfigError("encrypted data needs --kms (local with --primary-key PATH, or azure with --vault)")
         return None
-    options = kms_options(args)
-    if getattr(args, "data_key", None):
-        options["dataKeyPath"] = args.data_key
-    return options
+    return kms_options(args, dataKeyPath=getattr(args, "data_key", None) or None)
 
 
 def _spark_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,7 +180,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.queries:
         wanted = set(parse_queries(args.queries))
         results = {q: r for q, r in results.items() if q in wanted}
-    checks = check_results(results, args.data, args.format, args.data_crypto_mode, kms, args.sf)
+    checks = check_results(results, args.data, args.format, args.data_crypto_mode, dict(kms) if kms else None, args.sf)
     return 0 if print_checks(_console(), checks) else 1
 
 

@@ -14,6 +14,7 @@ from pyspark.sql.types import StructType
 from ..errors import IntegrityError, PpmlError
 from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
+from ..options import Options
 from ..storage import filesystem_for
 from . import pme
 from .keys import unwrap
@@ -28,7 +29,7 @@ from .planning import FileSplit, plan
 class PpmlEncReader(DataSourceReader):
     """Picklable reader: options, settings and schema only; no file handles, no keys (unless driver delivery)."""
 
-    def __init__(self, options: dict[str, str], schema: StructType) -> None:
+    def __init__(self, options: Options, schema: StructType) -> None:
         self.options = options
         self.settings = ReadSettings.from_options(options)
         self.schema = schema

@@ -33,8 +33,10 @@ from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
 from ..errors import PpmlError, with_source
-from ..formats import BIGDL_COMPAT, DataKey, bigdl, codec_for
+from ..filecrypt import _data_key_for_encryption
+from ..formats import DataKey, bigdl, codec_for
 from ..kms import KmsSettings, WrappedKey, build_kms
+from ..options import Options, as_options
 from ..storage import FileStatus, FileSystem, filesystem_for
 from ..storage.manifest import Manifest, committed, read_manifest, relative_name, write_manifest
 from . import pme
@@ -79,7 +81,7 @@ class _Sink(io.RawIOBase):
 class PpmlEncWriter(DataSourceArrowWriter):
     """Picklable job description: settings, paths, the *wrapped* data key (plaintext only with driver delivery)."""
 
-    def __init__(self, options: dict[str, str], schema: StructType, overwrite: bool) -> None:
+    def __init__(self, options: Options, schema: StructType, overwrite: bool) -> None:
         self.options = options
         self.schema = schema
         self.overwrite = overwrite
@@ -105,7 +107,9 @@ class PpmlEncWriter(DataSourceArrowWriter):
             existing = meta_wrapped_key(fs, self.path)
             if existing is not None:  # BigDL readers use one .meta key per directory: keep it
                 return WrappedKey(kms.kms_type, "", "", existing), None
-        material, wrapped = kms.generate_data_key(bigdl_compatible=codec.key_compat == BIGDL_COMPAT)
+        # BigDL's dataKeyPath: encrypt with that data key, as `ppml-az encrypt --data-key` does (else a fresh one)
+        data_key_file = as_options(self.options).get_path("dataKeyPath")
+        material, wrapped = _data_key_for_encryption(kms, codec, data_key_file)
         return wrapped, material
 
     # ------------------------------------------------------------------------------------------ tasks
