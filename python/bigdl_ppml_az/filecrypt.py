@@ -528,8 +528,12 @@ def decrypt_path(
     jobs_list: list[Job] = []
     modes: set[str] = set()
     common_dirs: set[str] = set()
+    outputs: set[str] = set()
+    derived_names = plan.fs_in.is_dir(source) or plan.fs_out.is_dir(output)  # not an output file the user named
     for status, out in plan.pairs:
         info = _probe(plan.fs_in, status, mode)
+        if derived_names:
+            out = _plaintext_output(plan.fs_out, out, info.mode, outputs, force)
         key = resolver.key_for(info, status.path)
         modes.add(info.mode)
         if info.mode == COMMON:
@@ -540,6 +544,36 @@ def decrypt_path(
     files = _run(jobs_list, jobs, progress, total, "decrypting")
     key_id = _configured_key_id(kms) if kms is not None and data_key_plaintext is None else None
     return RunResult("decrypted", "+".join(sorted(modes)), files, time.perf_counter() - started, key_id, notes)
+
+
+# The names writers give encrypted files beyond the plaintext name: ppml-enc part files (``.enc``, ``.cbc``) and
+# the JVM shim's codec extensions. ``encrypt_path`` itself keeps plaintext names, so it adds none.
+ENCRYPTED_SUFFIXES: dict[str, tuple[str, ...]] = {
+    PPML_GCM: (".enc", ".ppmlgcm"),
+    COMMON: (".cbc",),
+    NATIVE: (".nativecbc",),
+}
+
+
+def plaintext_name(name: str, mode: str) -> str:
+    """``part-00000-x.csv.enc`` -> ``part-00000-x.csv`` when the suffix is the one writers of ``mode`` add."""
+    for suffix in ENCRYPTED_SUFFIXES.get(mode, ()):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _plaintext_output(fs: FileSystem, out: str, mode: str, taken: set[str], force: bool) -> str:
+    """The output path without the encrypted-file suffix, refusing two inputs that would meet in one output."""
+    head, _, name = out.rpartition("/")
+    stripped = plaintext_name(name, mode)
+    final = (f"{head}/{stripped}" if head else stripped) if stripped != name else out
+    if final in taken:
+        raise ConfigError(f"{out}: another input file also decrypts to {final}; decrypt them into separate outputs")
+    if final != out and not force and fs.exists(final):
+        raise OutputExistsError(f"{final}: output file exists; pass --force (force=True) to replace it")
+    taken.add(final)
+    return final
 
 
 def _decrypt_notes(fs: FileSystem, modes: set[str], common_dirs: set[str], verify: bool) -> list[str]:
