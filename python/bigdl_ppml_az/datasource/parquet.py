@@ -147,4 +147,4 @@ def row_group_skipper(filters: list[tuple[str, str, Any]]) -> Any:
     return skip
 
 
-__all__ = ["UnitFile", "_OPS", "open_parquet", "pc", "read_parquet", "row_group_skipper"]
+__all__ = ["open_parquet", "read_parquet", "row_group_skipper"]
