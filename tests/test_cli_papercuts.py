@@ -180,7 +180,7 @@ def test_decrypt_refuses_two_inputs_that_would_meet_in_one_name(tmp_path: Path, 
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_decrypt_to_an_output_file_the_user_named_keeps_that_name(tmp_path: Path, local_key: Path) -> None:
+def test_decrypt_of_a_single_file_keeps_its_name(tmp_path: Path, local_key: Path) -> None:
     (tmp_path / "x.csv").write_text("a\n1\n")
     encrypt_path(str(tmp_path / "x.csv"), str(tmp_path / "x.csv.enc"), LocalKms.load(local_key), progress=False)
     (tmp_path / "out").mkdir()
@@ -190,7 +190,7 @@ def test_decrypt_to_an_output_file_the_user_named_keeps_that_name(tmp_path: Path
     assert target.read_text() == "a\n1\n"
     done = _cli("decrypt", "--kms", "local", "--primary-key", local_key, tmp_path / "x.csv.enc", tmp_path / "out")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out" / "x.csv").read_text() == "a\n1\n"  # into a directory: the derived name loses .enc
+    assert (tmp_path / "out" / "x.csv.enc").read_text() == "a\n1\n"  # one file into a directory: same name
 
 
 # --------------------------------------------------------------------------------- --help descriptions

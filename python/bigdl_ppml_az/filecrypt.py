@@ -529,7 +529,8 @@ def decrypt_path(
     modes: set[str] = set()
     common_dirs: set[str] = set()
     outputs: set[str] = set()
-    derived_names = plan.fs_in.is_dir(source) or plan.fs_out.is_dir(output)  # not an output file the user named
+    # A tree's output names mirror the input names: drop the suffix writers add. A single file keeps its name.
+    derived_names = plan.fs_in.is_dir(source)
     for status, out in plan.pairs:
         info = _probe(plan.fs_in, status, mode)
         if derived_names:
