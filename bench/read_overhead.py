@@ -1,4 +1,4 @@
-"""Read overhead of ppml-enc vs Spark's native CSV reader on TPC-H lineitem (DESIGN section 8: target <= 1.05).
+"""Read overhead of ppml-enc vs Spark's native CSV reader on TPC-H lineitem (target <= 1.05).
 
 Not part of the test run. Generates lineitem with tpchgen-cli, encrypts it as ppml-gcm and BigDL common, then
 runs the same Q1-style aggregation over (a) Spark's CSV reader on the plaintext, (b) ppml-enc on ppml-gcm,

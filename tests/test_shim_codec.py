@@ -122,7 +122,7 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         rows = [list(r) for r in df.orderBy("id").collect()]
         return {"rows": rows, "plan": df._jdf.queryExecution().executedPlan().toString()}
     if op == "tpch_pme_write":
-        from bigdl_ppml_az.jvm.tpch import write_pme_tables
+        from bigdl_ppml_az.tpch.native import write_pme_tables
 
         write_pme_tables(spark, job["source"], job["out"], job["kms"], "tbl", job["mode"])
         return {}

@@ -531,8 +531,13 @@ def decrypt_path(
     jobs_list: list[Job] = []
     modes: set[str] = set()
     meta_dirs: set[str] = set()
+    outputs: set[str] = set()
+    # A tree's output names mirror the input names: drop the suffix writers add. A single file keeps its name.
+    derived_names = plan.fs_in.is_dir(source)
     for status, out in plan.pairs:
         info = _probe(plan.fs_in, status, mode)
+        if derived_names:
+            out = _plaintext_output(plan.fs_out, out, info.mode, outputs, force)
         key = resolver.key_for(info, status.path)
         modes.add(info.mode)
         if info.codec.directory_meta:
@@ -548,6 +553,35 @@ def decrypt_path(
 def _file_by_file(codec: Codec) -> bool:
     """Modes ``decrypt_path`` handles: encrypted byte layouts (not plaintext, not PME inside Parquet)."""
     return codec.encrypted and codec.wraps_bytes
+
+
+def encrypted_suffixes(mode: str) -> tuple[str, ...]:
+    """The names writers of ``mode`` give encrypted files beyond the plaintext name: ppml-enc part files
+    (``.enc``, ``.cbc``) and the JVM shim's codec extensions. ``encrypt_path`` keeps plaintext names."""
+    codec = formats.codec_for(mode)
+    found = [f".{codec.part_suffix}" if codec.part_suffix else "", codec.suffix or ""]
+    return tuple(dict.fromkeys(s for s in found if s))
+
+
+def plaintext_name(name: str, mode: str) -> str:
+    """``part-00000-x.csv.enc`` -> ``part-00000-x.csv`` when the suffix is the one writers of ``mode`` add."""
+    for suffix in encrypted_suffixes(mode):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _plaintext_output(fs: FileSystem, out: str, mode: str, taken: set[str], force: bool) -> str:
+    """The output path without the encrypted-file suffix, refusing two inputs that would meet in one output."""
+    head, _, name = out.rpartition("/")
+    stripped = plaintext_name(name, mode)
+    final = (f"{head}/{stripped}" if head else stripped) if stripped != name else out
+    if final in taken:
+        raise ConfigError(f"{out}: another input file also decrypts to {final}; decrypt them into separate outputs")
+    if final != out and not force and fs.exists(final):
+        raise OutputExistsError(f"{final}: output file exists; pass --force (force=True) to replace it")
+    taken.add(final)
+    return final
 
 
 def _decrypt_notes(fs: FileSystem, modes: set[str], meta_dirs: set[str], verify: bool) -> list[str]:

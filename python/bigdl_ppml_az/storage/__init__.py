@@ -16,11 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
-from ..errors import ConfigError, PpmlError
-
-
-class StorageError(PpmlError):
-    """A path is missing, not permitted, or the store failed; the message names the path."""
+from ..errors import ConfigError, StorageError
 
 
 @dataclass(frozen=True)
@@ -150,7 +146,7 @@ def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileS
     if scheme in ("abfs", "abfss"):
         try:
             from .azure import AzureBlobFileSystem  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - present once the Azure storage backend lands
+        except ImportError as exc:  # pragma: no cover - azure-storage-blob missing from the environment
             raise ConfigError(f"{path}: ADLS Gen2 support unavailable ({exc})") from None
         return AzureBlobFileSystem.for_path(path, dict(options or {}))
     raise ConfigError(f"{path}: unsupported scheme {scheme!r}; use a local path, file://, abfss:// or abfs://")

@@ -127,7 +127,7 @@ def tables(
     if native:
         if not kms:
             raise ConfigError("native=True reads encrypted TPC-H data and needs KMS options (kms=..., ...)")
-        from ..jvm.tpch import native_tables
+        from .native import native_tables  # the JVM side is imported only for native reads
 
         return cast(Tables, native_tables(spark, path, fmt, kms, options))
     return Tables(**{name: read_table(spark, path, name, fmt, crypto_mode, kms, options) for name in TABLE_NAMES})
