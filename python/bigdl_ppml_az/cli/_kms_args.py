@@ -10,10 +10,9 @@ import argparse
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from ..kms import LOCAL, KeyManagementService, KmsSettings, build_kms, normalize_kms_type
-from ..kms.bigdl_keys import read_primary_key_id
+from ..kms import LOCAL, KeyManagementService, KmsSettings, backend_for, build_kms, normalize_kms_type
 
-KMS_METAVAR = "{local,azure,AzureKeyManagementService}"
+KMS_METAVAR = "{local,azure,<plug-in>}"
 
 
 def _flag(group: argparse._ArgumentGroup, names: Sequence[str], aliases: Sequence[str], **kwargs: str) -> None:
@@ -40,7 +39,7 @@ def add_kms_arguments(
         ["--kms-type", "--kmsType", "--kms_type"],
         dest="kms",
         metavar=KMS_METAVAR,
-        help="key management service: local (primary key file) or azure (Azure Key Vault)",
+        help="key management service: local (primary key file), azure (Azure Key Vault) or an installed plug-in",
     )
     _flag(
         group,
@@ -90,25 +89,38 @@ def kms_type_from_args(args: argparse.Namespace) -> str:
     return normalize_kms_type(args.kms)
 
 
+_FLAG_OPTIONS = (
+    ("primary_key", "primaryKeyPath"),
+    ("vault", "vault"),
+    ("primary_key_name", "primaryKeyName"),
+    ("client_id", "clientId"),
+)
+
+
 def kms_options(args: argparse.Namespace) -> dict[str, str]:
-    """Data-source style options (``kms``, ``primaryKeyPath``, ``vault``...) from the parsed flags."""
+    """Data-source style options (``kms``, ``primaryKeyPath``, ``vault``...) from the parsed flags.
+
+    The flags map to option names the same way for every backend; the backend decides what it needs (an Azure
+    primary key file holds the key id, a local one the key). Flags a backend does not declare are refused.
+    """
     kms_type = kms_type_from_args(args)
+    if kms_type == LOCAL and not args.primary_key:  # the CLI's own wording for its most common mistake
+        raise ConfigError(
+            "--kms local needs --primary-key PATH (create one with `ppml-az keys create --kms local "
+            "--primary-key PATH`)"
+        )
+    backend = backend_for(kms_type)
+    accepted = {name.lower() for name in getattr(backend, "option_names", ())}
     options = {"kms": kms_type}
-    if kms_type == LOCAL:
-        if not args.primary_key:
-            raise ConfigError(
-                "--kms local needs --primary-key PATH (create one with `ppml-az keys create --kms local "
-                "--primary-key PATH`)"
-            )
-        options["primaryKeyPath"] = args.primary_key
-        return options
-    if args.primary_key:
-        options["primaryKeyId"] = read_primary_key_id(args.primary_key)
-    for flag, option in (("vault", "vault"), ("primary_key_name", "primaryKeyName"), ("client_id", "clientId")):
+    for flag, option in _FLAG_OPTIONS:
         value = getattr(args, flag, None)
-        if value:
-            options[option] = value
-    return options
+        if not value:
+            continue
+        if option.lower() not in accepted:
+            raise ConfigError(f"--kms {args.kms} does not take --{flag.replace('_', '-')}; drop it")
+        options[option] = value
+    portable = getattr(backend, "portable_options", None)  # e.g. read a driver-local key id file once, here
+    return dict(portable(options)) if portable is not None else options
 
 
 def kms_from_args(args: argparse.Namespace) -> KeyManagementService:

@@ -30,7 +30,7 @@ from pyspark.sql.types import StructType
 
 from ..errors import PpmlError, with_source
 from ..formats import COMMON, PPML_GCM, DataKey, bigdl, ppml_gcm
-from ..kms import KmsSettings, WrappedKey, build_kms
+from ..kms import BIGDL_COMPAT, KmsSettings, WrappedKey, build_kms, generate_data_key
 from ..storage import FileSystem, filesystem_for
 from . import pme
 from .keys import meta_wrapped_key, unwrap
@@ -96,7 +96,7 @@ class PpmlEncWriter(DataSourceArrowWriter):
             existing = meta_wrapped_key(fs, self.path)
             if existing is not None:  # BigDL readers use one .meta key per directory: keep it
                 return WrappedKey(kms.kms_type, "", "", existing), None
-        material, wrapped = kms.generate_data_key(bigdl_compatible=self.settings.crypto_mode == COMMON)
+        material, wrapped = generate_data_key(kms, compat=BIGDL_COMPAT if self.settings.crypto_mode == COMMON else "")
         return wrapped, material
 
     # ------------------------------------------------------------------------------------------ tasks

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..formats import COMMON, NATIVE, PPML_GCM, DataKey, ObjectInfo, ppml_gcm, probe
-from ..kms import KeyManagementService, KmsSettings, WrappedKey, build_kms, unwrap_cached
-from ..kms.bigdl_keys import read_data_key_file
+from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key, unwrap_cached
+from ..kms.resolve import resolve_wrapped_key
 from ..storage import expand_paths, filesystem_for
 
 KEY_PREFIX = "fs.ppml.secret.key."
@@ -59,12 +59,8 @@ def _encode(material: bytes) -> str:
     return base64.b64encode(material).decode("ascii")
 
 
-def _wrapped(info: ObjectInfo, kms: KeyManagementService, settings: KmsSettings) -> WrappedKey:
-    ref = info.key_ref
-    assert ref is not None
-    if ref.kms_type is not None and ref.kms_type != settings.kms_type:
-        raise ConfigError(f"the data key was wrapped by kms {ref.kms_type}, but kms {settings.kms_type} was given")
-    return WrappedKey(ref.kms_type or settings.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
+def _wrapped(info: ObjectInfo, path: str, settings: KmsSettings) -> WrappedKey:
+    return resolve_wrapped_key(info, path, kms_type=settings.kms_type)
 
 
 def register(spark: Any, info: ObjectInfo, key: DataKey) -> str:
@@ -87,6 +83,13 @@ def register(spark: Any, info: ObjectInfo, key: DataKey) -> str:
     return name
 
 
+class _NoKeyRef:
+    """A nativeaescbc object as the resolver sees it: no key reference, the key is in a BigDL data key file."""
+
+    key_ref = None
+    mode = NATIVE
+
+
 def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
     """nativeaescbc files carry no key reference: unwrap the BigDL data key file named by ``dataKeyPath``."""
     path = options.get("dataKeyPath")
@@ -94,7 +97,8 @@ def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
         raise ConfigError("nativeaescbc (.nativecbc) files need option dataKeyPath (BigDL data key file)")
     settings = KmsSettings.from_options(options)
     kms = build_kms(settings)
-    material = unwrap_cached(kms, WrappedKey(settings.kms_type, "", "", read_data_key_file(path)))
+    wrapped = resolve_wrapped_key(_NoKeyRef(), path, kms_type=settings.kms_type, data_key_path=path)
+    material = unwrap_cached(kms, wrapped)
     hadoop_conf(spark).set(NATIVE_KEY, _encode(DataKey(material).as_bigdl_string().encode("utf-8")))
 
 
@@ -138,7 +142,7 @@ def prepare_read(
         assert info.key_ref is not None
         if info.key_ref.wrapped_key in done:
             continue
-        material = unwrap_cached(kms, _wrapped(info, kms, settings))
+        material = unwrap_cached(kms, _wrapped(info, name, settings))
         register(spark, info, DataKey(material))
         done.add(info.key_ref.wrapped_key)
     if native_seen:
@@ -156,7 +160,7 @@ def prepare_write(
     ``.option("compression", ...)``. The same session can read the output back without prepare_read.
     """
     kms = build_kms(KmsSettings.from_options(options))
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = generate_data_key(kms)
     envelope = ppml_gcm.envelope_for(wrapped, segment_size, content_type)
     conf = hadoop_conf(spark)
     conf.set(WRITE_KEY, _encode(data_key))

@@ -113,7 +113,9 @@ def _encryptor(mode: str, kms: Any) -> Callable[[bytes], bytes]:
         raise ConfigError(f"results can be written plain_text or ppml-gcm, not {mode}")
     if kms is None:
         raise ConfigError("encrypted results need a KMS (--kms ... for --output-crypto-mode)")
-    material, wrapped = kms.generate_data_key()
+    from ..kms import generate_data_key
+
+    material, wrapped = generate_data_key(kms)
     envelope = ppml_gcm.envelope_for(wrapped, content_type="csv")
 
     def seal(data: bytes) -> bytes:
