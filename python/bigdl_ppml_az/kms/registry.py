@@ -94,6 +94,15 @@ def _load_entry_points() -> None:
                 _entry_point_errors[entry.name.lower()] = f"{entry.value}: {type(exc).__name__}: {exc}"
 
 
+def refresh_plugins() -> None:
+    """Look at the entry points again (a long-lived process that pip-installed a plug-in after first use)."""
+    global _entry_points_done
+    importlib.invalidate_caches()
+    with _lock:
+        _entry_points_done = False
+        _entry_point_errors.clear()
+
+
 def _canonical(name: str) -> str | None:
     with _lock:
         _register_builtins()
@@ -174,5 +183,6 @@ __all__ = [
     "kms_option_names",
     "known_backends",
     "normalize_kms_type",
+    "refresh_plugins",
     "register_backend",
 ]
