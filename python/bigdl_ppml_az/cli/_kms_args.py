@@ -81,6 +81,14 @@ def add_kms_arguments(
         metavar="ID",
         help="client id of the managed identity to authenticate with (azure)",
     )
+    group.add_argument(
+        "--kms-option",
+        action="append",
+        default=[],
+        dest="kms_option",
+        metavar="NAME=VALUE",
+        help="a backend option by its data source name (repeatable), e.g. a plug-in backend's settings",
+    )
 
 
 def kms_type_from_args(args: argparse.Namespace) -> str:
@@ -119,6 +127,14 @@ def kms_options(args: argparse.Namespace) -> dict[str, str]:
         if option.lower() not in accepted:
             raise ConfigError(f"--kms {args.kms} does not take --{flag.replace('_', '-')}; drop it")
         options[option] = value
+    for item in getattr(args, "kms_option", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--kms-option {item!r}: expected NAME=VALUE")
+        if name.strip().lower() not in accepted:
+            known = ", ".join(getattr(backend, "option_names", ())) or "none"
+            raise ConfigError(f"--kms-option {name}: not an option of kms {kms_type} (it takes: {known})")
+        options[name.strip()] = value
     portable = getattr(backend, "portable_options", None)  # e.g. read a driver-local key id file once, here
     return dict(portable(options)) if portable is not None else options
 
