@@ -96,7 +96,9 @@ def crafted_pme_file(path: Path, master_key_id: str, rows: int = 50) -> Path:
     """A PME (encrypted footer) Parquet file whose key material names ``master_key_id`` (e.g. a foreign URL)."""
     table = pa.table({"id": list(range(rows)), "s": [f"v{i}" for i in range(rows)]})
     factory = pe.CryptoFactory(_AnyKeyClient)
-    config = pe.EncryptionConfiguration(footer_key=master_key_id, uniform_encryption=True, encryption_algorithm="AES_GCM_V1")
+    config = pe.EncryptionConfiguration(
+        footer_key=master_key_id, uniform_encryption=True, encryption_algorithm="AES_GCM_V1"
+    )
     properties = factory.file_encryption_properties(pe.KmsConnectionConfig(kms_instance_id="azure"), config)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, encryption_properties=properties)

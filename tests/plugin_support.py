@@ -21,7 +21,8 @@ def install_plugin() -> None:
         copy = Path(tmp) / "plugin_kms"
         shutil.copytree(PLUGIN_SOURCE, copy)
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", str(copy)],
+            [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q"]
+            + [str(copy)],
             capture_output=True,
             text=True,
             timeout=300,

@@ -37,7 +37,8 @@ results = {}
 for step in plan["steps"]:
     try:
         df = (spark.read.format("ppml-enc").options(**step["options"], header="true")
-              .schema("id INT, name STRING, amount STRING, flag STRING, day STRING, ts STRING, note STRING").load(step["path"]))
+              .schema("id INT, name STRING, amount STRING, flag STRING, day STRING, ts STRING, note STRING")
+              .load(step["path"]))
         results[step["id"]] = {"ok": True, "rows": len(df.collect())}
     except Exception as exc:
         results[step["id"]] = {"ok": False, "error": str(exc)[-3000:]}

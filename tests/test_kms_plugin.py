@@ -29,7 +29,8 @@ def _toy_key(path: Path) -> Path:
 @pytest.fixture()
 def toy(tmp_path: Path, toy_plugin: str) -> dict[str, Path]:  # noqa: F811
     plain = write_csv(tmp_path / "plain" / "people.csv", 2000).parent
-    return {"root": tmp_path, "plain": plain, "key": _toy_key(tmp_path / "toy.key"), "other": _toy_key(tmp_path / "o.key")}
+    keys = {"key": _toy_key(tmp_path / "toy.key"), "other": _toy_key(tmp_path / "o.key")}
+    return {"root": tmp_path, "plain": plain, **keys}
 
 
 @pytest.mark.parametrize("mode", ["ppml-gcm", "aes/cbc/pkcs5padding"])

@@ -42,7 +42,7 @@ def test_pyarrow_client_refuses_a_foreign_key_url_before_any_request(
     assert attacker.contacts == 0, attacker.requests
     # the same pin for plain http and for a look-alike host
     kms_client = pme.kms_client(kv.options())
-    for foreign in (f"http://{kv.url[len('https://'):]}/keys/k/{FOREIGN_VERSION}", f"https://evil.example/keys/k/v"):
+    for foreign in (f"http://{kv.url[len('https://'):]}/keys/k/{FOREIGN_VERSION}", "https://evil.example/keys/k/v"):
         with pytest.raises(WrongKeyError, match="outside the configured vault"):
             kms_client.unwrap_key("AAAA", foreign)
 
@@ -51,7 +51,8 @@ def test_ppml_enc_read_of_a_crafted_pme_file_names_the_file_and_host_and_sends_n
     spark: Any, kv: KeyVaultEmulator, attacker: AttackerServer, crafted: Path
 ) -> None:
     with pytest.raises(Exception) as error:
-        spark.read.format("ppml-enc").options(**kv.options(), cryptoMode="aes_gcm_v1", format="parquet").load(str(crafted)).collect()
+        options = {**kv.options(), "cryptoMode": "aes_gcm_v1", "format": "parquet"}
+        spark.read.format("ppml-enc").options(**options).load(str(crafted)).collect()
     text = str(error.value)
     assert "part-0.parquet" in text and f"127.0.0.1:{attacker.port}" in text, text[-3000:]
     assert "outside the configured vault" in text

@@ -56,7 +56,9 @@ class ToyAesKms:
 
     def unwrap(self, wrapped: WrappedKey) -> bytes:
         if wrapped.key_id and wrapped.key_id != self._key_id:
-            raise WrongKeyError(f"data key was wrapped by toy key {wrapped.key_id}, but {self._source} is {self._key_id}")
+            raise WrongKeyError(
+                f"data key was wrapped by toy key {wrapped.key_id}, but {self._source} is {self._key_id}"
+            )
         try:
             return self._aead.decrypt(wrapped.ciphertext[:12], wrapped.ciphertext[12:], self._key_id.encode())
         except (InvalidTag, ValueError):
