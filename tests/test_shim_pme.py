@@ -95,7 +95,11 @@ def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator
     attacker = AttackerServer(kv_emulator)
     crafted = crafted_pme_file(base / "evil" / "part-0.parquet", f"{attacker.url}/keys/steal/{'0' * 32}")
     jobs.append({"id": "jvm_foreign_key_url", "op": "pme_read", "kms": azure, "path": str(crafted)})
-    plain_http = {"parquet.encryption.kms.instance.url": f"http://127.0.0.1:{attacker.port}"}
+    # (another token: parquet-mr caches one KmsClient per token and instance id, so this one is built afresh)
+    plain_http = {
+        "parquet.encryption.kms.instance.url": f"http://127.0.0.1:{attacker.port}",
+        "parquet.encryption.key.access.token": "another-token-for-a-fresh-client",
+    }
     jobs.append(
         {"id": "jvm_http_vault", "op": "pme_read", "kms": azure, "path": str(crafted), "hadoop": plain_http}
     )
