@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
-from ..errors import ConfigError, KeyFileError, PpmlError, WrongKeyError, with_source
+from ..errors import ConfigError, PpmlError, WrongKeyError, with_source
 from ..formats import DataKey, ObjectInfo
 from ..kms import KmsSettings, WrappedKey, build_kms, resolve, unwrap_cached
-from ..storage import FileSystem, is_remote
+from ..storage import FileSystem
 
 
 def sidecar_reader(fs: FileSystem) -> resolve.SidecarReader:
     """Bounded reads of sidecar files (``.meta``) through ``fs``: local ones only if they are regular files."""
-
-    def read(path: str) -> bytes | None:
-        if not is_remote(path):
-            return resolve.read_local_sidecar(urlparse(path).path if path.startswith("file:") else path)
-        if not fs.exists(path):
-            return None
-        if fs.size(path) > resolve.MAX_SIDECAR_BYTES:
-            raise KeyFileError(f"{path}: larger than {resolve.MAX_SIDECAR_BYTES} bytes; not a key file")
-        with fs.open_read(path) as handle:
-            return handle.read(resolve.MAX_SIDECAR_BYTES + 1)
-
-    return read
+    return resolve.fs_sidecar_reader(fs)
 
 
 def wrapped_key_for(info: ObjectInfo, path: str, settings: KmsSettings, fs: FileSystem) -> WrappedKey:

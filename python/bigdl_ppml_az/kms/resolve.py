@@ -23,7 +23,8 @@ import json
 import os
 import stat
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlparse
 
 from ..errors import ConfigError, KeyFileError, UnknownFormatError, WrongKeyError
 from . import WrappedKey
@@ -59,6 +60,33 @@ def read_local_sidecar(path: str, limit: int = MAX_SIDECAR_BYTES) -> bytes | Non
     if len(data) > limit:
         raise KeyFileError(f"{path}: larger than {limit} bytes; not a key file")
     return data
+
+
+class _SidecarFs(Protocol):
+    def exists(self, path: str) -> bool: ...
+    def size(self, path: str) -> int: ...
+    def open_read(self, path: str) -> BinaryIO: ...
+
+
+def fs_sidecar_reader(fs: _SidecarFs) -> SidecarReader:
+    """Bounded sidecar reads through a storage file system (any object with exists/size/open_read); local paths
+    go through :func:`read_local_sidecar` (regular files only)."""
+
+    def read(path: str) -> bytes | None:
+        scheme = urlparse(path).scheme
+        if scheme in ("", "file"):
+            return read_local_sidecar(urlparse(path).path if scheme == "file" else path)
+        if not fs.exists(path):
+            return None
+        if fs.size(path) > MAX_SIDECAR_BYTES:
+            raise KeyFileError(f"{path}: larger than {MAX_SIDECAR_BYTES} bytes; not a key file")
+        with fs.open_read(path) as handle:
+            data = handle.read(MAX_SIDECAR_BYTES + 1)
+        if len(data) > MAX_SIDECAR_BYTES:
+            raise KeyFileError(f"{path}: larger than {MAX_SIDECAR_BYTES} bytes; not a key file")
+        return data
+
+    return read
 
 
 def parent_of(path: str) -> str:
@@ -142,6 +170,7 @@ def resolve_wrapped_key(
 __all__ = [
     "MAX_SIDECAR_BYTES",
     "SidecarReader",
+    "fs_sidecar_reader",
     "meta_wrapped_key",
     "parse_meta",
     "read_local_sidecar",
