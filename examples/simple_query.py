@@ -58,8 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def ppml_options(args: argparse.Namespace, spark: SparkSession) -> dict[str, str]:
     """ppml-enc options from the guide's arguments, plus the ABFS settings of the Spark conf."""
     options = spark_conf_options(spark.sparkContext.getConf().getAll())
-    kms_type = kms.normalize_kms_type(args.kms_type)
-    options["kms"] = "azure" if kms_type == kms.AZURE else "local"
+    options["kms"] = kms.normalize_kms_type(args.kms_type)  # any registered backend, by its canonical name
     options["primaryKeyPath"] = args.primary_key_path
     if args.data_key_path:
         options["dataKeyPath"] = args.data_key_path

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from attacker_server import AttackerServer, crafted_pme_file
 from bigdl_ppml_az.jvm import pme
 from bigdl_ppml_az.kms.local import LocalKms
 from test_shim_codec import run_spark, shim_jar  # noqa: F401  (shared child runner and jar fixture)
@@ -90,6 +91,18 @@ def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator
             {"id": f"{label}:read_spark", "op": "pme_read", "kms": options, "path": from_spark},
             {"id": f"{label}:read_arrow", "op": "pme_read", "kms": options, "path": str(from_arrow)},
         ]
+    # Attacks on the JVM client: a footer naming a foreign host, and a vault URL over plain http
+    attacker = AttackerServer(kv_emulator)
+    crafted = crafted_pme_file(base / "evil" / "part-0.parquet", f"{attacker.url}/keys/steal/{'0' * 32}")
+    jobs.append({"id": "jvm_foreign_key_url", "op": "pme_read", "kms": azure, "path": str(crafted)})
+    # (another token: parquet-mr caches one KmsClient per token and instance id, so this one is built afresh)
+    plain_http = {
+        "parquet.encryption.kms.instance.url": f"http://127.0.0.1:{attacker.port}",
+        "parquet.encryption.key.access.token": "another-token-for-a-fresh-client",
+    }
+    jobs.append(
+        {"id": "jvm_http_vault", "op": "pme_read", "kms": azure, "path": str(crafted), "hadoop": plain_http}
+    )
     other = base / "keys" / "other.key"
     LocalKms.create(other)
     jobs.append(
@@ -124,6 +137,8 @@ def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator
     kv_emulator.reset_counts()
     results, output = run_spark(shim_jar, base, jobs, conf={"spark.driver.extraJavaOptions": java_opts})
     calls = dict(kv_emulator.calls)
+    attacker.stop()
+    results["attacker_contacts"] = {"ok": True, "count": attacker.contacts, "port": attacker.port}
     return PmeRun(base, local, azure, results, output, calls)
 
 
@@ -165,3 +180,17 @@ def test_pme_access_token_stays_out_of_logs(pme_run: PmeRun) -> None:
 def test_pme_wrong_local_key_fails(pme_run: PmeRun) -> None:
     result = pme_run.results["wrongkey"]
     assert not result["ok"] and "does not unwrap with primary key" in result["error"]
+
+
+def test_jvm_client_refuses_a_footer_key_url_outside_the_vault(pme_run: PmeRun) -> None:
+    result = pme_run.results["jvm_foreign_key_url"]
+    port = pme_run.results["attacker_contacts"]["port"]
+    assert not result["ok"], result
+    assert "outside the configured vault" in result["error"] and f"127.0.0.1:{port}" in result["error"], result
+    assert pme_run.results["attacker_contacts"]["count"] == 0  # no connection, no token, no wrapped key
+
+
+def test_jvm_client_refuses_a_plain_http_vault(pme_run: PmeRun) -> None:
+    result = pme_run.results["jvm_http_vault"]
+    assert not result["ok"] and "must be https://" in result["error"], result
+    assert pme_run.results["attacker_contacts"]["count"] == 0

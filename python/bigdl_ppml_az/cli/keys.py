@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, KmsError, OutputExistsError
-from ..kms import LOCAL, KeyManagementService, KmsSettings, build_kms
+from ..kms import AZURE, BIGDL_COMPAT, LOCAL, KeyManagementService, KmsSettings, build_kms, generate_data_key
 from ..kms.bigdl_keys import write_data_key_file
 from ..kms.local import LocalKms
 from ._kms_args import add_kms_arguments, kms_type_from_args
@@ -67,10 +67,15 @@ def _create(args: argparse.Namespace) -> int:
     if kms_type == LOCAL:
         kms = LocalKms.create(args.primary_key)
         print(f"created primary key file {args.primary_key} (mode 0600, key id {kms.key_id})")
-    else:
+    elif kms_type == AZURE:
         kms = _create_azure_key(args)
+    else:
+        raise ConfigError(
+            f"--kms {args.kms}: keys create makes local key files and Key Vault keys only; "
+            "create this backend's primary key with its own tools"
+        )
     if args.data_key:
-        _, wrapped = kms.generate_data_key(bigdl_compatible=True)
+        _, wrapped = generate_data_key(kms, compat=BIGDL_COMPAT)
         write_data_key_file(args.data_key, wrapped.ciphertext)
         print(f"created data key file {args.data_key} (wrapped by {wrapped.key_id})")
     return 0
