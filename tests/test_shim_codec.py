@@ -87,6 +87,23 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
     if op == "wholetext":
         rows = spark.read.text(job["path"], wholetext=True).collect()
         return {"text": [r.value for r in rows]}
+    if op == "jvm_local_key":  # the JVM local KMS on hostile key paths and wrapped keys, called directly
+        client = spark._jvm.bigdlppmlaz.PpmlKmsClient
+        out: dict[str, str] = {}
+        for label, path in job["paths"].items():
+            try:
+                client.readPrimaryKey(path)
+                out[label] = "ok"
+            except Exception as exc:  # noqa: BLE001 - the test reads the message
+                out[label] = str(exc)
+        local = getattr(spark._jvm.bigdlppmlaz, "PpmlKmsClient$Local")(job["good"])
+        for label, wrapped in (("short", "AAAA"), ("not_base64", "%%%")):
+            try:
+                local.unwrap(wrapped, "x")
+                out[label] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                out[label] = str(exc)
+        return {"errors": out}
     if op == "limit_text":
         return {"lines": [r.value for r in spark.read.text(job["path"]).limit(1).collect()]}
     if op == "limit_csv":

@@ -5,6 +5,9 @@ All Spark jobs of this module run in one child session (a session start costs ~2
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,8 +137,34 @@ def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator
         capture_output=True,
     )
     java_opts = f"-Djavax.net.ssl.trustStore={truststore} -Djavax.net.ssl.trustStorePassword=changeit"
+    # The JVM local KMS on hostile inputs (issue 10, item 9): bounded, regular-file-only key reads; short blobs
+    fifo = base / "keys" / "fifo"
+    os.mkfifo(fifo)
+    big = base / "keys" / "big.key"
+    big.write_bytes(os.urandom(64))
+    jobs.append(
+        {
+            "id": "jvm_local_key",
+            "op": "jvm_local_key",
+            "good": str(key),
+            "paths": {
+                "good": str(key),
+                "zero": "/dev/zero",
+                "fifo": str(fifo),
+                "big": str(big),
+                "missing": str(base / "keys" / "none"),
+            },
+        }
+    )
     kv_emulator.reset_counts()
+    # The first two Key Vault calls of the run are throttled with an HTTP-date Retry-After (RFC 9110), which the
+    # JVM client must parse (it used to accept only delta-seconds and failed the job).
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    when = email.utils.format_datetime(soon, usegmt=True)
+    kv_emulator.inject(retry_after=when)
+    kv_emulator.fail_next(429, 429)
     results, output = run_spark(shim_jar, base, jobs, conf={"spark.driver.extraJavaOptions": java_opts})
+    kv_emulator.reset_faults()
     calls = dict(kv_emulator.calls)
     attacker.stop()
     results["attacker_contacts"] = {"ok": True, "count": attacker.contacts, "port": attacker.port}
@@ -194,3 +223,19 @@ def test_jvm_client_refuses_a_plain_http_vault(pme_run: PmeRun) -> None:
     result = pme_run.results["jvm_http_vault"]
     assert not result["ok"] and "must be https://" in result["error"], result
     assert pme_run.results["attacker_contacts"]["count"] == 0
+
+
+def test_jvm_local_kms_refuses_hostile_key_files_and_blobs(pme_run: PmeRun) -> None:
+    result = pme_run.results["jvm_local_key"]
+    assert result["ok"], result
+    errors = result["errors"]
+    assert errors["good"] == "ok"
+    for label in ("zero", "fifo"):
+        assert "not a regular file" in errors[label], errors
+    assert "exactly 32 bytes" in errors["big"] and "not a regular file" in errors["missing"], errors
+    assert "too short" in errors["short"] and "not Base64" in errors["not_base64"], errors
+
+
+def test_jvm_client_honours_http_date_retry_after(pme_run: PmeRun) -> None:
+    assert pme_run.kv_calls, "the run made no Key Vault calls"
+    assert pme_run.results["azure:write"]["ok"], pme_run.results["azure:write"]

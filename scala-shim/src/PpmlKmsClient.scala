@@ -96,11 +96,39 @@ object PpmlKmsClient {
     def unwrap(wrapped: String, master: String): Array[Byte]
   }
 
+  /** The 32 bytes of a local primary key file: a regular file of exactly that size, read with a bound (never
+   * /dev/zero, a FIFO or a huge file). */
+  def readPrimaryKey(path: String): Array[Byte] = {
+    val p = Paths.get(path)
+    try {
+      if (!Files.isRegularFile(p))
+        throw new KeyAccessDeniedException(s"$path: not a regular file; a local primary key file holds exactly 32 bytes")
+      if (Files.size(p) != 32) throw new KeyAccessDeniedException(s"$path: a local primary key file holds exactly 32 bytes")
+      val in = Files.newInputStream(p)
+      try {
+        val key = new Array[Byte](32)
+        if (Bytes.readFully(in, key, 0, 32) != 32 || in.read() != -1)
+          throw new KeyAccessDeniedException(s"$path: a local primary key file holds exactly 32 bytes")
+        key
+      } finally in.close()
+    } catch {
+      case e: KeyAccessDeniedException => throw e
+      case e: java.io.IOException => throw new KeyAccessDeniedException(s"$path: cannot read primary key file (${e.getClass.getSimpleName})")
+    }
+  }
+
+  /** Seconds to wait for a Retry-After header: delta-seconds or an HTTP-date (RFC 9110), 1 when absent or bad. */
+  def retryAfterSeconds(header: String, now: java.time.ZonedDateTime): Long = {
+    val text = Option(header).map(_.trim).getOrElse("")
+    if (text.isEmpty) return 1L
+    if (text.forall(_.isDigit)) return scala.util.Try(text.toLong).getOrElse(1L)
+    scala.util.Try(java.time.ZonedDateTime.parse(text, java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME))
+      .map(when => math.max(0L, Duration.between(now, when).getSeconds))
+      .getOrElse(1L)
+  }
+
   final class Local(path: String) extends Backend {
-    private val primary =
-      try Files.readAllBytes(Paths.get(path))
-      catch { case e: java.io.IOException => throw new KeyAccessDeniedException(s"$path: cannot read primary key file (${e.getClass.getSimpleName})") }
-    if (primary.length != 32) throw new KeyAccessDeniedException(s"$path: a local primary key file holds exactly 32 bytes")
+    private val primary = readPrimaryKey(path)
     private val keyId: Array[Byte] = {
       val d = MessageDigest.getInstance("SHA-256").digest("bigdl-ppml-az local key id\u0000".getBytes(UTF_8) ++ primary)
       ("local:" + d.take(16).map(b => f"${b & 0xff}%02x").mkString).getBytes(UTF_8)
@@ -121,7 +149,11 @@ object PpmlKmsClient {
     }
 
     def unwrap(wrapped: String, master: String): Array[Byte] = {
-      val blob = Base64.getDecoder.decode(wrapped)
+      val blob = try Base64.getDecoder.decode(Option(wrapped).getOrElse("")) catch {
+        case _: IllegalArgumentException => throw new KeyAccessDeniedException("wrapped data key is not Base64 (damaged footer?)")
+      }
+      if (blob.length < 12 + 16) // nonce and GCM tag at the least
+        throw new KeyAccessDeniedException(s"wrapped data key is ${blob.length} bytes, too short for nonce and tag (damaged footer?)")
       try cipher(Cipher.DECRYPT_MODE, blob.take(12)).doFinal(blob, 12, blob.length - 12)
       catch {
         case _: java.security.GeneralSecurityException =>
@@ -150,17 +182,27 @@ object PpmlKmsClient {
         .build()
       var attempt = 0
       while (true) {
-        val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+        val response =
+          try http.send(request, HttpResponse.BodyHandlers.ofString())
+          catch {
+            case e: java.io.IOException => // connection reset, timeout: retried like a 503
+              attempt += 1
+              if (attempt >= 5) throw new KeyAccessDeniedException(s"Key Vault $op on $url failed: ${e.getClass.getSimpleName} (after $attempt attempts)")
+              Thread.sleep(math.min(1L << attempt, 10L) * 1000L)
+              null
+          }
+        if (response != null) {
         val status = response.statusCode()
         if (status == 200) return Base64.getUrlDecoder.decode(mapper.readTree(response.body()).get("value").asText())
         attempt += 1
         if ((status == 429 || status >= 500) && attempt < 5) {
-          val retryAfter = response.headers().firstValue("Retry-After").map[Long](s => s.trim.toLong).orElse(1L)
+          val retryAfter = retryAfterSeconds(response.headers().firstValue("Retry-After").orElse(""), java.time.ZonedDateTime.now())
           Thread.sleep(math.min(retryAfter, 10L) * 1000L)
         } else {
           // The body is Key Vault's error object (code and message); it holds no key material.
           val detail = scala.util.Try(mapper.readTree(response.body()).path("error").path("message").asText("")).getOrElse("")
           throw new KeyAccessDeniedException(s"Key Vault $op on $url failed: HTTP $status $detail".trim)
+        }
         }
       }
       throw new IllegalStateException("unreachable")
