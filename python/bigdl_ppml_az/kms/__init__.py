@@ -22,6 +22,8 @@ _KMS_ALIASES = {
     "azure": AZURE,
     "azurekeymanagementservice": AZURE,
     "azurekms": AZURE,
+    # azure-skr (Secure Key Release, kms/azure_skr.py): one registry entry once backends are registered by name
+    **{alias: "azure-skr" for alias in ("azure-skr", "skr", "azureskr", "azure-secure-key-release")},
 }
 
 
@@ -116,6 +118,10 @@ def build_kms(settings: KmsSettings) -> KeyManagementService:
         except ImportError as exc:  # pragma: no cover - present once the Azure backend lands
             raise ConfigError(f"Azure Key Vault backend unavailable: {exc}") from None
         kms = AzureKms.from_settings(settings)
+    elif settings.kms_type == "azure-skr":
+        from .azure_skr import AzureSkrKms
+
+        kms = AzureSkrKms.from_settings(settings)
     else:
         raise ConfigError(f"unknown kms {settings.kms_type!r}")
     with _cache_lock:
