@@ -34,6 +34,8 @@ def add_create_arguments(create: argparse.ArgumentParser) -> None:
     group.add_argument("--sgx-isvprodid", metavar="N", type=int, help="SGX ISV product id")
     group.add_argument("--sgx-min-svn", metavar="N", type=int, help="minimum SGX ISV security version")
     group.add_argument("--sevsnp-hostdata", metavar="HEX", help="SEV-SNP host data (confidential container policy hash)")
+    group.add_argument("--immutable-policy", action="store_true",
+                       help="make the release policy immutable (nobody, vault admins included, can change it later)")
 
 
 def _policy_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,7 +77,10 @@ def create(args: argparse.Namespace) -> int:
             raise OutputExistsError(f"{path}: exists; refusing to overwrite a key file (choose another path)")
     policy = _policy_from_args(args)
     options = {"clientId": args.client_id} if args.client_id else {}
-    key_id = create_release_key(args.vault, args.primary_key_name, policy, key_size=args.key_size, options=options)
+    key_id = create_release_key(
+        args.vault, args.primary_key_name, policy, key_size=args.key_size, options=options,
+        immutable=args.immutable_policy,
+    )
     print(f"created exportable Key Vault key {key_id} with release policy:")
     print(json.dumps(policy, indent=2))
     if args.primary_key:

@@ -122,10 +122,16 @@ class PpmlEncWriter(DataSourceArrowWriter):
             except PpmlError as exc:
                 raise with_source(exc, temp_path) from None
             return PartCommit(temp_path, final_name, rows)
-        key = self.key or unwrap(self.kms_settings, self.wrapped, self.path)
+        wrapped = self.wrapped
+        kms = build_kms(self.kms_settings) if self.key is None and self.settings.crypto_mode == PPML_GCM else None
+        if getattr(kms, "per_task_data_keys", False):  # public-key KMS (azure-skr): a task wraps, never unwraps
+            material, wrapped = kms.generate_data_key()  # type: ignore[union-attr]
+            key = DataKey(material)
+        else:
+            key = self.key or unwrap(self.kms_settings, self.wrapped, self.path)
         try:
             with fs.open_write(temp_path) as handle:
-                crypt = self._encrypting_writer(handle, key)
+                crypt = self._encrypting_writer(handle, key, wrapped)
                 sink = _Sink(crypt)
                 rows = self._encode(sink, first, _chain(first, iterator))
                 crypt.close()
@@ -143,12 +149,13 @@ class PpmlEncWriter(DataSourceArrowWriter):
                 rows += batch.num_rows
         return rows
 
-    def _encrypting_writer(self, handle: Any, key: DataKey) -> Any:
-        assert self.wrapped is not None
-        encrypted_key = base64.b64encode(self.wrapped.ciphertext).decode("ascii")
+    def _encrypting_writer(self, handle: Any, key: DataKey, wrapped: WrappedKey | None = None) -> Any:
+        wrapped = wrapped or self.wrapped
+        assert wrapped is not None
+        encrypted_key = base64.b64encode(wrapped.ciphertext).decode("ascii")
         if self.settings.crypto_mode == COMMON:
             return bigdl.CommonWriter(handle, key.as_bigdl_string(), encrypted_key)
-        envelope = ppml_gcm.envelope_for(self.wrapped, self.settings.segment_size, self.settings.content_format)
+        envelope = ppml_gcm.envelope_for(wrapped, self.settings.segment_size, self.settings.content_format)
         return ppml_gcm.EncryptingWriter(handle, key.material, envelope)
 
     def _encode(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:

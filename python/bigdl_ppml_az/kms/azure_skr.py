@@ -113,6 +113,8 @@ class AzureSkrKms:
     kms_type: ClassVar[str] = SKR
     name: ClassVar[str] = SKR
     aliases: ClassVar[tuple[str, ...]] = ALIASES
+    # Workers cannot unwrap a driver-made data key without attesting, so ppml-gcm writers make one per task.
+    per_task_data_keys: ClassVar[bool] = True
     OPTIONS: ClassVar[frozenset[str]] = (
         _AZURE_OPTIONS
         | frozenset(["attestation", "maaEndpoint", "releaseTrustRoots", "releaseAlgorithm", "runtimeKeySize"])
@@ -429,6 +431,7 @@ def create_release_key(
     *,
     key_size: int = 3072,
     options: Mapping[str, str] | None = None,
+    immutable: bool = False,
 ) -> str:
     """Create an exportable RSA-HSM key with ``policy`` as its release policy; return its key id.
 
@@ -450,7 +453,7 @@ def create_release_key(
             size=key_size,
             hardware_protected=True,
             exportable=True,
-            release_policy=KeyReleasePolicy(encoded, content_type="application/json; charset=utf-8", immutable=False),
+            release_policy=KeyReleasePolicy(encoded, content_type="application/json; charset=utf-8", immutable=immutable),
             key_operations=["wrapKey", "encrypt"],
         )
     except HttpResponseError as exc:

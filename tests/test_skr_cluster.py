@@ -1,0 +1,130 @@
+"""kms=azure-skr end to end in local-cluster[2,1,1024]: executors attest, release once, and decrypt; a wrong
+measurement fails the read naming the claim; writes never release; the released key leaks nowhere.
+
+The job runs in a subprocess (its own JVM with two executor JVMs); the emulators, the simulated Gramine device
+and the counts live in this test process. The script and the test take turns through marker files, so the test
+can read the emulator's counts after the write and change the enclave's measurement before the second read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from skr_fixtures import WRONG_MRENCLAVE, SkrEnv, skr, skr_module  # noqa: F401
+from test_datasource_support import write_csv
+
+SCRIPT = """
+import json, os, sys, time
+from pyspark.sql import SparkSession
+work = sys.argv[1]
+cfg = json.load(open(os.path.join(work, "cfg.json")))
+spark = (SparkSession.builder.master("local-cluster[2,1,1024]").appName("ppml-skr")
+         .config("spark.ui.enabled", "false").config("spark.executor.memory", "512m")
+         .config("spark.eventLog.enabled", "true").config("spark.eventLog.dir", cfg["events"])
+         .config("spark.eventLog.compress", "false")
+         .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable).getOrCreate())
+def turn(name):
+    open(os.path.join(work, name), "w").close()
+    while not os.path.exists(os.path.join(work, name + ".go")):
+        time.sleep(0.05)
+result = {}
+writer = {k: v for k, v in cfg["opts"].items() if k != "attestation"}
+plain = spark.read.option("header", "true").csv(cfg["plain"])
+plain.repartition(8).write.format("ppml-enc").options(**writer, primaryKeyId=cfg["key_a"], header="true").mode("overwrite").save(cfg["a"])
+plain.repartition(2).write.format("ppml-enc").options(**writer, primaryKeyId=cfg["key_b"], header="true").mode("overwrite").save(cfg["b"])
+turn("written")
+df = spark.read.format("ppml-enc").options(**cfg["opts"], header="true", maxPartitionBytes="4k").load(cfg["a"])
+result["partitions"] = df.rdd.getNumPartitions()
+df.explain(True)
+result["same"] = sorted(map(tuple, df.collect())) == sorted(map(tuple, plain.collect()))
+result["executor_pids"] = sorted(set(spark.sparkContext.parallelize(range(8), 8).map(lambda _: os.getpid()).collect()))
+result["driver_pid"] = os.getpid()
+turn("read")
+try:
+    rows = spark.read.format("ppml-enc").options(**cfg["opts"], header="true").load(cfg["b"]).collect()
+    result["wrong_rows"] = len(rows)
+except Exception as exc:
+    result["wrong_error"] = str(exc)
+print("RESULT " + json.dumps(result))
+spark.stop()
+"""
+
+
+def _wait(proc: subprocess.Popen[str], marker: Path, timeout: float = 400) -> None:
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            (marker.parent / "script.log").write_text(out + err)
+            raise AssertionError(f"script ended before {marker.name}: {(out + err)[-4000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"timed out waiting for {marker.name}")
+        time.sleep(0.05)
+
+
+def _secret_forms(env: SkrEnv, key_id: str) -> list[str]:
+    private = env.kv.private_key(key_id)
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    numbers = private.private_numbers()
+    return [der[40:104].hex(), base64.b64encode(der[48:96]).decode(), pem.splitlines()[3],
+            format(numbers.d, "x")[:48], str(numbers.d)[:48], format(numbers.p, "x")[:48]]
+
+
+@pytest.mark.cluster
+def test_local_cluster_read_through_secure_key_release(skr: SkrEnv, tmp_path: Path) -> None:  # noqa: F811
+    key_a, key_b = skr.create_key("skr-cluster-a"), skr.create_key("skr-cluster-b")
+    write_csv(tmp_path / "plain" / "a.csv", 3000)
+    call_log, events, workdir = tmp_path / "skr-calls.log", tmp_path / "events", tmp_path / "spark-work"
+    events.mkdir()
+    cfg = {"opts": {k: v for k, v in skr.options().items() if k != "primaryKeyId"}, "key_a": key_a, "key_b": key_b,
+           "plain": str(tmp_path / "plain"), "a": str(tmp_path / "a"), "b": str(tmp_path / "b"),
+           "events": str(events)}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PPML_AZ_SKR_CALL_LOG": str(call_log),
+           "SPARK_WORKER_DIR": str(workdir)}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait(proc, tmp_path / "written")
+        assert skr.kv.calls["release"] == 0 and skr.maa.calls["attest"] == 0  # writers never attest or release
+        assert skr.kv.calls["wrapKey"] == 0  # and wrap locally with the public key
+        (tmp_path / "written.go").touch()
+        _wait(proc, tmp_path / "read")
+        releases, attests = skr.kv.calls["release"], skr.maa.calls["attest"]
+        skr.device.reset(WRONG_MRENCLAVE)  # the "enclave" now runs other code
+        (tmp_path / "read.go").touch()
+        out, err = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = out + err
+    assert proc.returncode == 0, output[-4000:]
+    result = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[len("RESULT "):])
+    assert result["partitions"] >= 40 and result["same"]
+    lines = [line.split() for line in call_log.read_text().splitlines()]
+    good = [pid for pid, _, key in lines if key == key_a]
+    assert str(result["driver_pid"]) not in good  # the driver never attests
+    assert len(good) == len(set(good)) == releases == attests  # at most one release per worker process and key
+    assert 1 <= releases <= 2 * len(result["executor_pids"])
+    # The wrong measurement: one clear error naming the claim, and no row.
+    assert "wrong_rows" not in result
+    assert "claim x-ms-sgx-mrenclave: token has" in result["wrong_error"], result["wrong_error"][-2000:]
+    assert sum(skr.kv.release.released_to.values()) == releases  # nothing was released for the wrong enclave
+    event_log = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
+    worker_logs = "".join(p.read_text(errors="replace") for p in workdir.rglob("std*") if p.is_file())
+    assert "SparkListenerEnvironmentUpdate" in event_log
+    for form in _secret_forms(skr, key_a) + _secret_forms(skr, key_b):
+        assert form not in output and form not in event_log and form not in worker_logs
