@@ -15,6 +15,7 @@ host data is the container policy's, and exchanges it at the MAA emulator's ``at
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from maa_emulator import TEE_SEVSNP, Measurements, QuotingKey
 
 from bigdl_ppml_az.kms._jose import b64url
+from maa_emulator import TEE_SEVSNP, Measurements, QuotingKey
 
 
 class SimulatedGramineDevice:
@@ -70,10 +71,8 @@ class SimulatedGramineDevice:
     def stop(self) -> None:
         self._stop = True
         for path, flags in ((self.report_path, os.O_WRONLY), (self.quote_path, os.O_RDONLY)):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(os.open(path, flags | os.O_NONBLOCK))
-            except OSError:
-                pass
         self._thread.join(timeout=5)
 
 
@@ -236,15 +235,15 @@ def stop_skr_env(env: SkrEnv) -> None:
     env.other_maa.stop()
 
 
-@pytest.fixture(scope="module")
-def skr_module(kv_emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkrEnv]:
+@pytest.fixture(scope="module", name="skr_module")
+def skr_module_fixture(kv_emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkrEnv]:
     env = start_skr_env(kv_emulator, tmp_path_factory.mktemp("skr"))
     yield env
     stop_skr_env(env)
 
 
-@pytest.fixture()
-def skr(skr_module: SkrEnv) -> Iterator[SkrEnv]:
+@pytest.fixture(name="skr")
+def skr_fixture(skr_module: SkrEnv) -> Iterator[SkrEnv]:
     """The module's SKR environment with released keys forgotten and emulator knobs and counts reset."""
     skr_module.reset()
     yield skr_module

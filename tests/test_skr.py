@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from skr_fixtures import HOSTDATA, MEASURED, WRONG_MRENCLAVE, WRONG_SIGNER, SkrEnv, skr, skr_module  # noqa: F401
 
 from bigdl_ppml_az.errors import ConfigError, KmsError, PpmlError
-from bigdl_ppml_az.kms import KmsSettings, WrappedKey, build_kms, new_data_key, skr_policy
-from bigdl_ppml_az.kms import azure_skr
+from bigdl_ppml_az.kms import KmsSettings, WrappedKey, azure_skr, build_kms, new_data_key, skr_policy
 from bigdl_ppml_az.kms.azure_skr import AzureSkrKms
+from skr_fixtures import HOSTDATA, MEASURED, WRONG_MRENCLAVE, WRONG_SIGNER, SkrEnv, skr_fixture, skr_module_fixture  # noqa: F401
 
 
 def _backend(env: SkrEnv, **extra: str) -> AzureSkrKms:
@@ -281,9 +280,8 @@ def test_cli_create_show_and_check(skr: SkrEnv, tmp_path: Path, capsys: pytest.C
 
 
 def test_quote_binds_what_the_provider_wrote(skr: SkrEnv) -> None:
-    from maa_emulator import parse_quote
-
     from bigdl_ppml_az.kms.attestation import GramineSgxProvider
+    from maa_emulator import parse_quote
 
     provider = GramineSgxProvider(str(skr.device.directory), skr.maa.url, str(skr.bundle), 10)
     runtime = b'{"keys":[]}'

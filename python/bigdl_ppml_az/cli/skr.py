@@ -33,7 +33,7 @@ def add_create_arguments(create: argparse.ArgumentParser) -> None:
     group.add_argument("--sgx-mrsigner", metavar="HEX", help="SGX enclave signer measurement (64 hex digits)")
     group.add_argument("--sgx-isvprodid", metavar="N", type=int, help="SGX ISV product id")
     group.add_argument("--sgx-min-svn", metavar="N", type=int, help="minimum SGX ISV security version")
-    group.add_argument("--sevsnp-hostdata", metavar="HEX", help="SEV-SNP host data (confidential container policy hash)")
+    group.add_argument("--sevsnp-hostdata", metavar="HEX", help="SEV-SNP host data (container policy hash)")
     group.add_argument("--immutable-policy", action="store_true",
                        help="make the release policy immutable (nobody, vault admins included, can change it later)")
 

@@ -107,7 +107,7 @@ def sign_rs256(header: dict[str, Any], payload: dict[str, Any], key: rsa.RSAPriv
     return f"{head}.{body}.{b64url(signature)}"
 
 
-def verify_x5c(chain_b64: list[Any], roots: list[x509.Certificate], what: str) -> x509.Certificate:
+def verify_x5c(chain_b64: Any, roots: list[x509.Certificate], what: str) -> x509.Certificate:
     """Check that ``x5c`` (leaf first, standard base64 DER) chains to one of ``roots``; return the leaf.
 
     Each certificate must be within its validity period and directly signed by the next one; the last one
@@ -124,7 +124,7 @@ def verify_x5c(chain_b64: list[Any], roots: list[x509.Certificate], what: str) -
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise JoseError(f"{what}: certificate {cert.subject.rfc4514_string()} is outside its validity period")
     try:
-        for child, parent in zip(chain, chain[1:]):
+        for child, parent in zip(chain, chain[1:], strict=False):
             child.verify_directly_issued_by(parent)
     except (ValueError, TypeError, InvalidSignature):
         raise JoseError(f"{what}: x5c is not a chain (a certificate is not signed by the next)") from None

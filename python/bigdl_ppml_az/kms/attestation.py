@@ -15,6 +15,7 @@ Providers are small registered units chosen with option ``attestation``:
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -163,7 +164,9 @@ class GramineSgxProvider:
     """SGX enclave under Gramine: the quote comes from the (configurable) ``/dev/attestation`` directory."""
 
     name: ClassVar[str] = "sgx-gramine"
-    OPTIONS: ClassVar[frozenset[str]] = frozenset(["attestationDevice", "maaEndpoint", "maaCaBundle", "attestationTimeout"])
+    OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        ["attestationDevice", "maaEndpoint", "maaCaBundle", "attestationTimeout"]
+    )
 
     def __init__(self, device: str, maa: str, ca_bundle: str | None, timeout: float) -> None:
         self.device, self.maa, self.ca_bundle, self.timeout = device, maa, ca_bundle, timeout
@@ -193,10 +196,10 @@ class GramineSgxProvider:
         report_data = hashlib.sha256(runtime_data).digest() + bytes(32)
         fd = os.open(report_path, os.O_WRONLY)
         try:
-            try:  # one report-data/quote exchange at a time on a device shared by processes
+            # One report-data/quote exchange at a time on a device shared by processes; Gramine's pseudo-files
+            # are per enclave and need no lock (they may refuse one).
+            with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError:
-                pass  # Gramine's pseudo-files are per enclave and need no lock
             os.write(fd, report_data)
             with open(quote_path, "rb") as handle:
                 quote = handle.read(MAX_QUOTE_BYTES + 1)

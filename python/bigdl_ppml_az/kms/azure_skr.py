@@ -44,8 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
 from ..errors import ConfigError, KmsError, WrongKeyError
-from . import AZURE, KmsSettings, WrappedKey, new_data_key
-from . import _jose, attestation, skr_policy
+from . import AZURE, KmsSettings, WrappedKey, _jose, attestation, new_data_key, skr_policy
 from .azure import RSA_OAEP, RSA_OAEP_256, AzureKms, _Options, _same_vault
 
 SKR = "azure-skr"
@@ -80,7 +79,8 @@ class _Released:
         self.key_id, self.private_key, self.expires_at = key_id, private_key, expires_at
 
     def __repr__(self) -> str:
-        return f"<released key {self.key_id} (in memory until {time.strftime('%H:%M:%S', time.gmtime(self.expires_at))})>"
+        until = time.strftime("%H:%M:%S", time.gmtime(self.expires_at))
+        return f"<released key {self.key_id} (in memory until {until} UTC)>"
 
     def __reduce__(self) -> Any:
         raise TypeError("a released key never leaves the process that attested for it")
@@ -110,7 +110,7 @@ def forget_released_keys() -> None:
 class AzureSkrKms:
     """Secure Key Release backend; build it with :meth:`from_settings` (cached per process by ``build_kms``)."""
 
-    kms_type: ClassVar[str] = SKR
+    kms_type = SKR
     name: ClassVar[str] = SKR
     aliases: ClassVar[tuple[str, ...]] = ALIASES
     # Workers cannot unwrap a driver-made data key without attesting, so ppml-gcm writers make one per task.
@@ -203,10 +203,10 @@ class AzureSkrKms:
     def _primary_public(self) -> tuple[str, rsa.RSAPublicKey]:
         key = self._kv._primary()
         _require_releasable(key)
-        jwk = key.key
-        if jwk.n is None or jwk.e is None:
+        n, e = getattr(key.key, "n", None), getattr(key.key, "e", None)
+        if not n or not e:
             raise KmsError(f"Key Vault key {key.id} is not an RSA key; azure-skr needs an exportable RSA-HSM key")
-        public = rsa.RSAPublicNumbers(int.from_bytes(jwk.e, "big"), int.from_bytes(jwk.n, "big")).public_key()
+        public = rsa.RSAPublicNumbers(int.from_bytes(e, "big"), int.from_bytes(n, "big")).public_key()
         return str(key.id), public
 
     def wrap(self, data_key: bytes, *, compat: str = "") -> WrappedKey:
@@ -453,7 +453,9 @@ def create_release_key(
             size=key_size,
             hardware_protected=True,
             exportable=True,
-            release_policy=KeyReleasePolicy(encoded, content_type="application/json; charset=utf-8", immutable=immutable),
+            release_policy=KeyReleasePolicy(
+                encoded, content_type="application/json; charset=utf-8", immutable=immutable
+            ),
             key_operations=["wrapKey", "encrypt"],
         )
     except HttpResponseError as exc:
