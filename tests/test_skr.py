@@ -291,3 +291,20 @@ def test_quote_binds_what_the_provider_wrote(skr: SkrEnv) -> None:
     assert info["report_data"] == hashlib.sha256(runtime).digest() + bytes(32)
     assert info["mrenclave"] == MEASURED.mrenclave.hex()
     assert dataclasses.asdict(MEASURED)["isvprodid"] == info["isvprodid"]
+
+
+def test_immutable_release_policy_cannot_be_edited(skr: SkrEnv) -> None:
+    from azure.core.exceptions import HttpResponseError
+    from azure.keyvault.keys import KeyClient, KeyReleasePolicy
+
+    from bigdl_ppml_az.kms.azure import _EmulatorCredential
+    from bigdl_ppml_az.kms.azure_skr import create_release_key
+
+    create_release_key(skr.kv.url, "skr-immutable", skr.policy(), key_size=2048, options=skr.kv_options(),
+                       immutable=True)
+    client = KeyClient(skr.kv.url, _EmulatorCredential(), connection_verify=str(skr.bundle),
+                       verify_challenge_resource=False)
+    open_policy = {"version": "1.0.0", "anyOf": [{"authority": skr.other_maa.url, "allOf": [
+        {"claim": "x-ms-attestation-type", "exists": True}]}]}
+    with pytest.raises(HttpResponseError, match="immutable"):
+        client.update_key_properties("skr-immutable", release_policy=KeyReleasePolicy(json.dumps(open_policy).encode()))
