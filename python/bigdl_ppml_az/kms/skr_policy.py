@@ -172,15 +172,22 @@ def _condition(cond: dict[str, Any], claims: dict[str, Any]) -> str:
     if have is _MISSING:
         return f"claim {name}: absent from the token, policy requires {op} {json.dumps(want)}"
     if op == "equals":
-        ok = have == want and type(have) is type(want) or _num(have) == _num(want) is not None
+        ok = _equal(have, want)
     elif op == "notEquals":
-        ok = have != want
+        ok = not _equal(have, want)
     else:
         a, b = _num(have), _num(want)
         ok = a is not None and b is not None and {
             "less": a < b, "lessOrEquals": a <= b, "greater": a > b, "greaterOrEquals": a >= b
         }[op]
     return "" if ok else f"claim {name}: token has {_show(have)}, policy requires {op} {json.dumps(want)}"
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """JSON equality without Python's coercions: true is not 1, "7" is not 7; 7 equals 7.0."""
+    if _num(a) is not None and _num(b) is not None:
+        return _num(a) == _num(b)
+    return type(a) is type(b) and a == b
 
 
 def _num(value: Any) -> float | None:
