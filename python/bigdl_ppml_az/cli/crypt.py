@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import filecrypt
 from ..errors import ConfigError
-from ..formats import AUTO, PPML_GCM, UnauthenticatedWarning, normalize_mode, ppml_gcm
+from ..formats import AUTO, DEFAULT_WRITE_MODE, UnauthenticatedWarning, all_codecs, ppml_gcm, write_codec
 from ..kms.bigdl_keys import read_data_key_plaintext
 from ._kms_args import add_kms_arguments, kms_from_args
 
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     enc.add_argument(
         "--crypto-mode",
         "--cryptoMode",
-        default=PPML_GCM,
+        default=DEFAULT_WRITE_MODE,
         metavar="MODE",
         help="ppml-gcm (default, authenticated, splittable) or aes/cbc/pkcs5padding (BigDL PPML compatible)",
     )
@@ -138,20 +138,21 @@ def _report(result: filecrypt.RunResult) -> int:
 
 def _encrypt(args: argparse.Namespace) -> int:
     _check_jobs(args.jobs)
-    mode = normalize_mode(args.crypto_mode)
+    codec = write_codec(args.crypto_mode, DEFAULT_WRITE_MODE)
     segment_size = ppml_gcm.DEFAULT_SEGMENT_SIZE if args.segment_size is None else parse_size(args.segment_size)
     if not ppml_gcm.MIN_SEGMENT_SIZE <= segment_size <= ppml_gcm.MAX_SEGMENT_SIZE:
         raise ConfigError(
             f"--segment-size {args.segment_size}: must be between 4KiB and 4MiB ({ppml_gcm.MIN_SEGMENT_SIZE}.."
             f"{ppml_gcm.MAX_SEGMENT_SIZE} bytes)"
         )
-    if mode not in (AUTO, PPML_GCM) and args.segment_size is not None:
-        raise ConfigError(f"--segment-size applies to ppml-gcm only, not to {mode}")
+    if not codec.has_segment_size and args.segment_size is not None:
+        segmented = " and ".join(c.name for c in all_codecs() if c.has_segment_size)
+        raise ConfigError(f"--segment-size applies to {segmented} only, not to {codec.name}")
     result = filecrypt.encrypt_path(
         args.input,
         args.output,
         kms_from_args(args),
-        crypto_mode=mode,
+        crypto_mode=codec.name,
         segment_size=segment_size,
         data_key_file=args.data_key,
         force=args.force,

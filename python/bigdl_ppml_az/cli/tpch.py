@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
-from ..formats import PLAIN, normalize_mode
+from ..formats import PLAIN, encrypted, normalize_mode
 
 FORMAT_CHOICES = ("tbl", "csv", "parquet")
 
@@ -108,9 +108,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--input DIR is required (the TPC-H data directory)")
     in_mode = normalize_mode(args.input_crypto_mode)
     out_mode = normalize_mode(args.output_crypto_mode)
-    kms = _kms_options(args, required=in_mode != PLAIN or out_mode != PLAIN)
+    kms = _kms_options(args, required=encrypted(in_mode) or encrypted(out_mode))
     native = bool(getattr(args, "native", False))
-    if native and in_mode == PLAIN:
+    if native and not encrypted(in_mode):
         raise ConfigError("--native reads encrypted input; it needs an --input-crypto-mode other than plain_text")
     spark = spark_session(args.master, args.shuffle_partitions, args.driver_memory, native=native)
     t = tables(spark, args.input, args.format, in_mode, kms, native=native)
@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     console.print(f"total {result.total_seconds:.2f} s for {len(result.seconds)} queries")
     if args.output:
-        backend = build_kms(KmsSettings.from_options(kms)) if kms and out_mode != PLAIN else None
+        backend = build_kms(KmsSettings.from_options(kms)) if kms and encrypted(out_mode) else None
         write_results(result, args.output, out_mode, backend)
         console.print(f"results ({out_mode}) and timings.json written to {args.output}")
     return 0

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..formats import AES_GCM_CTR_V1, AES_GCM_V1, AUTO, COMMON, PPML_GCM, normalize_mode
-
-PME_MODES = (AES_GCM_V1, AES_GCM_CTR_V1)  # Parquet Modular Encryption: only with format=parquet
+from ..formats import AUTO, DEFAULT_WRITE_MODE, Codec, all_codecs, codec_for, normalize_mode, write_codec
 
 CONTENT_FORMATS = ("csv", "json", "text", "parquet")
 MODES = ("PERMISSIVE", "DROPMALFORMED", "FAILFAST")
@@ -109,7 +107,7 @@ class ReadSettings:
             raise ConfigError(f"option keyDelivery={delivery!r} must be executor or driver")
         sep = opts.get("sep", opts.get("delimiter", ","))
         crypto_mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode"))
-        _check_pme_format(crypto_mode, fmt)
+        _check_content_format(crypto_mode, fmt)
         return cls(
             content_format=fmt,
             crypto_mode=crypto_mode,
@@ -138,7 +136,7 @@ class ReadSettings:
 @dataclass(frozen=True)
 class WriteSettings:
     content_format: str = "csv"
-    crypto_mode: str = PPML_GCM
+    crypto_mode: str = DEFAULT_WRITE_MODE
     header: bool = False
     sep: str = ","
     segment_size: int = 1 << 20
@@ -151,17 +149,13 @@ class WriteSettings:
         fmt = (opts.get("format") or "csv").strip().lower()
         if fmt not in ("csv", "json", "parquet", "text"):
             raise ConfigError(f"option format={fmt!r} cannot be written; use csv, json, text or parquet")
-        mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode") or PPML_GCM)
-        if mode == AUTO:
-            mode = PPML_GCM
-        _check_pme_format(mode, fmt)
-        if mode not in (PPML_GCM, COMMON, *PME_MODES):
-            raise ConfigError(
-                f"cryptoMode={mode} cannot be written; use ppml-gcm, aes/cbc/pkcs5padding, or for parquet "
-                "aes_gcm_v1/aes_gcm_ctr_v1"
-            )
-        if mode == COMMON and fmt == "parquet":
-            raise ConfigError("BigDL aes/cbc/pkcs5padding output supports csv, json and text, not parquet")
+        codec = write_codec(opts.get("cryptomode") or opts.get("crypto_mode"), DEFAULT_WRITE_MODE)
+        mode = codec.name
+        _check_content_format(mode, fmt)
+        if not codec.writable:
+            raise ConfigError(f"cryptoMode={mode} cannot be written; use {_writable_modes()}")
+        if codec.write_formats is not None and fmt not in codec.write_formats:
+            raise ConfigError(f"{codec.title} output supports {_and(codec.write_formats)}, not {fmt}")
         delivery = (opts.get("keydelivery") or "executor").strip().lower()
         if delivery not in ("executor", "driver"):
             raise ConfigError(f"option keyDelivery={delivery!r} must be executor or driver")
@@ -176,11 +170,35 @@ class WriteSettings:
         )
 
 
-def _check_pme_format(mode: str, fmt: str) -> None:
-    if mode in PME_MODES and fmt != "parquet":
+def _and(items: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def _general_writers() -> list[Codec]:
+    return [c for c in all_codecs() if c.writable and c.content_formats is None]
+
+
+def _writable_modes() -> str:
+    """``ppml-gcm, aes/cbc/pkcs5padding, or for parquet aes_gcm_v1/aes_gcm_ctr_v1`` from the registry."""
+    general = ", ".join(c.name for c in _general_writers())
+    special: dict[tuple[str, ...], list[str]] = {}
+    for c in all_codecs():
+        if c.writable and c.content_formats is not None:
+            special.setdefault(c.content_formats, []).append(c.name)
+    return general + "".join(f", or for {'/'.join(fmts)} {'/'.join(names)}" for fmts, names in special.items())
+
+
+def _check_content_format(mode: str, fmt: str) -> None:
+    """A codec holding only some content formats (PME: parquet) refuses the others."""
+    if mode == AUTO:
+        return
+    codec = codec_for(mode)
+    if codec.content_formats is not None and fmt not in codec.content_formats:
+        others = [f for f in CONTENT_FORMATS if f not in codec.content_formats]
         raise ConfigError(
-            f"cryptoMode={mode} is Parquet Modular Encryption and needs format=parquet, not format={fmt}; "
-            "for csv, json or text use cryptoMode=ppml-gcm or aes/cbc/pkcs5padding"
+            f"cryptoMode={mode} is {codec.title} and needs format={'/'.join(codec.content_formats)}, "
+            f"not format={fmt}; for {', '.join(others[:-1])} or {others[-1]} use cryptoMode="
+            + " or ".join(c.name for c in _general_writers() if c.write_formats is None or fmt in c.write_formats)
         )
 
 

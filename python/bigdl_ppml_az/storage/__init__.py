@@ -157,7 +157,10 @@ def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileS
 
 
 def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> list[FileStatus]:
-    """Files named by ``paths`` (files, directories, globs), in order, without duplicates; errors name the path."""
+    """Files named by ``paths`` (files, directories, globs), in order, without duplicates; errors name the path.
+
+    A directory with a commit manifest (``_SUCCESS`` written by a ``ppml-enc`` job) yields its committed files.
+    """
     seen: set[str] = set()
     result: list[FileStatus] = []
     for path in paths:
@@ -166,7 +169,12 @@ def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> 
         if not targets:
             raise StorageError(f"{path}: the pattern matched no files")
         for target in targets:
-            for status in fs.list_files(target):
+            statuses = fs.list_files(target)
+            if fs.is_dir(target):  # an output directory's committed state (see storage.manifest)
+                from .manifest import committed
+
+                statuses = committed(fs, target, statuses)
+            for status in statuses:
                 if status.path not in seen:
                     seen.add(status.path)
                     result.append(status)
