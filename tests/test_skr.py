@@ -205,6 +205,9 @@ def test_released_key_is_never_printed_or_pickled(skr: SkrEnv, caplog: pytest.Lo
 def test_options_are_declared_and_identity_names_what_decides_the_keys(skr: SkrEnv) -> None:
     for name in ("attestation", "maaEndpoint", "attestationDevice", "sidecarEndpoint", "releaseTrustRoots"):
         assert name in AzureSkrKms.OPTIONS
+    from bigdl_ppml_az.kms import normalize_kms_type
+
+    assert {normalize_kms_type(alias) for alias in azure_skr.ALIASES} == {"azure-skr"}
     a, b = _backend(skr), _backend(skr, clientId="11111111-2222-3333-4444-555555555555")
     assert a.identity != b.identity and skr.kv.url in a.identity and "sgx-gramine" in a.identity
     assert new_data_key() != new_data_key()

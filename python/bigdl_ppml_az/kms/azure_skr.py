@@ -48,7 +48,7 @@ from . import AZURE, KmsSettings, WrappedKey, _jose, attestation, new_data_key, 
 from .azure import RSA_OAEP, RSA_OAEP_256, AzureKms, _Options, _same_vault
 
 SKR = "azure-skr"
-ALIASES = ("azure-skr", "skr", "azureskr", "azure-secure-key-release", "securekeyrelease")
+ALIASES = ("azure-skr", "skr", "azureskr", "azure-secure-key-release")  # as in kms._KMS_ALIASES
 DEFAULT_RELEASE_ALGORITHM = "RSA_AES_KEY_WRAP_256"
 _RELEASE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "RSA_AES_KEY_WRAP_256": hashes.SHA256,
