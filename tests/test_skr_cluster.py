@@ -82,13 +82,12 @@ def _secret_forms(env: SkrEnv, key_id: str) -> list[str]:
 def test_local_cluster_read_through_secure_key_release(skr: SkrEnv, tmp_path: Path) -> None:
     key_a = skr.create_key("skr-cluster-a")
     write_csv(tmp_path / "plain" / "a.csv", 3000)
-    call_log, events, workdir = tmp_path / "skr-calls.log", tmp_path / "events", tmp_path / "spark-work"
+    call_log, events = tmp_path / "skr-calls.log", tmp_path / "events"
     events.mkdir()
     cfg = {"opts": {k: v for k, v in skr.options().items() if k != "primaryKeyId"}, "key_a": key_a,
            "plain": str(tmp_path / "plain"), "a": str(tmp_path / "a"), "events": str(events)}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PPML_AZ_SKR_CALL_LOG": str(call_log),
-           "SPARK_WORKER_DIR": str(workdir)}
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PPML_AZ_SKR_CALL_LOG": str(call_log)}
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -110,7 +109,13 @@ def test_local_cluster_read_through_secure_key_release(skr: SkrEnv, tmp_path: Pa
     assert len(pids) == len(set(pids)) == releases == attests  # at most one release per worker process and key
     assert 1 <= releases <= 4 < result["partitions"]
     event_log = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
-    worker_logs = "".join(p.read_text(errors="replace") for p in workdir.rglob("std*") if p.is_file())
+    # local-cluster executors log to $SPARK_HOME/work/<app id>/<executor>/std{out,err}
+    import pyspark
+
+    app_id = next(p.name for p in events.iterdir() if "app-" in p.name).split("app-", 1)[1]
+    executor_dirs = Path(pyspark.__file__).parent / "work" / f"app-{app_id}"
+    worker_logs = "".join(p.read_text(errors="replace") for p in executor_dirs.rglob("std*") if p.is_file())
+    assert "CoarseGrainedExecutorBackend" in worker_logs  # the executor logs were found and searched
     assert "SparkListenerEnvironmentUpdate" in event_log
     for form in _secret_forms(skr, key_a):
         assert form not in output and form not in event_log and form not in worker_logs
