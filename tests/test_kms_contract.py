@@ -30,8 +30,9 @@ from bigdl_ppml_az.kms import (
 from bigdl_ppml_az.kms.registry import canonical_names
 from kv_emulator import KeyVaultEmulator
 from plugin_support import PLUGIN_NAME, toy_plugin  # noqa: F401 - session fixture
+from skr_fixtures import skr_module_fixture  # noqa: F401 - module fixture (MAA emulator, simulated enclave)
 
-BACKENDS = ["local", "AzureKeyManagementService", PLUGIN_NAME]
+BACKENDS = ["local", "AzureKeyManagementService", "azure-skr", PLUGIN_NAME]
 
 
 @dataclass
@@ -90,15 +91,33 @@ def _toy(tmp: Path, _kv: KeyVaultEmulator) -> Case:
     )
 
 
+def _skr(tmp: Path, env: object) -> Case:
+    """Secure Key Release: unwrap only after the simulated enclave attests (MAA emulator, Key Vault release)."""
+    from bigdl_ppml_az.kms import azure_skr
+
+    azure_skr.forget_released_keys()
+    other = env.create_key("ct-skr-" + uuid.uuid4().hex[:8])  # type: ignore[attr-defined]
+    return Case(
+        KmsSettings.from_options(env.options()),  # type: ignore[attr-defined]
+        KmsSettings.from_options(env.options(primaryKeyId=other)),  # type: ignore[attr-defined]
+        None,
+        [],
+        follows_recorded_key=True,
+    )
+
+
 FACTORIES: dict[str, Callable[[Path, KeyVaultEmulator], Case]] = {
     "local": _local,
     "AzureKeyManagementService": _azure,
+    "azure-skr": lambda tmp, kv: _skr(tmp, kv),
     PLUGIN_NAME: _toy,
 }
 
 
 @pytest.fixture(params=BACKENDS)
 def case(request: pytest.FixtureRequest, tmp_path: Path, kv: KeyVaultEmulator, toy_plugin: str) -> Case:  # noqa: F811
+    if request.param == "azure-skr":
+        return _skr(tmp_path, request.getfixturevalue("skr_module"))
     return FACTORIES[request.param](tmp_path, kv)
 
 

@@ -15,6 +15,7 @@ from ..errors import ConfigError, KmsError, OutputExistsError
 from ..kms import AZURE, BIGDL_COMPAT, LOCAL, KeyManagementService, KmsSettings, build_kms, generate_data_key
 from ..kms.bigdl_keys import write_data_key_file
 from ..kms.local import LocalKms
+from . import skr
 from ._kms_args import add_kms_arguments, kms_type_from_args
 
 DEFAULT_RSA_KEY_SIZE = 3072
@@ -43,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="BITS",
         help=f"RSA key size of a new Key Vault key (default {DEFAULT_RSA_KEY_SIZE})",
     )
+    skr.add_create_arguments(create)
     create.set_defaults(func=_create)
+    skr.register_policy(actions)
     keys.set_defaults(func=lambda args: _usage(keys))
 
 
@@ -60,6 +63,8 @@ def _refuse_existing(*paths: str | None) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     kms_type = kms_type_from_args(args)
+    if kms_type == skr.SKR:
+        return skr.create(args)
     if not args.primary_key:
         raise ConfigError("keys create needs --primary-key PATH: the primary key file to write")
     _refuse_existing(args.primary_key, args.data_key)

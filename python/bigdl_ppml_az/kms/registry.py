@@ -36,6 +36,7 @@ class KmsBackend(Protocol):
 _BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "local": ("bigdl_ppml_az.kms.local:LocalKms", ("simple",)),
     "AzureKeyManagementService": ("bigdl_ppml_az.kms.azure:AzureKms", ("azure", "azurekms", "akv", "keyvault")),
+    "azure-skr": ("bigdl_ppml_az.kms.azure_skr:AzureSkrKms", ("skr", "azureskr", "azure-secure-key-release")),
 }
 
 _lock = threading.RLock()
