@@ -34,6 +34,7 @@ from .errors import ConfigError, KeyFileError, OutputExistsError, PpmlError, Wro
 from .formats import AUTO, BIGDL_COMPAT, DEFAULT_WRITE_MODE, Codec, DataKey, ObjectInfo, bigdl, ppml_gcm
 from .kms import KeyManagementService, WrappedKey, normalize_kms_type, unwrap_cached
 from .kms.bigdl_keys import read_data_key_file
+from .safeio import MAX_META_FILE, read_capped
 from .storage import FileStatus, FileSystem, StorageError, filesystem_for, is_remote
 
 CHUNK_SIZE = 1 << 20
@@ -376,7 +377,8 @@ def _write_meta_files(plan: _Plan, encrypted_key: str, force: bool) -> None:
     for meta in targets:
         if fs.exists(meta) and not force:
             try:
-                current = bigdl.read_meta(fs.read_bytes(meta))
+                with fs.open_read(meta) as handle:
+                    current = bigdl.read_meta(read_capped(handle, MAX_META_FILE, meta, KeyFileError))
             except PpmlError:
                 current = None
             if current != encrypted_key:

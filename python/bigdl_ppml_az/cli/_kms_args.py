@@ -94,6 +94,11 @@ def add_kms_arguments(
         metavar="NAME",
         help="Key Vault key name (azure)",
     )
+    group.add_argument(
+        "--strict-permissions",
+        action="store_true",
+        help="local: refuse a primary key file other users can read (default: warn, as ssh does)",
+    )
     _flag(
         group,
         ["--client-id"],
@@ -122,6 +127,8 @@ def kms_options(args: argparse.Namespace, **extra: str | None) -> Options:
                 "--primary-key PATH`)"
             )
         options["primaryKeyPath"] = args.primary_key
+        if getattr(args, "strict_permissions", False):
+            options["strictPermissions"] = "true"
         return flag_options({**options, **extra})
     if args.primary_key:
         options["primaryKeyId"] = read_primary_key_id(args.primary_key)

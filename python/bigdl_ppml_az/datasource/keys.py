@@ -6,6 +6,7 @@ from ..errors import ConfigError, KeyFileError, PpmlError, UnknownFormatError, W
 from ..formats import KEY_BESIDE, DataKey, ObjectInfo, bigdl
 from ..kms import KmsSettings, WrappedKey, build_kms, unwrap_cached
 from ..kms.bigdl_keys import read_data_key_file
+from ..safeio import MAX_META_FILE, read_capped
 from ..storage import FileSystem
 
 
@@ -40,7 +41,8 @@ def _meta_wrapped(fs: FileSystem, meta: str) -> bytes:
     import base64
 
     try:
-        encrypted = bigdl.read_meta(fs.read_bytes(meta))
+        with fs.open_read(meta) as handle:  # bounded: .meta is attacker-controlled input
+            encrypted = bigdl.read_meta(read_capped(handle, MAX_META_FILE, meta, KeyFileError))
         return base64.b64decode(encrypted, validate=True)
     except (UnknownFormatError, ValueError) as exc:
         raise KeyFileError(f"{meta}: {exc}") from None

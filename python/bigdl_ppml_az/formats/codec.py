@@ -222,6 +222,16 @@ class Codec:
         """Random access to the plaintext in units of ``unit_size`` (CBC/plaintext; 0: the default)."""
         raise UnknownFormatError(f"cannot decrypt crypto mode {self.name} byte by byte")
 
+    def open_sample(
+        self, info: ObjectInfo, source: BinaryIO, key: DataKey | None, *, verify: bool = True, name: str = ""
+    ) -> PlaintextReader:
+        """A reader for a driver-side sample (schema inference) that is never a padding oracle.
+
+        Authenticated codecs: as :meth:`open_reader` (a whole-file MAC is verified before any decryption).
+        CBC codecs without a checked MAC override this so the padded final block is never decrypted.
+        """
+        return self.open_reader(info, source, key, verify=verify, name=name)
+
     def open_writer(
         self,
         sink: BinaryIO,

@@ -81,7 +81,19 @@ class CommonCodec(Codec):
             raise ValueError(f"{self.name} needs a data key")
         if verify:
             bigdl.verify_common_mac(source, info.file_size, key.as_bigdl_string())
-        return bigdl.common_reader(source, info.file_size, key.as_bigdl_string(), unit_size or bigdl.DEFAULT_UNIT_SIZE)
+        return bigdl.common_reader(
+            source, info.file_size, key.as_bigdl_string(), unit_size or bigdl.DEFAULT_UNIT_SIZE, authenticated=verify
+        )
+
+    def open_sample(
+        self, info: ObjectInfo, source: BinaryIO, key: DataKey | None, *, verify: bool = True, name: str = ""
+    ) -> PlaintextReader:
+        """MAC first (same integrity error whatever the padding); with verify=False the final block is withheld."""
+        if verify:
+            return self.open_reader(info, source, key, verify=True, name=name)
+        if key is None:
+            raise ValueError(f"{self.name} needs a data key")
+        return bigdl.common_reader(source, info.file_size, key.as_bigdl_string(), withhold_final_block=True)
 
     def open_writer(
         self,

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import IntegrityError, UnknownFormatError
+from ..safeio import loads_bounded
 from .codec import (
     KEY_IN_HEADER,
     Codec,
@@ -93,8 +94,12 @@ class Envelope:
 
     @classmethod
     def from_json(cls, body: bytes) -> Envelope:
+        if len(body) > MAX_ENVELOPE_JSON:
+            raise IntegrityError(f"ppml-gcm envelope length {len(body)} is implausible (file damaged?)")
         try:
-            fields = json.loads(body.decode("utf-8"))
+            fields = loads_bounded(body, "ppml-gcm envelope", IntegrityError)
+            if not isinstance(fields, dict):
+                raise TypeError("not an object")
             envelope = cls(
                 kms_type=str(fields["kms"]),
                 key_id=str(fields["keyId"]),

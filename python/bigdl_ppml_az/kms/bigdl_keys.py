@@ -13,14 +13,13 @@ import os
 from pathlib import Path
 
 from ..errors import KeyFileError, OutputExistsError
+from ..safeio import MAX_KEY_FILE, read_regular
 
 
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise KeyFileError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular(path, MAX_KEY_FILE, what).decode("utf-8").strip()  # bounded, regular files only
+    except UnicodeDecodeError as exc:
         raise KeyFileError(f"{path}: cannot read {what} ({type(exc).__name__})") from None
     if not text:
         raise KeyFileError(f"{path}: {what} is empty")

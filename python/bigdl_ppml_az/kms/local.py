@@ -10,6 +10,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import KeyFileError, OutputExistsError, WrongKeyError
+from ..safeio import MAX_KEY_FILE, check_private, read_regular
 from . import LOCAL, WrappedKey, new_data_key
 
 KEY_SIZE = 32
@@ -51,14 +52,11 @@ class LocalKms:
         return cls(key, str(target))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> LocalKms:
-        try:
-            key = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise KeyFileError(f"{path}: primary key file not found (create one with `ppml-az keys create`)") from None
-        except OSError as exc:
-            raise KeyFileError(f"{path}: cannot read primary key file ({exc.strerror})") from None
-        return cls(key, str(path))
+    def load(cls, path: str | os.PathLike[str], strict_permissions: bool = False) -> LocalKms:
+        if not os.path.exists(path):
+            raise KeyFileError(f"{path}: primary key file not found (create one with `ppml-az keys create`)")
+        check_private(path, "primary key file", strict_permissions)  # warn like ssh; refuse when strict
+        return cls(read_regular(path, MAX_KEY_FILE, "primary key file"), str(path))  # bounded, regular files only
 
     def generate_data_key(self, bigdl_compatible: bool = False) -> tuple[bytes, WrappedKey]:
         data_key = new_data_key()
