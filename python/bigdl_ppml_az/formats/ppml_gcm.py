@@ -38,6 +38,7 @@ from .codec import (
     ObjectInfo,
     PlaintextReader,
     UnitLayout,
+    UnitStarts,
     WrappedKeyLike,
     Writer,
     register,
@@ -112,6 +113,9 @@ class Envelope:
             )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise IntegrityError(f"ppml-gcm envelope is malformed ({type(exc).__name__})") from None
+        length, content = envelope.plaintext_length, envelope.content_type
+        if (length is not None and (not isinstance(length, int) or length < 0)) or not isinstance(content, str | None):
+            raise IntegrityError("ppml-gcm envelope is malformed (plaintextLength or contentType)")
         if envelope.version != FORMAT_VERSION:
             raise UnknownFormatError(f"ppml-gcm envelope version {envelope.version} is not supported")
         return envelope
@@ -409,6 +413,10 @@ class PpmlGcmCodec(Codec):
         if total > len(head):
             head += read_exact(source, len(head), min(total, size) - len(head))
         envelope, raw = parse_envelope(head)
+        if envelope.plaintext_length is not None and envelope.plaintext_length > size:  # ciphertext is longer
+            raise IntegrityError(
+                f"ppml-gcm envelope declares {envelope.plaintext_length} plaintext bytes in a {size}-byte file"
+            )
         key_ref = KeyRef(envelope.wrapped_key, envelope.kms_type, envelope.key_id, envelope.wrap_algorithm)
         return ObjectInfo(self.name, size, raw, key_ref, envelope.segment_size, envelope)
 
@@ -462,7 +470,7 @@ class PpmlGcmCodec(Codec):
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
         assert info.segment_size is not None
         layout = Layout(len(info.head), info.segment_size, info.file_size)
-        starts = tuple(layout.plaintext_start(i) for i in range(layout.segment_count))
+        starts = UnitStarts(layout.segment_count, layout.plaintext_start)  # arithmetic: O(1) memory
         return UnitLayout(0, starts, max(1, min(len(starts), max_partition_bytes // info.segment_size)))
 
     def shim_key(self, info: ObjectInfo, key: DataKey) -> tuple[str, bytes | None, bytes] | None:
