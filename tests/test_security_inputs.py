@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql.types import StringType, StructField, StructType
 
 from bigdl_ppml_az.datasource.planning import plan
 from bigdl_ppml_az.datasource.source import PpmlEncDataSource
-from pyspark.sql.types import StringType, StructField, StructType
-
 from bigdl_ppml_az.errors import IntegrityError, KeyFileError, StorageError
 from bigdl_ppml_az.formats import COMMON, ppml_gcm
 from bigdl_ppml_az.kms import KmsSettings, build_kms

@@ -119,23 +119,3 @@ def test_spark_load_without_schema_is_no_padding_oracle(spark: Any, files: dict[
     guesses = sorted({right, right ^ 0x02, right ^ 0x10, right ^ 0x40, 0x00, 0xFF} - {0x01})
     seen = infer_outcomes(path, files["key"], mode, guesses, load)
     assert right in seen and len(set(seen.values())) == 1, seen
-
-
-def test_bad_padding_after_a_valid_mac_is_the_same_integrity_error(files: dict[str, Any], tmp_path: Path) -> None:
-    """BigDL common does not authenticate its IV: in a one-block file the IV steers the padding. With the MAC
-    valid, bad padding can only mean a changed IV, and is reported exactly like a MAC failure."""
-    key = files["key"]
-    kms = LocalKms.load(key)
-    (tmp_path / "p").mkdir()
-    (tmp_path / "p" / "a.csv").write_text("id\n1\n", encoding="utf-8")  # 5 bytes: one padded block
-    path = encrypt(kms, tmp_path / "p", tmp_path / "c", mode=COMMON) / "a.csv"
-    original = path.read_bytes()
-    iv_last = 8 + len(original[8 : 8 + int.from_bytes(original[:4], "big")]) + bigdl.IV_SIZE - 1
-    outcomes = set()
-    for delta in (0x01, 0x0B ^ 0x05, 0x80):  # padding byte 0x0b becomes 0x0a, 0x05 (invalid), 0x8b
-        tampered = bytearray(original)
-        tampered[iv_last] ^= delta
-        path.write_bytes(bytes(tampered))
-        outcomes.add(outcome_of(schema_call(path, key, COMMON)))
-    path.write_bytes(original)
-    assert outcomes == {f"IntegrityError: {path}: {bigdl.MAC_FAILED}"}, outcomes

@@ -202,13 +202,11 @@ class CbcReader:
         end: int,
         unit_size: int = DEFAULT_UNIT_SIZE,
         *,
-        authenticated: bool = False,
         withhold_final_block: bool = False,
     ) -> None:
-        """``authenticated``: the ciphertext's MAC was verified, so bad padding can only mean a tampered IV and
-        is reported as the same integrity error as a MAC failure. ``withhold_final_block``: never decrypt the
-        padded final block (its plaintext is dropped and its padding never checked), so a caller that must not
-        act as a padding oracle (schema inference over unauthenticated data) reveals nothing about it."""
+        """``withhold_final_block``: never decrypt the padded final block (its plaintext is dropped and its
+        padding never checked), so a caller that must not act as a padding oracle (schema inference over
+        unauthenticated data) reveals nothing about it."""
         if (end - start) <= 0 or (end - start) % BLOCK:
             raise IntegrityError(
                 f"CBC ciphertext length {end - start} is not a positive multiple of 16 (file truncated?)"
@@ -217,7 +215,7 @@ class CbcReader:
             raise ValueError("unit_size must be a positive multiple of 16")
         self._source, self._key, self._iv = source, key, iv
         self.start, self.end, self.unit_size = start, end, unit_size
-        self._authenticated, self._withhold = authenticated, withhold_final_block
+        self._withhold = withhold_final_block
 
     @property
     def unit_count(self) -> int:
@@ -242,7 +240,7 @@ class CbcReader:
                 if self._withhold:  # drop the final block unchecked: padding validity must not show
                     plaintext = (plaintext + decryptor.finalize())[:-BLOCK]
                 else:
-                    plaintext = _unpad(plaintext + decryptor.finalize(), self._authenticated)
+                    plaintext = _unpad(plaintext + decryptor.finalize())
             yield plaintext
 
 
@@ -252,11 +250,9 @@ MAC_FAILED = (
 )
 
 
-def _unpad(data: bytes, authenticated: bool = False) -> bytes:
+def _unpad(data: bytes) -> bytes:
     pad = data[-1] if data else 0
     if not 1 <= pad <= BLOCK or len(data) < pad or not hmac.compare_digest(data[-pad:], bytes([pad]) * pad):
-        if authenticated:  # the MAC held, so only the unauthenticated IV can have changed: same error as a MAC
-            raise IntegrityError(MAC_FAILED)
         raise WrongKeyError("bad CBC padding: the data key is wrong or the file is damaged")
     return data[:-pad]
 
@@ -286,7 +282,6 @@ def common_reader(
     key_string: str,
     unit_size: int = DEFAULT_UNIT_SIZE,
     *,
-    authenticated: bool = False,
     withhold_final_block: bool = False,
 ) -> CbcReader:
     header = CommonHeader.parse(read_exact(source, 0, COMMON_HEADER_SIZE))
@@ -298,7 +293,6 @@ def common_reader(
         COMMON_HEADER_SIZE,
         file_size - MAC_SIZE,
         unit_size,
-        authenticated=authenticated,
         withhold_final_block=withhold_final_block,
     )
 

@@ -110,7 +110,8 @@ def build_kms(settings: KmsSettings) -> KeyManagementService:
         path = settings.get("primaryKeyPath") or settings.get("primaryKey")
         if not path:
             raise ConfigError("kms=local needs option primaryKeyPath (create one with `ppml-az keys create`)")
-        kms = LocalKms.load(path, strict_permissions=(settings.get("strictPermissions") or "").strip().lower() == "true")
+        strict = (settings.get("strictPermissions") or "").strip().lower() == "true"
+        kms = LocalKms.load(path, strict_permissions=strict)
     elif settings.kms_type == AZURE:
         try:
             from .azure import AzureKms  # type: ignore[import-not-found,unused-ignore]
