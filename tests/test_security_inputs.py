@@ -7,7 +7,6 @@ no traceback. Data source cases go through the ``ppml-enc`` source's own entry p
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import struct
@@ -215,15 +214,3 @@ def test_fake_huge_file_plans_in_bounded_memory(keyed: dict[str, Path]) -> None:
         tracemalloc.stop()
     assert len(splits) == (16 << 30) // settings.max_partition_bytes  # one per 128 MiB of ciphertext
     assert peak < 16 << 20, f"planning peaked at {peak / 2**20:.0f} MiB"
-
-
-def test_declared_plaintext_length_beyond_the_file_is_refused(keyed: dict[str, Path]) -> None:
-    target = keyed["gcm"] / "a.csv"
-    data = target.read_bytes()
-    envelope, raw = ppml_gcm.parse_envelope(data)
-    fields = json.loads(raw[12:])
-    fields["plaintextLength"] = 64 << 30
-    body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    target.write_bytes(ppml_gcm.MAGIC + struct.pack(">I", len(body)) + body + data[len(raw) :])
-    done = cli("inspect", str(target), cwd=keyed["root"])
-    assert_one_line(done, "a.csv", "declares")

@@ -81,13 +81,17 @@ def _sample_schema(
     """Schema from a bounded sample of one file, decrypted through ``open_sample`` (never a padding oracle).
 
     ``whole_tail`` False: the sample may end inside a row (the final block was withheld), so it is cut at
-    the last newline like a full sample."""
+    the last newline like a full sample. Limit: multiLine and Parquet samples need the file's end, so for
+    unauthenticated CBC they decrypt it (the error stays uniform, but success versus failure remains)."""
     with fs.open_read(path) as source:
         if settings.content_format == "parquet":  # the footer is at the end: needs the whole (verified) file
             reader = open_reader(info, source, key, verify=settings.verify, name=path)
             arrow = open_parquet(reader).schema_arrow
             return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
-        reader = open_sample(info, source, key, verify=settings.verify, name=path)
+        if settings.multi_line:  # one document per file: needs its end (padding checked; errors stay uniform)
+            reader = open_reader(info, source, key, verify=settings.verify, name=path)
+        else:
+            reader = open_sample(info, source, key, verify=settings.verify, name=path)
         sample = bytearray()
         for piece in iter_plaintext(reader, path):
             sample += piece
@@ -148,6 +152,9 @@ def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
     if not sample.strip():
         raise ConfigError(f"{path}: cannot infer a schema from an empty file; pass .schema(...)")
+    # Invalid UTF-8 reads as U+FFFD, as Spark's CSV reader does; otherwise pyarrow cannot hand a malformed
+    # row to the skipping handler and inference fails on one damaged line.
+    sample = sample.decode("utf-8", errors="replace").encode("utf-8")
     names = _csv_names(sample, settings)
     if not settings.infer_schema:
         return StructType([StructField(n, StringType(), True) for n in names])

@@ -413,10 +413,6 @@ class PpmlGcmCodec(Codec):
         if total > len(head):
             head += read_exact(source, len(head), min(total, size) - len(head))
         envelope, raw = parse_envelope(head)
-        if envelope.plaintext_length is not None and envelope.plaintext_length > size:  # ciphertext is longer
-            raise IntegrityError(
-                f"ppml-gcm envelope declares {envelope.plaintext_length} plaintext bytes in a {size}-byte file"
-            )
         key_ref = KeyRef(envelope.wrapped_key, envelope.kms_type, envelope.key_id, envelope.wrap_algorithm)
         return ObjectInfo(self.name, size, raw, key_ref, envelope.segment_size, envelope)
 
