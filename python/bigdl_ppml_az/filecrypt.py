@@ -15,9 +15,13 @@ a fresh Tink salt and nonce prefix, hence its own segment key, so sharing the da
 from __future__ import annotations
 
 import base64
+import json
 import os
 import posixpath
 import re
+import shutil
+import socket
+import stat
 import sys
 import threading
 import time
@@ -35,9 +39,11 @@ from .formats import AUTO, DEFAULT_WRITE_MODE, Codec, DataKey, ObjectInfo, bigdl
 from .kms import KeyManagementService, WrappedKey, generate_data_key, normalize_kms_type, unwrap_cached
 from .kms.bigdl_keys import read_data_key_file
 from .kms.resolve import resolve_wrapped_key
-from .storage import FileStatus, FileSystem, StorageError, filesystem_for, is_remote
+from .safeio import MAX_META_FILE, read_capped
+from .storage import FileStatus, FileSystem, LocalFileSystem, StorageError, filesystem_for, is_remote
 
 CHUNK_SIZE = 1 << 20
+PLAINTEXT_FILE_MODE = 0o600  # decrypted files: owner only unless asked otherwise (ppml-az decrypt --mode)
 # BigDL data key files and common headers do not record how the key was wrapped: an empty algorithm asks the
 # KMS for its BigDL-compatible default (RSA-OAEP for Azure Key Vault).
 BIGDL_WRAP_ALGORITHM = ""
@@ -169,6 +175,7 @@ def _plan(source: str, output: str, options: Mapping[str, str] | None, force: bo
         for status in statuses:
             relative = _relative(status.path, source)
             pairs.append((status, fs_out.join(output, *relative.split("/"))))
+        return _Plan(fs_in, fs_out, pairs, output)
     else:
         status = FileStatus(source, fs_in.size(source))
         target = fs_out.join(output, _basename(source)) if fs_out.is_dir(output) else output
@@ -177,7 +184,7 @@ def _plan(source: str, output: str, options: Mapping[str, str] | None, force: bo
         if fs_out.exists(target) and not force:
             raise OutputExistsError(f"{target}: output file exists; pass --force (force=True) to replace it")
         pairs.append((status, target))
-    return _Plan(fs_in, fs_out, pairs)
+    return _Plan(fs_in, fs_out, pairs, _parent(target))
 
 
 @dataclass
@@ -185,6 +192,7 @@ class _Plan:
     fs_in: FileSystem
     fs_out: FileSystem
     pairs: list[tuple[FileStatus, str]]
+    root: str = "."  # the output directory (a tree) or the output file's directory: staging goes there
 
     def output_dirs(self) -> list[str]:
         dirs = {_parent(out) for _, out in self.pairs}
@@ -209,14 +217,108 @@ def _open_input(fs: FileSystem, path: str) -> Iterator[BinaryIO]:
         yield handle
 
 
-@contextmanager
-def _atomic_output(fs: FileSystem, path: str) -> Iterator[BinaryIO]:
-    """Write to a hidden temporary name next to ``path``; rename into place only if the block succeeds."""
-    head, sep, base = path.rpartition("/")
-    temp = f"{head}{sep}.{base}.{uuid.uuid4().hex[:12]}.ppml-az-tmp"
+STAGING_PREFIX = ".ppml-az-tmp-"
+_OWNER_FILE = "owner.json"
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """Where one run's temporary files go before their rename into place.
+
+    Local outputs: a private directory ``<output root>/.ppml-az-tmp-<run id>/`` (mode 0700, same file system,
+    so the rename is atomic) holding files created 0600, so partial plaintext after a crash is readable by the
+    owner only and sits in one place the next run can identify and remove. ``file_mode`` is the mode a
+    finished file gets. Remote outputs (no modes, no crash-safe ownership): ``directory`` is None and
+    temporaries are hidden names next to their targets, deleted on failure.
+    """
+
+    directory: str | None
+    file_mode: int | None
+
+
+def _process_alive(pid: int) -> bool:
     try:
-        with fs.open_write(temp) as handle:
-            yield handle
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(root: str, command: str) -> list[str]:
+    """Remove staging directories below ``root`` that an earlier ``command`` run of this user on this host left
+    behind (its process is gone): the crash leftovers of a SIGKILLed run. Returns what was removed."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        directory = os.path.join(root, name)
+        try:
+            info = os.lstat(directory)
+            with open(os.path.join(directory, _OWNER_FILE), encoding="utf-8") as handle:
+                owner = json.loads(handle.read(4096))
+            ours = (
+                stat.S_ISDIR(info.st_mode)
+                and info.st_uid == os.getuid()
+                and owner.get("uid") == os.getuid()
+                and owner.get("host") == socket.gethostname()
+                and owner.get("command") == command
+                and isinstance(owner.get("pid"), int)
+                and not _process_alive(owner["pid"])
+            )
+        except (OSError, ValueError, AttributeError):
+            continue  # not identifiable as ours: leave it alone
+        if ours:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    return removed
+
+
+@contextmanager
+def _staging(fs: FileSystem, root: str, command: str, file_mode: int | None) -> Iterator[_Staging]:
+    """The run's staging area (see :class:`_Staging`); earlier crashed runs' leftovers are removed first."""
+    if is_remote(root) or not isinstance(fs, LocalFileSystem):
+        yield _Staging(None, file_mode)
+        return
+    local = _local_path(root)
+    os.makedirs(local, exist_ok=True)
+    clean_leftovers(local, command)
+    directory = os.path.join(local, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
+    os.mkdir(directory, 0o700)
+    try:
+        os.chmod(directory, 0o700)
+        owner = {"pid": os.getpid(), "uid": os.getuid(), "host": socket.gethostname(), "command": command}
+        with open(os.path.join(directory, _OWNER_FILE), "x", encoding="utf-8") as handle:
+            json.dump(owner, handle)
+        yield _Staging(directory, file_mode)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def _atomic_output(fs: FileSystem, path: str, staging: _Staging | None = None) -> Iterator[BinaryIO]:
+    """Write to a temporary file (in the run's private staging directory when there is one); rename into
+    place only if the block succeeds."""
+    if staging is not None and staging.directory is not None:
+        temp = os.path.join(staging.directory, f"{uuid.uuid4().hex}.part")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    else:
+        head, sep, base = path.rpartition("/")
+        temp = f"{head}{sep}.{base}.{uuid.uuid4().hex[:12]}.ppml-az-tmp"
+    try:
+        if staging is not None and staging.directory is not None:
+            with os.fdopen(os.open(temp, flags, 0o600), "wb") as handle:
+                yield handle
+            if staging.file_mode is not None:
+                os.chmod(temp, staging.file_mode)
+        else:
+            with fs.open_write(temp) as handle:
+                yield handle
         fs.rename(temp, path)
     except BaseException:
         with suppress(OSError, PpmlError):  # best effort: the original error matters more
@@ -334,8 +436,32 @@ def encrypt_path(
     plan = _plan(source, output, options, force)
     material, wrapped = _data_key_for_encryption(kms, codec, data_key_file)
     key = DataKey(material)
+    with _staging(plan.fs_out, plan.root, "encrypt", _default_file_mode()) as staging:
+        return _encrypt_planned(plan, codec, key, wrapped, segment_size, force, jobs, progress, staging, started)
+
+
+def _default_file_mode() -> int:
+    """The mode ``open()`` would give a new file (0666 less the umask): ciphertext keeps its usual mode."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _encrypt_planned(
+    plan: _Plan,
+    codec: Codec,
+    key: DataKey,
+    wrapped: WrappedKey,
+    segment_size: int,
+    force: bool,
+    jobs: int | None,
+    progress: ProgressSpec,
+    staging: _Staging,
+    started: float,
+) -> RunResult:
+    mode = codec.name
     if codec.directory_meta:  # BigDL readers look for .meta next to the part files
-        _write_meta_files(plan, base64.b64encode(wrapped.ciphertext).decode("ascii"), force)
+        _write_meta_files(plan, base64.b64encode(wrapped.ciphertext).decode("ascii"), force, staging)
 
     def make_writer(sink: BinaryIO, status: FileStatus) -> _Writer:
         return codec.open_writer(
@@ -347,7 +473,9 @@ def encrypt_path(
             plaintext_length=status.size,
         )
 
-    jobs_list: list[Job] = [_encrypt_job(plan, status, out, make_writer, mode) for status, out in plan.pairs]
+    jobs_list: list[Job] = [
+        _encrypt_job(plan, status, out, make_writer, mode, staging) for status, out in plan.pairs
+    ]
     total = sum(status.size for status, _ in plan.pairs)
     files = _run(jobs_list, jobs, progress, total, "encrypting")
     return RunResult("encrypted", mode, files, time.perf_counter() - started, wrapped.key_id)
@@ -370,14 +498,15 @@ def _data_key_for_encryption(
     return material, wrapped
 
 
-def _write_meta_files(plan: _Plan, encrypted_key: str, force: bool) -> None:
+def _write_meta_files(plan: _Plan, encrypted_key: str, force: bool, staging: _Staging | None = None) -> None:
     """BigDL's ``.meta`` in every output directory that receives files; a different existing key is refused."""
     fs = plan.fs_out
     targets = [_join_parent(fs, directory, bigdl.META_FILE) for directory in plan.output_dirs()]
     for meta in targets:
         if fs.exists(meta) and not force:
             try:
-                current = bigdl.read_meta(fs.read_bytes(meta))
+                with fs.open_read(meta) as handle:
+                    current = bigdl.read_meta(read_capped(handle, MAX_META_FILE, meta, KeyFileError))
             except PpmlError:
                 current = None
             if current != encrypted_key:
@@ -385,16 +514,21 @@ def _write_meta_files(plan: _Plan, encrypted_key: str, force: bool) -> None:
                     f"{meta}: holds a different data key; use another output directory or pass --force"
                 )
     for meta in targets:
-        with _atomic_output(fs, meta) as handle:
+        with _atomic_output(fs, meta, staging) as handle:
             bigdl.write_meta(handle, encrypted_key)
 
 
 def _encrypt_job(
-    plan: _Plan, status: FileStatus, out: str, make_writer: Callable[[BinaryIO, FileStatus], _Writer], mode: str
+    plan: _Plan,
+    status: FileStatus,
+    out: str,
+    make_writer: Callable[[BinaryIO, FileStatus], _Writer],
+    mode: str,
+    staging: _Staging,
 ) -> Job:
     def job(advance: ProgressCallback, stop: threading.Event) -> FileResult:
         try:
-            with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out) as sink:
+            with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out, staging) as sink:
                 writer = make_writer(sink, status)
                 while chunk := src.read(CHUNK_SIZE):
                     if stop.is_set():
@@ -511,11 +645,13 @@ def decrypt_path(
     jobs: int | None = None,
     progress: ProgressSpec = None,
     options: Mapping[str, str] | None = None,
+    file_mode: int = PLAINTEXT_FILE_MODE,
 ) -> RunResult:
     """Decrypt a file or tree into ``output``; the format of each file is detected from its header.
 
     ``data_key_plaintext`` (a BigDL data key string) bypasses the KMS; ``data_key_file`` supplies the key of
     headerless ``nativeaescbc`` data; ``crypto_mode`` forces a layout; ``verify=False`` skips BigDL's HMAC.
+    Plaintext files are written with ``file_mode`` (0600 by default: owner only; local outputs).
     """
     mode = formats.normalize_mode(crypto_mode)
     if mode != AUTO and not _file_by_file(formats.codec_for(mode)):
@@ -526,7 +662,7 @@ def decrypt_path(
     started = time.perf_counter()
     plan = _plan(source, output, options, force)
     resolver = _KeyResolver(kms, data_key_plaintext, data_key_file)
-    jobs_list: list[Job] = []
+    jobs_list: list[Callable[[_Staging], Job]] = []
     modes: set[str] = set()
     meta_dirs: set[str] = set()
     outputs: set[str] = set()
@@ -543,7 +679,8 @@ def decrypt_path(
         jobs_list.append(_decrypt_job(plan, status, out, info, key, verify))
     notes = _decrypt_notes(plan.fs_in, modes, meta_dirs, verify)
     total = sum(status.size for status, _ in plan.pairs)
-    files = _run(jobs_list, jobs, progress, total, "decrypting")
+    with _staging(plan.fs_out, plan.root, "decrypt", file_mode) as staging:
+        files = _run([job(staging) for job in jobs_list], jobs, progress, total, "decrypting")
     key_id = _configured_key_id(kms) if kms is not None and data_key_plaintext is None else None
     return RunResult("decrypted", "+".join(sorted(modes)), files, time.perf_counter() - started, key_id, notes)
 
@@ -596,11 +733,19 @@ def _decrypt_notes(fs: FileSystem, modes: set[str], meta_dirs: set[str], verify:
     return notes
 
 
-def _decrypt_job(plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool) -> Job:
+def _decrypt_job(
+    plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool
+) -> Callable[[_Staging], Job]:
+    return lambda staging: _decrypt_staged(plan, status, out, info, key, verify, staging)
+
+
+def _decrypt_staged(
+    plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool, staging: _Staging
+) -> Job:
     def job(advance: ProgressCallback, stop: threading.Event) -> FileResult:
         written = reported = 0
         try:
-            with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out) as sink:
+            with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out, staging) as sink:
                 reader = formats.open_reader(info, src, key, verify=verify, name=status.path)
                 for chunk in formats.iter_plaintext(reader, status.path):
                     if stop.is_set():
@@ -650,12 +795,15 @@ def inspect_path(
 
 __all__ = [
     "CHUNK_SIZE",
+    "PLAINTEXT_FILE_MODE",
+    "STAGING_PREFIX",
     "FileResult",
     "ProgressCallback",
     "ProgressSpec",
     "RunResult",
     "content_type_for",
     "decrypt_path",
+    "clean_leftovers",
     "default_jobs",
     "encrypt_path",
     "inspect_file",

@@ -122,6 +122,8 @@ TABLE: tuple[OptionSpec, ...] = (
                aliases=("kmsType", "kms_type"), allow_empty=False),
     OptionSpec("primaryKeyPath", PATH, "primary key file: the key bytes (local) or the Key Vault key id (azure)",
                "kms", None, aliases=("primaryKey",), allow_empty=False),
+    OptionSpec("strictPermissions", BOOL, "local: refuse a primary key file that other users can read (default: "
+               "warn)", "kms", False),
     OptionSpec("primaryKeyId", STR, "azure: Key Vault key URL, with or without version", "kms", None),
     OptionSpec("primaryKeyName", STR, "azure: Key Vault key name (latest version in vault)", "kms", None),
     OptionSpec("vault", STR, "azure: Key Vault name or https URL", "kms", None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    warnings.formatwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
     except PpmlError as exc:
@@ -42,6 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ppml-az inspect DIR | head`: the reader left; not an error worth a traceback
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a path the checks above did not foresee: still one line naming it, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ppml-az: error: {where}{exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return 1
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """Warnings on the command line are one line each, like errors (no source file and line)."""
+    return f"ppml-az: warning: {message}\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -94,6 +94,11 @@ def add_kms_arguments(
         metavar="NAME",
         help="Key Vault key name (azure)",
     )
+    group.add_argument(
+        "--strict-permissions",
+        action="store_true",
+        help="local: refuse a primary key file other users can read (default: warn, as ssh does)",
+    )
     _flag(
         group,
         ["--client-id"],
@@ -149,6 +154,10 @@ def kms_options(args: argparse.Namespace, **extra: str | None) -> Options:
         if option.lower() not in accepted:
             raise ConfigError(f"--kms {args.kms} does not take --{flag.replace('_', '-')}; drop it")
         options[option] = value
+    if getattr(args, "strict_permissions", False):  # refuse a primary key file others can read
+        if "strictpermissions" not in accepted:
+            raise ConfigError(f"--kms {args.kms} has no key file permissions to check; drop --strict-permissions")
+        options["strictPermissions"] = "true"
     for item in getattr(args, "kms_option", None) or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():

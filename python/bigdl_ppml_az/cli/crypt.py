@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "decrypt",
         help="decrypt a file or directory tree",
         description="Decrypt INPUT into OUTPUT; each file's format (ppml-gcm, BigDL aes/cbc/pkcs5padding) is "
-        "read from its header. Nothing is written for a file that fails authentication.",
+        "read from its header. Nothing is written for a file that fails authentication. Plaintext files are "
+        "written with mode 0600 (owner only) unless --mode says otherwise.",
     )
     add_kms_arguments(dec, data_key_help="BigDL data key file: the key of headerless nativeaescbc data")
     dec.add_argument(
@@ -58,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         dest="verify",
         action="store_false",
         help="skip the HMAC check of BigDL aes/cbc/pkcs5padding files (only to salvage damaged legacy data)",
+    )
+    dec.add_argument(
+        "--mode",
+        dest="file_mode",
+        default="600",
+        metavar="OCTAL",
+        help="file mode of the plaintext files written (default 600: readable by you only; e.g. 640)",
     )
     _add_common_flags(dec)
     dec.set_defaults(func=_decrypt)
@@ -153,8 +161,19 @@ def _encrypt(args: argparse.Namespace) -> int:
     return _report(result)
 
 
+def _file_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise ConfigError(f"--mode {text}: not an octal file mode; use e.g. 600 (owner only) or 640")
+    return mode
+
+
 def _decrypt(args: argparse.Namespace) -> int:
     _check_jobs(args.jobs)
+    file_mode = _file_mode(args.file_mode)
     plaintext_key = read_data_key_plaintext(args.data_key_plaintext_file) if args.data_key_plaintext_file else None
     kms = kms_from_args(args) if args.kms else None
     if kms is None and plaintext_key is None:
@@ -176,7 +195,10 @@ def _decrypt(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             progress=args.progress,
             options=storage_options(args.conf),
+            file_mode=file_mode,
         )
+    print(f"plaintext files written with mode {file_mode:04o}{' (owner only)' if not file_mode & 0o077 else ''}; "
+          "--mode changes it")  # fmt: skip
     return _report(result)
 
 

@@ -59,6 +59,17 @@ def _refuse_existing(*paths: str | None) -> None:
     for path in paths:
         if path and os.path.lexists(path):
             raise OutputExistsError(f"{path}: exists; refusing to overwrite a key file (choose another path)")
+        if path:
+            _check_parents(path)
+
+
+def _check_parents(path: str) -> None:
+    """A key path below an existing file (``a.txt/key``) cannot be created: say so before mkdir fails."""
+    for parent in Path(path).parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise ConfigError(f"{path}: {parent} exists and is not a directory; choose another key path")
+            return
 
 
 def _create(args: argparse.Namespace) -> int:

@@ -31,10 +31,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ..errors import ConfigError
-from ..formats import encrypted, iter_plaintext, open_reader
+from ..errors import ConfigError, IntegrityError, PpmlError
+from ..formats import DataKey, ObjectInfo, encrypted, iter_plaintext, open_reader, open_sample
 from ..kms import KmsSettings
-from ..storage import filesystem_for
+from ..storage import FileSystem, filesystem_for
 from .keys import unwrap, wrapped_key_for
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
@@ -55,26 +55,54 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
         with fs.open_read(first.path) as source:
             arrow = pme_open(source, first.size, first.path, options).schema_arrow
         return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
-    with fs.open_read(first.path) as source:
-        key = None
-        if info.codec.encrypted:
-            kms_settings = KmsSettings.from_options(options)
-            key = unwrap(kms_settings, wrapped_key_for(info, first.path, kms_settings, fs), first.path)
-        reader = open_reader(info, source, key, verify=False, name=first.path)
-        if settings.content_format == "parquet":
+    key = None
+    if info.codec.encrypted:
+        kms_settings = KmsSettings.from_options(options)
+        key = unwrap(kms_settings, wrapped_key_for(info, first.path, kms_settings, fs), first.path)
+    # Authenticated: every byte decrypted below was verified first (a whole-file MAC before anything). Otherwise
+    # (nativeaescbc, or verify=false) the padded final block is never decrypted, and every failure is one
+    # uniform error, so load() is not a padding oracle (issue 10, item 3).
+    codec = info.codec
+    unauthenticated = codec.encrypted and not (codec.authenticated and (settings.verify or not codec.whole_file_mac))
+    if not unauthenticated:
+        return _sample_schema(fs, first.path, info, key, settings, whole_tail=True)
+    try:
+        return _sample_schema(fs, first.path, info, key, settings, whole_tail=False)
+    except (PpmlError, pa.ArrowException, ValueError, UnicodeDecodeError):
+        raise IntegrityError(
+            f"{first.path}: no schema could be inferred from its decrypted sample ({info.mode} data is not "
+            "authenticated: wrong key, or a damaged or modified file); pass .schema(...) or check the file"
+        ) from None
+
+
+def _sample_schema(
+    fs: FileSystem, path: str, info: ObjectInfo, key: DataKey | None, settings: ReadSettings, whole_tail: bool
+) -> StructType:
+    """Schema from a bounded sample of one file, decrypted through ``open_sample`` (never a padding oracle).
+
+    ``whole_tail`` False: the sample may end inside a row (the final block was withheld), so it is cut at
+    the last newline like a full sample. Limit: multiLine and Parquet samples need the file's end, so for
+    unauthenticated CBC they decrypt it (the error stays uniform, but success versus failure remains)."""
+    with fs.open_read(path) as source:
+        if settings.content_format == "parquet":  # the footer is at the end: needs the whole (verified) file
+            reader = open_reader(info, source, key, verify=settings.verify, name=path)
             arrow = open_parquet(reader).schema_arrow
             return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
+        if settings.multi_line:  # one document per file: needs its end (padding checked; errors stay uniform)
+            reader = open_reader(info, source, key, verify=settings.verify, name=path)
+        else:
+            reader = open_sample(info, source, key, verify=settings.verify, name=path)
         sample = bytearray()
-        for piece in iter_plaintext(reader, first.path):
+        for piece in iter_plaintext(reader, path):
             sample += piece
             if len(sample) >= settings.sample_bytes:
                 break
-    if len(sample) >= settings.sample_bytes and not settings.multi_line:
+    if (len(sample) >= settings.sample_bytes or not whole_tail) and not settings.multi_line:
         cut = sample.rfind(b"\n")
         del sample[cut + 1 if cut >= 0 else len(sample) :]
     if settings.content_format == "json":
-        return _json_schema(bytes(sample), settings, first.path)
-    return _csv_schema(bytes(sample), settings, first.path)
+        return _json_schema(bytes(sample), settings, path)
+    return _csv_schema(bytes(sample), settings, path)
 
 
 def _plain_type(t: pa.DataType) -> pa.DataType:
@@ -124,6 +152,9 @@ def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
     if not sample.strip():
         raise ConfigError(f"{path}: cannot infer a schema from an empty file; pass .schema(...)")
+    # Invalid UTF-8 reads as U+FFFD, as Spark's CSV reader does; otherwise pyarrow cannot hand a malformed
+    # row to the skipping handler and inference fails on one damaged line.
+    sample = sample.decode("utf-8", errors="replace").encode("utf-8")
     names = _csv_names(sample, settings)
     if not settings.infer_schema:
         return StructType([StructField(n, StringType(), True) for n in names])

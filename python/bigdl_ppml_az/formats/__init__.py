@@ -103,6 +103,19 @@ def open_reader(
         raise named(exc, name) from None
 
 
+def open_sample(
+    info: ObjectInfo, source: BinaryIO, key: DataKey | None, verify: bool = True, name: str = ""
+) -> PlaintextReader:
+    """Like :func:`open_reader`, for a bounded driver-side sample that must never act as a padding oracle."""
+    codec = info.codec
+    if not codec.wraps_bytes:
+        raise UnknownFormatError(f"{name}: cannot decrypt crypto mode {info.mode}")
+    try:
+        return codec.open_sample(info, source, key, verify=verify, name=name)
+    except (IntegrityError, WrongKeyError, ValueError) as exc:
+        raise named(exc, name) from None
+
+
 def iter_plaintext(reader: PlaintextReader, name: str = "", first: int = 0, stop: int | None = None) -> Iterator[bytes]:
     """``reader.iter_units`` with errors prefixed by the object's name."""
     try:
@@ -143,6 +156,7 @@ __all__ = [
     "iter_plaintext",
     "normalize_mode",
     "open_reader",
+    "open_sample",
     "ppml_gcm",
     "probe",
     "register",

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ..errors import IntegrityError, UnknownFormatError, WrongKeyError
+from ..safeio import MAX_META_FILE, loads_bounded
 from .ppml_gcm import read_exact
 
 COMMON_HEADER_SIZE = 400
@@ -121,8 +122,11 @@ def write_meta(directory_writer: BinaryIO, encrypted_key: str) -> None:
 
 
 def read_meta(data: bytes) -> str:
+    """The encrypted data key string of a ``.meta``; size and nesting are capped before parsing."""
+    if len(data) > MAX_META_FILE:
+        raise UnknownFormatError(f".meta is {len(data)} bytes, larger than the {MAX_META_FILE}-byte limit")
     try:
-        return str(json.loads(data.decode("utf-8"))["encryptedDataKey"])
+        return str(loads_bounded(data, ".meta", UnknownFormatError)["encryptedDataKey"])  # type: ignore[index]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise UnknownFormatError('.meta is not {"encryptedDataKey": "..."}') from None
 
@@ -190,8 +194,19 @@ class CbcReader:
     """
 
     def __init__(
-        self, source: BinaryIO, key: bytes, iv: bytes, start: int, end: int, unit_size: int = DEFAULT_UNIT_SIZE
+        self,
+        source: BinaryIO,
+        key: bytes,
+        iv: bytes,
+        start: int,
+        end: int,
+        unit_size: int = DEFAULT_UNIT_SIZE,
+        *,
+        withhold_final_block: bool = False,
     ) -> None:
+        """``withhold_final_block``: never decrypt the padded final block (its plaintext is dropped and its
+        padding never checked), so a caller that must not act as a padding oracle (schema inference over
+        unauthenticated data) reveals nothing about it."""
         if (end - start) <= 0 or (end - start) % BLOCK:
             raise IntegrityError(
                 f"CBC ciphertext length {end - start} is not a positive multiple of 16 (file truncated?)"
@@ -200,6 +215,7 @@ class CbcReader:
             raise ValueError("unit_size must be a positive multiple of 16")
         self._source, self._key, self._iv = source, key, iv
         self.start, self.end, self.unit_size = start, end, unit_size
+        self._withhold = withhold_final_block
 
     @property
     def unit_count(self) -> int:
@@ -221,8 +237,17 @@ class CbcReader:
             plaintext = decryptor.update(read_exact(self._source, offset, length))
             offset += length
             if unit == self.unit_count - 1:
-                plaintext = _unpad(plaintext + decryptor.finalize())
+                if self._withhold:  # drop the final block unchecked: padding validity must not show
+                    plaintext = (plaintext + decryptor.finalize())[:-BLOCK]
+                else:
+                    plaintext = _unpad(plaintext + decryptor.finalize())
             yield plaintext
+
+
+MAC_FAILED = (
+    "HMAC-SHA256 check failed: the file was modified or truncated, or the data key is wrong "
+    "(use verify=False / --no-verify only to salvage damaged legacy data)"
+)
 
 
 def _unpad(data: bytes) -> bytes:
@@ -248,18 +273,39 @@ def verify_common_mac(source: BinaryIO, file_size: int, key_string: str, chunk: 
         offset += len(data)
     expected = read_exact(source, end, MAC_SIZE)
     if not hmac.compare_digest(mac.digest(), expected):
-        raise IntegrityError(
-            "HMAC-SHA256 check failed: the file was modified or truncated, or the data key is wrong "
-            "(use verify=False / --no-verify only to salvage damaged legacy data)"
-        )
+        raise IntegrityError(MAC_FAILED)
 
 
-def common_reader(source: BinaryIO, file_size: int, key_string: str, unit_size: int = DEFAULT_UNIT_SIZE) -> CbcReader:
+def common_reader(
+    source: BinaryIO,
+    file_size: int,
+    key_string: str,
+    unit_size: int = DEFAULT_UNIT_SIZE,
+    *,
+    withhold_final_block: bool = False,
+) -> CbcReader:
     header = CommonHeader.parse(read_exact(source, 0, COMMON_HEADER_SIZE))
     _, aes_key = common_keys(key_string)
-    return CbcReader(source, aes_key, header.iv, COMMON_HEADER_SIZE, file_size - MAC_SIZE, unit_size)
+    return CbcReader(
+        source,
+        aes_key,
+        header.iv,
+        COMMON_HEADER_SIZE,
+        file_size - MAC_SIZE,
+        unit_size,
+        withhold_final_block=withhold_final_block,
+    )
 
 
-def native_reader(source: BinaryIO, file_size: int, key_string: str, unit_size: int = DEFAULT_UNIT_SIZE) -> CbcReader:
+def native_reader(
+    source: BinaryIO,
+    file_size: int,
+    key_string: str,
+    unit_size: int = DEFAULT_UNIT_SIZE,
+    *,
+    withhold_final_block: bool = False,
+) -> CbcReader:
     iv = read_exact(source, 0, IV_SIZE)
-    return CbcReader(source, native_key(key_string), iv, IV_SIZE, file_size, unit_size)
+    return CbcReader(
+        source, native_key(key_string), iv, IV_SIZE, file_size, unit_size, withhold_final_block=withhold_final_block
+    )

@@ -16,9 +16,9 @@ generic suite over it (a read-only mode also needs a test writer there). The JVM
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol, overload
 
 from ..errors import IntegrityError, UnknownFormatError, WrongKeyError
 
@@ -146,12 +146,41 @@ class WrappedKeyLike(Protocol):
     def ciphertext(self) -> bytes: ...
 
 
+class UnitStarts(Sequence[int]):
+    """Plaintext offset of each unit, computed on demand: never a list of every unit.
+
+    The unit count comes from the file size, which a sparse file or a hostile store can make huge; planning
+    indexes only the split boundaries, so memory stays O(number of splits) (issue 10, item 6).
+    """
+
+    def __init__(self, count: int, start_of: Callable[[int], int]) -> None:
+        self._count, self._start_of = count, start_of
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self._start_of(i) for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(f"unit {index} out of range 0..{self._count - 1}")
+        return self._start_of(index)
+
+
 @dataclass(frozen=True)
 class UnitLayout:
     """How one object cuts into units for splitting: plaintext offset of each unit and units per split."""
 
     unit_size: int  # the reader's unit size (CBC/plaintext bytes); 0 when the format fixes it (GCM segments)
-    starts: tuple[int, ...]  # plaintext offset of each unit's first byte; starts[0] == 0
+    starts: Sequence[int]  # plaintext offset of each unit's first byte; starts[0] == 0 (a UnitStarts, lazy)
     per_split: int  # units one task reads; equal to the count when the codec is not splittable
 
     @property
@@ -169,7 +198,7 @@ def block_layout(payload: int, max_partition_bytes: int, splittable: bool) -> Un
     unit = block_unit_size(max_partition_bytes)
     count = max(1, -(-payload // unit))
     per_split = max(1, min(count, max_partition_bytes // unit)) if splittable else count
-    return UnitLayout(unit, tuple(i * unit for i in range(count)), per_split)
+    return UnitLayout(unit, UnitStarts(count, unit.__mul__), per_split)
 
 
 class Codec:
@@ -221,6 +250,16 @@ class Codec:
     ) -> PlaintextReader:
         """Random access to the plaintext in units of ``unit_size`` (CBC/plaintext; 0: the default)."""
         raise UnknownFormatError(f"cannot decrypt crypto mode {self.name} byte by byte")
+
+    def open_sample(
+        self, info: ObjectInfo, source: BinaryIO, key: DataKey | None, *, verify: bool = True, name: str = ""
+    ) -> PlaintextReader:
+        """A reader for a driver-side sample (schema inference) that is never a padding oracle.
+
+        Authenticated codecs: as :meth:`open_reader` (a whole-file MAC is verified before any decryption).
+        CBC codecs without a checked MAC override this so the padded final block is never decrypted.
+        """
+        return self.open_reader(info, source, key, verify=verify, name=name)
 
     def open_writer(
         self,

@@ -75,6 +75,19 @@ class NativeCodec(Codec):
         )
         return bigdl.native_reader(source, info.file_size, key.as_bigdl_string(), unit_size or bigdl.DEFAULT_UNIT_SIZE)
 
+    def open_sample(
+        self, info: ObjectInfo, source: BinaryIO, key: DataKey | None, *, verify: bool = True, name: str = ""
+    ) -> PlaintextReader:
+        """No MAC: the padded final block is never decrypted for a sample, so padding validity cannot show."""
+        if key is None:
+            raise ValueError(f"{self.name} needs a data key")
+        warnings.warn(
+            f"{name or 'object'}: nativeaescbc has no integrity protection; modified data decrypts silently",
+            UnauthenticatedWarning,
+            stacklevel=3,
+        )
+        return bigdl.native_reader(source, info.file_size, key.as_bigdl_string(), withhold_final_block=True)
+
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
         return block_layout(info.file_size - bigdl.IV_SIZE, max_partition_bytes, self.splittable)
 

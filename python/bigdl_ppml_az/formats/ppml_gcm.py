@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import IntegrityError, UnknownFormatError
+from ..safeio import loads_bounded
 from .codec import (
     KEY_IN_HEADER,
     Codec,
@@ -37,6 +38,7 @@ from .codec import (
     ObjectInfo,
     PlaintextReader,
     UnitLayout,
+    UnitStarts,
     WrappedKeyLike,
     Writer,
     register,
@@ -93,8 +95,12 @@ class Envelope:
 
     @classmethod
     def from_json(cls, body: bytes) -> Envelope:
+        if len(body) > MAX_ENVELOPE_JSON:
+            raise IntegrityError(f"ppml-gcm envelope length {len(body)} is implausible (file damaged?)")
         try:
-            fields = json.loads(body.decode("utf-8"))
+            fields = loads_bounded(body, "ppml-gcm envelope", IntegrityError)
+            if not isinstance(fields, dict):
+                raise TypeError("not an object")
             envelope = cls(
                 kms_type=str(fields["kms"]),
                 key_id=str(fields["keyId"]),
@@ -107,6 +113,9 @@ class Envelope:
             )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise IntegrityError(f"ppml-gcm envelope is malformed ({type(exc).__name__})") from None
+        length, content = envelope.plaintext_length, envelope.content_type
+        if (length is not None and (not isinstance(length, int) or length < 0)) or not isinstance(content, str | None):
+            raise IntegrityError("ppml-gcm envelope is malformed (plaintextLength or contentType)")
         if envelope.version != FORMAT_VERSION:
             raise UnknownFormatError(f"ppml-gcm envelope version {envelope.version} is not supported")
         return envelope
@@ -457,7 +466,7 @@ class PpmlGcmCodec(Codec):
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
         assert info.segment_size is not None
         layout = Layout(len(info.head), info.segment_size, info.file_size)
-        starts = tuple(layout.plaintext_start(i) for i in range(layout.segment_count))
+        starts = UnitStarts(layout.segment_count, layout.plaintext_start)  # arithmetic: O(1) memory
         return UnitLayout(0, starts, max(1, min(len(starts), max_partition_bytes // info.segment_size)))
 
     def shim_key(self, info: ObjectInfo, key: DataKey) -> tuple[str, bytes | None, bytes] | None:

@@ -13,17 +13,13 @@ import os
 from pathlib import Path
 
 from ..errors import KeyFileError, OutputExistsError
+from ..safeio import MAX_KEY_FILE, read_regular
 
 
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
     """Key files are small: read at most 64 KiB, regular files only (no FIFO hang, no /dev/zero exhaustion)."""
-    from .resolve import read_local_sidecar
-
     try:
-        data = read_local_sidecar(os.fspath(path))
-        if data is None:
-            raise KeyFileError(f"{path}: {what} not found")
-        text = data.decode("utf-8").strip()
+        text = read_regular(path, MAX_KEY_FILE, what).decode("utf-8").strip()  # bounded, regular files only
     except UnicodeDecodeError as exc:
         raise KeyFileError(f"{path}: cannot read {what} ({type(exc).__name__})") from None
     if not text:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import ConfigError, KeyFileError, OutputExistsError, WrongKeyError
+from ..safeio import MAX_KEY_FILE, check_private, read_regular
 from . import LOCAL, KmsSettings, WrappedKey
 
 KEY_SIZE = 32
@@ -23,28 +23,12 @@ def fingerprint(primary_key: bytes) -> str:
     return "local:" + hashlib.sha256(b"bigdl-ppml-az local key id\0" + primary_key).hexdigest()[:32]
 
 
-def read_key_file(path: str | os.PathLike[str], limit: int) -> bytes:
-    """At most ``limit`` bytes of a regular file (never a FIFO or device: no hang, no unbounded read)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise KeyFileError(f"{path}: not a regular file")
-        chunks: list[bytes] = []
-        remaining = limit
-        while remaining > 0 and (chunk := os.read(fd, remaining)):
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 class LocalKms:
     """AES-256-GCM wrapping under a 32-byte key file; ``identity`` is the key content's fingerprint."""
 
     kms_type = LOCAL
     aliases = ("simple",)
-    option_names = ("primaryKeyPath", "primaryKey")
+    option_names = ("primaryKeyPath", "primaryKey", "strictPermissions")
 
     def __init__(self, primary_key: bytes, source: str = "<memory>") -> None:
         if len(primary_key) != KEY_SIZE:
@@ -70,7 +54,8 @@ class LocalKms:
         path = settings.get("primaryKeyPath") or settings.get("primaryKey")
         if not path:
             raise ConfigError("kms=local needs option primaryKeyPath (create one with `ppml-az keys create`)")
-        return cls.load(path)
+        strict = (settings.get("strictPermissions") or "").strip().lower() == "true"
+        return cls.load(path, strict_permissions=strict)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> LocalKms:
@@ -87,14 +72,11 @@ class LocalKms:
         return cls(key, str(target))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> LocalKms:
-        try:
-            key = read_key_file(path, KEY_SIZE + 1)
-        except FileNotFoundError:
-            raise KeyFileError(f"{path}: primary key file not found (create one with `ppml-az keys create`)") from None
-        except OSError as exc:
-            raise KeyFileError(f"{path}: cannot read primary key file ({exc.strerror})") from None
-        return cls(key, str(path))
+    def load(cls, path: str | os.PathLike[str], strict_permissions: bool = False) -> LocalKms:
+        if not os.path.exists(path):
+            raise KeyFileError(f"{path}: primary key file not found (create one with `ppml-az keys create`)")
+        check_private(path, "primary key file", strict_permissions)  # warn like ssh; refuse when strict
+        return cls(read_regular(path, MAX_KEY_FILE, "primary key file"), str(path))  # bounded, regular files only
 
     def wrap(self, data_key: bytes, *, compat: str = "") -> WrappedKey:
         """AES-256-GCM whatever ``compat`` says: BigDL had no local KMS, so there is no other algorithm."""

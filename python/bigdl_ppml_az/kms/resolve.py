@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
-import stat
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, KeyFileError, UnknownFormatError, WrongKeyError
-from ..formats import KEY_BESIDE, ObjectInfo
+from ..formats import KEY_BESIDE, ObjectInfo, bigdl
+from ..safeio import read_regular
 from . import WrappedKey
 from .registry import normalize_kms_type
 
@@ -39,27 +38,11 @@ SidecarReader = Callable[[str], "bytes | None"]
 
 
 def read_local_sidecar(path: str, limit: int = MAX_SIDECAR_BYTES) -> bytes | None:
-    """A local sidecar file, only if it is a regular file, at most ``limit`` bytes (longer: an error)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
+    """A local sidecar file (``.meta``, a data key file), None when absent; only a regular file of at most
+    ``limit`` bytes (:func:`bigdl_ppml_az.safeio.read_regular`: no FIFO hang, no /dev/zero)."""
+    if not os.path.lexists(path):
         return None
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise KeyFileError(f"{path}: not a regular file")
-        chunks: list[bytes] = []
-        remaining = limit + 1
-        while remaining > 0 and (chunk := os.read(fd, remaining)):
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > limit:
-        raise KeyFileError(f"{path}: larger than {limit} bytes; not a key file")
-    return data
+    return read_regular(path, limit, "key sidecar file")
 
 
 class _SidecarFs(Protocol):
@@ -101,15 +84,13 @@ def meta_path(directory: str) -> str:
 
 
 def parse_meta(data: bytes, source: str) -> bytes:
-    """Wrapped key bytes from a BigDL ``.meta`` (JSON ``{"encryptedDataKey": "<Base64>"}``)."""
-    if len(data) > MAX_SIDECAR_BYTES:
-        raise KeyFileError(f"{source}: larger than {MAX_SIDECAR_BYTES} bytes; not a BigDL .meta file")
+    """Wrapped key bytes from a BigDL ``.meta`` (JSON ``{"encryptedDataKey": "<Base64>"}``); size and nesting
+    are capped before parsing (:func:`bigdl_ppml_az.formats.bigdl.read_meta`)."""
     try:
-        text = json.loads(data.decode("utf-8"))["encryptedDataKey"]
-        if not isinstance(text, str):
-            raise TypeError
-        return base64.b64decode(text, validate=True)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError, binascii.Error):
+        return base64.b64decode(bigdl.read_meta(data), validate=True)
+    except UnknownFormatError as exc:
+        raise KeyFileError(f"{source}: {exc}") from None
+    except (ValueError, binascii.Error):
         raise KeyFileError(f"{source}: not a BigDL .meta file (JSON with a Base64 encryptedDataKey)") from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob as globmod
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
@@ -73,14 +74,15 @@ class LocalFileSystem:
         if os.path.isfile(local):
             return [FileStatus(path, os.path.getsize(local))]
         if not os.path.isdir(local):
+            _refuse_bad_link(local, path)
             raise StorageError(f"{path}: no such file or directory")
         found: list[FileStatus] = []
-        for root, dirs, files in os.walk(local):
+        for root, dirs, files in os.walk(local):  # does not follow directory links, so no cycles
             dirs[:] = sorted(d for d in dirs if not is_hidden(d))
             for name in sorted(files):
                 if not is_hidden(name):
                     full = os.path.join(root, name)
-                    found.append(FileStatus(full, os.path.getsize(full)))
+                    found.append(FileStatus(full, _data_file_size(full)))
         return sorted(found, key=lambda status: status.path)
 
     def glob(self, pattern: str) -> list[str]:
@@ -99,12 +101,22 @@ class LocalFileSystem:
             raise StorageError(f"{path}: no such file") from None
 
     def open_read(self, path: str) -> BinaryIO:
+        """Regular files only: a FIFO or device would block or never end (opened non-blocking, then checked)."""
         try:
-            return open(self._local(path), "rb")  # noqa: SIM115 - caller owns the handle
+            fd = os.open(self._local(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
+            _refuse_bad_link(self._local(path), path)
             raise StorageError(f"{path}: no such file") from None
         except PermissionError:
             raise StorageError(f"{path}: permission denied") from None
+        except OSError as exc:
+            raise StorageError(f"{path}: cannot open ({exc.strerror or type(exc).__name__})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StorageError(f"{path}: not a regular file (a FIFO, device or socket?); give files or directories")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
 
     def open_write(self, path: str) -> BinaryIO:
         local = self._local(path)
@@ -129,6 +141,28 @@ class LocalFileSystem:
 
     def join(self, base: str, *parts: str) -> str:
         return os.path.join(base, *parts)
+
+
+def _refuse_bad_link(local: str, shown: str) -> None:
+    """A symbolic link whose target is missing or loops: one clear error naming it."""
+    if not os.path.islink(local):
+        return
+    try:
+        os.stat(local)
+    except FileNotFoundError:
+        raise StorageError(f"{shown}: dangling symbolic link (its target {os.readlink(local)} is missing)") from None
+    except OSError:
+        raise StorageError(f"{shown}: symbolic link loop; fix or remove the link") from None
+
+
+def _data_file_size(full: str) -> int:
+    """Size of a listed file; a dangling link, a link loop or a vanished file is an error naming it."""
+    try:
+        info = os.stat(full)
+    except OSError:
+        _refuse_bad_link(full, full)
+        raise StorageError(f"{full}: cannot read this file (removed during the listing?)") from None
+    return info.st_size
 
 
 FileSystemFactory = Callable[[str, Mapping[str, str]], "FileSystem"]
