@@ -139,7 +139,8 @@ def _named(conf: Mapping[str, str], name: str) -> tuple[dict[str, str], dict[str
                     f"{key}: a setting of a BigDL KMS that bigdl-ppml-az does not have (SimpleKMS, eHSM, BigDL KMS); "
                     f"{_INSTEAD}"
                 )
-            known = ", ".join(f"{prefix}{s}" for s in ("kms.type", "kms.vault", "kms.clientId", "material", "plainText"))
+            subs = ("kms.type", "kms.vault", "kms.clientId", "material", "plainText")
+            known = ", ".join(f"{prefix}{s}" for s in subs)
             raise ConfigError(f"{key}: unknown BigDL key setting; use one of {known}")
         if value == "":
             continue  # BigDL's PPMLContext writes kms.clientId="" when no client id is given
@@ -250,13 +251,15 @@ def ppml_args_conf(ppml_args: Mapping[str, object], name: str = DEFAULT_KEY) -> 
             continue
         option = _PPML_ARGS[arg]
         conf[f"{NAMED_PREFIX}{name}.{canonical_sub[reverse[option]]}"] = str(value)
-    kms = conf.get(f"{NAMED_PREFIX}{name}.kms.type", None)
+    kms = conf.get(f"{NAMED_PREFIX}{name}.kms.type")
     if kms is not None and kms.strip() != "":
         normalize_kms(kms, "ppml_args['kms_type']")
     return conf
 
 
-def key_options(conf: Mapping[str, str], name: str = DEFAULT_KEY, explicit: Mapping[str, str] | None = None) -> dict:
+def key_options(
+    conf: Mapping[str, str], name: str = DEFAULT_KEY, explicit: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """ppml-enc options for key ``name``: the configuration's, overridden by ``explicit`` ones (case-insensitive).
 
     When ``explicit`` already names a KMS (``kms``), the configuration is not consulted at all: a caller that

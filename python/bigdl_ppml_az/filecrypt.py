@@ -30,6 +30,7 @@ from typing import BinaryIO, Protocol, TypeAlias
 from urllib.parse import urlparse
 
 from . import formats
+from .bigdl_fit import check_common_key_fits
 from .errors import ConfigError, KeyFileError, OutputExistsError, PpmlError, WrongKeyError, with_source
 from .formats import AUTO, COMMON, NATIVE, PPML_GCM, DataKey, ObjectInfo, bigdl, ppml_gcm
 from .kms import KeyManagementService, WrappedKey, normalize_kms_type, unwrap_cached
@@ -340,6 +341,7 @@ def encrypt_path(
             return ppml_gcm.EncryptingWriter(sink, material, envelope)
 
     else:
+        check_common_key_fits(wrapped.ciphertext, wrapped.key_id)  # before .meta or any part is written
         encrypted_key = base64.b64encode(wrapped.ciphertext).decode("ascii")
         key_string = DataKey(material).as_bigdl_string()
         _write_meta_files(plan, encrypted_key, force)
@@ -603,6 +605,8 @@ def inspect_path(
     if not fs.exists(path):
         raise StorageError(f"{path}: no such file or directory")
     paths = [status.path for status in fs.list_files(path)] if fs.is_dir(path) else [path]
+    if not paths:
+        raise StorageError(f"{path}: no data files to inspect in this directory (hidden files like .meta are skipped)")
     return [inspect_file(p, crypto_mode=crypto_mode, options=options) for p in paths]
 
 

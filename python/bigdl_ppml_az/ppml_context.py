@@ -48,7 +48,7 @@ SAVE_MODES = ("append", "overwrite", "error", "errorifexists", "default", "ignor
 _HIDDEN = (".", "_")
 
 
-class CryptoMode(str, Enum):
+class CryptoMode(Enum):
     """BigDL's crypto modes (same members, same values), plus ``PPML_GCM``, this project's authenticated format."""
 
     PLAIN_TEXT = "plain_text"
@@ -237,7 +237,9 @@ class PPMLContext:
         log.info("PPMLContext %s through the %s path", what, path)
 
     # ------------------------------------------------------------------------------------------ API
-    def read(self, crypto_mode: CryptoMode | str, primary_key_name: str = bigdl_conf.DEFAULT_KEY) -> EncryptedDataFrameReader:
+    def read(
+        self, crypto_mode: CryptoMode | str, primary_key_name: str = bigdl_conf.DEFAULT_KEY
+    ) -> EncryptedDataFrameReader:
         return EncryptedDataFrameReader(self, _mode(crypto_mode), primary_key_name)
 
     def write(
@@ -488,7 +490,8 @@ class EncryptedDataFrameWriter:
         if self._mode == NATIVE:
             raise ConfigError("nativeaescbc is read-only (unauthenticated); write ppml-gcm or aes/cbc/pkcs5padding")
         options = ctx.key_options(self._key)
-        if ctx.native and (self._mode in (AES_GCM_V1, AES_GCM_CTR_V1) or (self._mode == _PPML_GCM and fmt != "parquet")):
+        jvm_writes = self._mode in (AES_GCM_V1, AES_GCM_CTR_V1) or (self._mode == _PPML_GCM and fmt != "parquet")
+        if ctx.native and jvm_writes:
             self._save_jvm(fmt, path, options)
             return
         self._save_ppml_enc(fmt, path, options)

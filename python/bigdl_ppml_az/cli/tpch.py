@@ -108,11 +108,19 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--input DIR is required (the TPC-H data directory)")
     in_mode = normalize_mode(args.input_crypto_mode)
     out_mode = normalize_mode(args.output_crypto_mode)
-    kms = _kms_options(args, required=in_mode != PLAIN or out_mode != PLAIN)
+    kms = _kms_options(args, required=False)
     native = bool(getattr(args, "native", False))
     if native and in_mode == PLAIN:
         raise ConfigError("--native reads encrypted input; it needs an --input-crypto-mode other than plain_text")
     spark = spark_session(args.master, args.shuffle_partitions, args.driver_memory, native=native)
+    from ..bigdl_session import session_key_options
+
+    kms = session_key_options(spark, kms)  # flags win; else the guide's spark.bigdl.* settings
+    if kms is None and (in_mode != PLAIN or out_mode != PLAIN):
+        raise ConfigError(
+            "encrypted data needs --kms (local with --primary-key PATH, or azure with --vault), or the "
+            "spark.bigdl.kms.* settings in the Spark conf"
+        )
     t = tables(spark, args.input, args.format, in_mode, kms, native=native)
     console = _console()
 

@@ -28,6 +28,7 @@ from pyspark import TaskContext
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
+from ..bigdl_fit import check_common_key_fits
 from ..errors import PpmlError, with_source
 from ..formats import COMMON, PPML_GCM, DataKey, bigdl, ppml_gcm
 from ..kms import KmsSettings, WrappedKey, build_kms
@@ -97,6 +98,8 @@ class PpmlEncWriter(DataSourceArrowWriter):
             if existing is not None:  # BigDL readers use one .meta key per directory: keep it
                 return WrappedKey(kms.kms_type, "", "", existing), None
         material, wrapped = kms.generate_data_key(bigdl_compatible=self.settings.crypto_mode == COMMON)
+        if self.settings.crypto_mode == COMMON:  # at planning, before any task writes a part
+            check_common_key_fits(wrapped.ciphertext, wrapped.key_id)
         return wrapped, material
 
     # ------------------------------------------------------------------------------------------ tasks
