@@ -1,8 +1,9 @@
-from bigdl_ppml_az.ppml_context import *  # noqa: F403  (a BigDL job has: from bigdl.ppml.ppml_context import *)
+from bigdl_ppml_az.ppml_context import *  # noqa: F403, I001  (a BigDL job has: from bigdl.ppml.ppml_context import *)
 
 # A BigDL PPML job written against BigDL's Python API only; tests/test_ppml_context.py checks that nothing but the
 # import line names bigdl-ppml-az, then runs it on local keys and on the Key Vault emulator, with and without the
-# JVM shim. argv: ppml_args as JSON, the work directory, a JSON file to write the results to.
+# JVM shim. argv: ppml_args as JSON, the work directory, a JSON file to write the results to, extra SparkConf
+# settings as JSON, and the steps to run (default: all).
 import json
 import os
 import sys
@@ -14,7 +15,8 @@ work = sys.argv[2]
 conf = SparkConf()
 for key, value in json.loads(sys.argv[4] if len(sys.argv) > 4 else "{}").items():
     conf.set(key, value)
-sc = PPMLContext("bigdl-api-job", ppml_args, conf)  # noqa: F405
+steps = set(json.loads(sys.argv[5])) if len(sys.argv) > 5 else {"pme", "modes", "textfile", "named"}
+sc = PPMLContext("bigdl-api-job", ppml_args or None, conf)  # noqa: F405
 results = {"paths": {}}
 
 
@@ -37,6 +39,8 @@ for label, mode, fmt in (
     ("gcm_json", CryptoMode.PPML_GCM, "json"),  # noqa: F405
     ("pme_parquet", CryptoMode.AES_GCM_V1, "parquet"),  # noqa: F405
 ):
+    if fmt == "parquet" and "pme" not in steps:
+        continue
     out = os.path.join(work, label)
     writer = sc.write(dataframe=people, crypto_mode=mode).mode("overwrite")
     if fmt == "csv":
@@ -59,46 +63,51 @@ if os.path.exists(os.path.join(work, "people_cbc")):
     results["people_cbc"] = rows(df.selectExpr("name", "cast(age as int) age", "job").where("age > 30"))
 
 # every save mode, on the encrypted CSV directory (error/errorifexists/ignore are checked before any Spark job)
-target = os.path.join(work, "cbc_csv")
-base = people.count()
-modes = {}
-for save_mode in ("error", "errorifexists"):
-    try:
-        sc.write(people, CryptoMode.AES_CBC_PKCS5PADDING).mode(save_mode).option("header", True).csv(target)  # noqa: F405
-        modes[save_mode] = "written"
-    except Exception as exc:  # noqa: BLE001 - the test checks the message
-        modes[save_mode] = f"{type(exc).__name__}: {exc}"
+results["base"] = base = people.count()
 
 
 def count(path):
     return sc.read(CryptoMode.AES_CBC_PKCS5PADDING).option("header", "true").csv(path).count()  # noqa: F405
 
 
-sc.write(people, CryptoMode.AES_CBC_PKCS5PADDING).mode("ignore").option("header", True).csv(target)  # noqa: F405
-sc.write(people, CryptoMode.AES_CBC_PKCS5PADDING).mode("append").option("header", True).csv(target)  # noqa: F405
-modes["ignore+append"] = count(target)  # 2x: ignore wrote nothing, append added one copy
-sc.write(people, CryptoMode.AES_CBC_PKCS5PADDING).mode("overwrite").option("header", True).csv(target)  # noqa: F405
-modes["overwrite"] = count(target)
-for save_mode in ("ignore", "error"):  # on a fresh target both write
-    fresh = os.path.join(work, f"fresh_{save_mode}")
-    sc.write(people, CryptoMode.AES_CBC_PKCS5PADDING).mode(save_mode).option("header", True).csv(fresh)  # noqa: F405
-    modes[f"{save_mode}_new"] = sorted(n for n in os.listdir(fresh) if n.startswith("part-"))[:1] != []
-results["modes"] = modes
-results["base"] = base
+def write_cbc(save_mode, path):
+    sc.write(people, CryptoMode.AES_CBC_PKCS5PADDING).mode(save_mode).option("header", True).csv(path)  # noqa: F405
+
+
+if "modes" in steps:
+    target = os.path.join(work, "cbc_csv")
+    modes = {}
+    for save_mode in ("error", "errorifexists"):
+        try:
+            write_cbc(save_mode, target)
+            modes[save_mode] = "written"
+        except Exception as exc:  # noqa: BLE001 - the test checks the message
+            modes[save_mode] = f"{type(exc).__name__}: {exc}"
+    write_cbc("ignore", target)
+    write_cbc("append", target)
+    modes["ignore+append"] = count(target)  # 2x: ignore wrote nothing, append added one copy
+    write_cbc("overwrite", target)
+    modes["overwrite"] = count(target)
+    for save_mode in ("ignore", "error"):  # on a fresh target both write
+        fresh = os.path.join(work, f"fresh_{save_mode}")
+        write_cbc(save_mode, fresh)
+        modes[f"{save_mode}_new"] = any(n.startswith("part-") for n in os.listdir(fresh))
+    results["modes"] = modes
 
 # textfile: an RDD of the decrypted lines
-lines = sc.textfile(os.path.join(work, "gcm_json"), 2, CryptoMode.PPML_GCM)  # noqa: F405
-note("textfile")
-results["textfile"] = sorted(lines.collect())
+if "textfile" in steps:
+    lines = sc.textfile(os.path.join(work, "gcm_json"), 2, CryptoMode.PPML_GCM)  # noqa: F405
+    note("textfile")
+    results["textfile"] = sorted(lines.collect())
 
 # named keys, when the job defines two (spark.bigdl.primaryKey.<name>.*)
 names = [n for n in ("amyKey", "bobKey") if sc.spark.conf.get(f"spark.bigdl.primaryKey.{n}.kms.type", "")]
-for name in names:
+for name in names if "named" in steps else ():
     out = os.path.join(work, f"named_{name}")
     sc.write(people, CryptoMode.PPML_GCM, primary_key_name=name).mode("overwrite").option("header", True).csv(out)  # noqa: F405
     df = sc.read(CryptoMode.PPML_GCM, primary_key_name=name).option("header", "true").csv(out)  # noqa: F405
     results[f"named_{name}"] = df.count()
-if len(names) == 2:
+if len(names) == 2 and "named" in steps:
     try:
         out = os.path.join(work, "named_amyKey")
         sc.read(CryptoMode.PPML_GCM, primary_key_name="bobKey").option("header", "true").csv(out).count()  # noqa: F405

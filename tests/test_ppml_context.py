@@ -218,13 +218,20 @@ def _spark_submit() -> str:
 
 
 def _run_job(
-    work: Path, ppml_args: dict[str, str], conf: dict[str, str], env: dict[str, str], submit_conf: dict[str, str]
+    work: Path,
+    ppml_args: dict[str, str],
+    conf: dict[str, str],
+    env: dict[str, str],
+    submit_conf: dict[str, str],
+    steps: list[str] | None = None,
 ) -> dict[str, Any]:
     results = work / "results.json"
     command = [_spark_submit(), "--master", "local[2]"]
     for key, value in {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **submit_conf}.items():
         command += ["--conf", f"{key}={value}"]
     command += [str(JOB), json.dumps(ppml_args), str(work), str(results), json.dumps(conf)]
+    if steps is not None:
+        command.append(json.dumps(steps))
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=work)
     if proc.returncode != 0:
         raise AssertionError(f"BigDL-API job failed:\n{(proc.stdout + proc.stderr)[-6000:]}")
@@ -271,8 +278,10 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory, shim_jar: str) -> dict[
         work.mkdir()
         out["expected"] = _people(work)
         # BigDL-layout input as the guide's encryption step makes it (file names kept: people.csv)
-        assert cli.main(["encrypt", "--kms", "local", "--primary-key", str(keys / "primary.key"), "--crypto-mode",
-                         "aes/cbc/pkcs5padding", str(work / "people.csv"), str(work / "people_cbc" / "people.csv")]) == 0  # fmt: skip
+        encrypt = ["encrypt", "--kms", "local", "--primary-key", str(keys / "primary.key"), "--crypto-mode",
+                   "aes/cbc/pkcs5padding", str(work / "people.csv"),
+                   str(work / "people_cbc" / "people.csv")]  # fmt: skip
+        assert cli.main(encrypt) == 0
         submit_conf = dict(named)
         ppml_args: dict[str, str] = {}
         if label == "ppml-enc":  # keys only through the guide's older spark-submit settings
@@ -302,8 +311,10 @@ def test_bigdl_job_ppml_enc_path_with_spark_submit_conf(local_runs: dict[str, An
 def test_bigdl_job_jvm_path_same_results(local_runs: dict[str, Any]) -> None:
     jvm, enc = local_runs["jvm"], local_runs["ppml-enc"]
     _check(jvm, local_runs["expected"], "jvm")
-    for label in ("plain", "cbc_csv", "gcm_json", "pme_parquet", "people_cbc", "textfile", "modes"):
+    for label in ("plain", "cbc_csv", "gcm_json", "pme_parquet", "people_cbc", "textfile"):
         assert jvm[label] == enc[label], label
+    # save-mode outcomes are the same (the error messages name each run's own directory)
+    assert json.dumps(jvm["modes"]).replace("/jvm/", "/RUN/") == json.dumps(enc["modes"]).replace("/ppml-enc/", "/RUN/")
     assert jvm["named_amyKey"] == jvm["base"] and jvm["named_bobKey"] == jvm["base"]
 
 
@@ -345,3 +356,70 @@ def test_register_gives_ppml_enc_the_sessions_bigdl_defaults(spark: Any, tmp_pat
         spark.conf.unset("spark.bigdl.kms.type")
         spark.conf.unset("spark.bigdl.kms.key.primary")
         register(spark)
+
+
+# ---- the same job on the Key Vault emulator ---------------------------------------------------------------------
+
+
+def _kv_env(kv: Any) -> dict[str, str]:
+    return {
+        "PPML_AZ_KV_CREDENTIAL": "emulator",
+        "PPML_AZ_KV_CA_BUNDLE": str(kv.ca_path),
+        "PPML_AZ_KV_VERIFY_CHALLENGE_RESOURCE": "false",
+    }
+
+
+@pytest.fixture(scope="module")
+def azure_run(tmp_path_factory: pytest.TempPathFactory, kv_emulator: Any) -> dict[str, Any]:
+    """The guide's Azure flow: a BigDL key (2048-bit) in Key Vault, BigDL-layout input, the BigDL-API job."""
+    import uuid
+
+    work = tmp_path_factory.mktemp("bigdl-api-azure")
+    keys = work / "keys"
+    expected = _people(work)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in _kv_env(kv_emulator).items():
+            patch.setenv(key, value)
+        assert cli.main(["keys", "create", "--kmsType", "AzureKeyManagementService", "--vaultName", kv_emulator.url,
+                         "--name", "job-" + uuid.uuid4().hex[:8], "--primaryKeyPath", str(keys / "primaryKey"),
+                         "--bigdl"]) == 0  # fmt: skip
+        assert cli.main(["encrypt", "--kms", "azure", "--vault", kv_emulator.url, "--primary-key",
+                         str(keys / "primaryKey"), "--crypto-mode", "aes/cbc/pkcs5padding", str(work / "people.csv"),
+                         str(work / "people_cbc" / "people.csv")]) == 0  # fmt: skip
+    ppml_args = {"kms_type": "AzureKeyManagementService", "vault": kv_emulator.url,
+                 "primary_key_material": str(keys / "primaryKey")}  # fmt: skip
+    results = _run_job(work, ppml_args, {}, _env(PPML_AZ_NATIVE="0", **_kv_env(kv_emulator)), {}, ["textfile"])
+    return {"expected": expected, "results": results, "keys": keys}
+
+
+def test_bigdl_job_on_key_vault_emulator(azure_run: dict[str, Any]) -> None:
+    results, expected = azure_run["results"], azure_run["expected"]
+    assert results["plain"] == expected
+    assert results["cbc_csv"] == expected and results["gcm_json"] == expected and results["people_cbc"] == expected
+    assert results["paths"]["read_people_cbc"] == "ppml-enc" and results["paths"]["write_cbc_csv"] == "ppml-enc"
+    assert len(results["textfile"]) == results["base"]
+
+
+def test_pme_on_key_vault_emulator(spark: Any, kv: Any, tmp_path: Path) -> None:
+    """Parquet Modular Encryption with a Key Vault key through PPMLContext (extra options: the emulator's TLS)."""
+    import uuid
+
+    from bigdl_ppml_az.kms.azure import create_primary_key
+    from bigdl_ppml_az.ppml_context import CryptoMode, PPMLContext
+
+    key_id = create_primary_key(kv.url, "pme-" + uuid.uuid4().hex[:8], options=kv.options())
+    key_file = tmp_path / "primaryKey"
+    key_file.write_text(key_id + "\n")
+    tls = ("credential", "connectionVerify", "verifyChallengeResource")
+    extra = {k: v for k, v in kv.options().items() if k in tls}
+    ctx = PPMLContext(None, {"kms_type": "AzureKeyManagementService", "vault": kv.url,
+                             "primary_key_material": str(key_file)}, spark=spark, options=extra)  # fmt: skip
+    df = spark.createDataFrame([(f"rowmark{i}", i) for i in range(50)], "name STRING, n INT")
+    out = str(tmp_path / "pme")
+    ctx.write(df, CryptoMode.AES_GCM_CTR_V1).parquet(out)
+    parts = [p for p in Path(out).glob("*.parquet")]
+    assert parts and all(p.read_bytes()[-4:] == b"PARE" and b"rowmark" not in p.read_bytes() for p in parts)
+    back = ctx.read(CryptoMode.AES_GCM_CTR_V1).parquet(out)
+    assert ctx.last_path == "ppml-enc"
+    assert sorted(tuple(r) for r in back.collect()) == sorted(tuple(r) for r in df.collect())
+    assert kv.calls.get("wrapKey", 0) > 0 and kv.calls.get("unwrapKey", 0) > 0
