@@ -184,9 +184,9 @@ class PPMLContext:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._plaintext_keys: dict[str, str] = {}
         self.last_path: str | None = None
-        from . import register
+        from .datasource import PpmlEncDataSource
 
-        register(spark)
+        spark.dataSource.register(PpmlEncDataSource)  # keys are always passed explicitly from here
 
     # ------------------------------------------------------------------------------------------ keys
     @property
