@@ -130,3 +130,18 @@ def test_inspect_of_directory_with_nothing_inspectable_is_an_error(
     assert cli.main(["inspect", str(leftover)]) == 1
     captured = capsys.readouterr()
     assert "no data files to inspect" in captured.err and captured.out == ""
+
+
+def test_ppml_enc_write_refuses_a_key_that_does_not_fit_before_any_task(
+    spark: object, kv: KeyVaultEmulator, tmp_path: Path
+) -> None:
+    from bigdl_ppml_az.kms.azure import create_primary_key
+
+    key_id = create_primary_key(kv.url, "big-" + uuid.uuid4().hex[:8], key_size=3072, options=kv.options())
+    df = spark.createDataFrame([("Jack", 25)], "name STRING, age INT")  # type: ignore[attr-defined]
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match="does not fit BigDL's 400-byte header"):  # at planning, on the driver
+        df.write.format("ppml-enc").options(**kv.options(primaryKeyId=key_id)).option(
+            "cryptoMode", "aes/cbc/pkcs5padding"
+        ).save(str(out))
+    assert not out.exists() or not any(p.name.startswith("part-") for p in out.rglob("*"))

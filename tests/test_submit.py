@@ -213,3 +213,20 @@ def test_secure_local_cluster_run_leaves_no_plaintext_in_shuffle_files(tmp_path:
     control = _secure_run(tmp_path / "control", io_encryption=False)
     assert control["conf"]["spark.io.encryption.enabled"] == "false"
     assert control["shuffle_files"] > 0 and control["marker_files"]
+
+
+def test_bundle_python_and_shim_for_a_local_master(tmp_path: Path) -> None:
+    args = _args("--master", "local[2]", "--bundle", str(tmp_path / "b.zip"), "--py-files", "extra.py",
+                 "--native", "--shim-jar", "/opt/shim.jar", "--python", "/usr/bin/python3", "job.py", "a1")  # fmt: skip
+    plan = submit.build_plan(args, tmp_path / "w", {})
+    import zipfile
+
+    assert _flag(plan.command, "--py-files") == f"{tmp_path / 'b.zip'},extra.py"
+    names = zipfile.ZipFile(tmp_path / "b.zip").namelist()
+    assert "bigdl_ppml_az/ppml_context.py" in names and "pyspark_ppml_enc.py" in names
+    assert _flag(plan.command, "--jars") == "/opt/shim.jar"
+    conf = _confs(plan.command)
+    assert conf["spark.pyspark.python"] == "/usr/bin/python3" and plan.env["PYSPARK_PYTHON"] == "/usr/bin/python3"
+    assert plan.env["PPML_AZ_SECURE_TRANSPORT"] == "1"
+    assert "spark.kubernetes.driver.podTemplateFile" not in conf
+    assert plan.command[-2:] == ["job.py", "a1"]

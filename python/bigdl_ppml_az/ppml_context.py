@@ -298,9 +298,10 @@ def _data_files(paths: Iterable[str], options: Mapping[str, str]) -> list[str]:
 def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], mode: str) -> bool:
     """Register the files' data keys for the shim's codec; False when the codec cannot read these files.
 
-    The codec picks files by extension: ours (``.ppmlgcm``, ``.cbc``, ``.nativecbc``) directly; files that kept a
-    plaintext name (``people.csv`` from ``ppml-az encrypt``, ``.csv.enc`` from ``ppml-enc``) through one claimed
-    extension per session, so a read mixing several such extensions goes through ``ppml-enc`` instead.
+    The codec picks files by extension (``.ppmlgcm``, ``.cbc``, ``.nativecbc``: what the JVM path writes). Files
+    that kept a plaintext name (``people.csv`` from ``ppml-az encrypt``, ``.csv.enc`` from ``ppml-enc``) go
+    through ``ppml-enc``: the shim can claim one such extension, but the claim holds for the whole session and
+    DataFrames are lazy, so a plaintext ``.csv`` read later in the job would then be taken for ciphertext.
     """
     from . import jvm
 
@@ -309,13 +310,11 @@ def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], 
     files = _data_files(paths, options)
     if not files:
         return False
-    others = {_extension(f) for f in files if not f.endswith(jvm.EXTENSIONS)}
-    if len(others) > 1 or "" in others:
-        log.info("JVM path not taken: files with several plaintext extensions (%s)", ", ".join(sorted(others)))
+    others = sorted({_extension(f) or f for f in files if not f.endswith(jvm.EXTENSIONS)})
+    if others:
+        log.info("JVM path not taken: files without a codec extension (%s)", ", ".join(others[:3]))
         return False
-    claimed = tuple(others)
-    jvm.claim_extension(spark, claimed[0] if claimed else None)
-    jvm.prepare_read(spark, paths, options, extensions=claimed)
+    jvm.prepare_read(spark, paths, options)
     return True
 
 
