@@ -143,5 +143,5 @@ def test_ppml_enc_write_refuses_a_key_that_does_not_fit_before_any_task(
     with pytest.raises(Exception, match="does not fit BigDL's 400-byte header"):  # at planning, on the driver
         df.write.format("ppml-enc").options(**kv.options(primaryKeyId=key_id)).option(
             "cryptoMode", "aes/cbc/pkcs5padding"
-        ).save(str(out))
+        ).mode("append").save(str(out))
     assert not out.exists() or not any(p.name.startswith("part-") for p in out.rglob("*"))
