@@ -1,6 +1,6 @@
 """Throughput of ``ppml-az encrypt/decrypt`` against raw AES-256-GCM measured in the same run.
 
-Not a test. Example (what the README numbers come from)::
+Not a test. Example (the command behind the figures in bench/RESULTS.md)::
 
     /work/venv/bin/python bench/cli_throughput.py --size-mb 1024 --dir /tmp/cli/bench
 

@@ -1,7 +1,7 @@
 """Lineitem aggregation (TPC-H Q1) on the JVM path: Spark's CSV reader on plaintext vs on ppml-gcm decrypted
-by the shim's codec, same session, alternating runs. Not a test. Target ratio <= 1.05 (DESIGN section 8).
+by the shim's codec, same session, alternating runs. Not a test. Target ratio <= 1.05.
 
-Example (README numbers)::
+Example (the command behind bench/RESULTS.md)::
 
     /work/venv/bin/python bench/native_lineitem.py --sf 1 --dir /tmp/shim/bench --runs 3
 """
@@ -28,7 +28,7 @@ def main() -> int:
     data = prepare(args.sf, Path(args.dir) / f"sf{args.sf:g}")
 
     from bigdl_ppml_az import tpch
-    from bigdl_ppml_az.jvm.tpch import native_tables
+    from bigdl_ppml_az.tpch.native import native_tables
 
     spark = session()
     plain = tpch.tables(spark, data["plain"], "tbl")

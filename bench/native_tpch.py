@@ -4,7 +4,7 @@ Two pairs, each a ratio against its own plaintext baseline:
 * Parquet: Spark's Parquet reader on plaintext vs on Parquet Modular Encryption (shim KmsClient, local KMS);
 * CSV (tbl): Spark's CSV reader on plaintext vs on ppml-gcm files decrypted by the shim's codec (split by segment).
 
-Example (README numbers)::
+Example (the command behind bench/RESULTS.md)::
 
     /work/venv/bin/python bench/native_tpch.py --sf 1 --dir /tmp/shim/bench
 
@@ -79,7 +79,7 @@ def main() -> int:
     data = prepare(args.sf, base)
 
     from bigdl_ppml_az import tpch
-    from bigdl_ppml_az.jvm.tpch import native_tables, write_pme_tables
+    from bigdl_ppml_az.tpch.native import native_tables, write_pme_tables
 
     spark = session()
     kms = data["kms"]

@@ -1,4 +1,4 @@
-"""Read overhead of ppml-enc vs Spark's native CSV reader on TPC-H lineitem (DESIGN section 8: target <= 1.05).
+"""Read overhead of ppml-enc vs Spark's native CSV reader on TPC-H lineitem (target <= 1.05).
 
 Not part of the test run. Generates lineitem with tpchgen-cli, encrypts it as ppml-gcm and BigDL common, then
 runs the same Q1-style aggregation over (a) Spark's CSV reader on the plaintext, (b) ppml-enc on ppml-gcm,
@@ -85,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     paths = prepare(workdir, args.scale)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if args.profile:
-        os.environ["PPML_AZ_PROFILE_DIR"] = args.profile  # inherited by the JVM and its Python workers
+    if args.profile:  # Spark's Python workers load bench/profile_hook/sitecustomize.py, which profiles read()
+        hook = str(Path(__file__).resolve().parent / "profile_hook")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (hook, os.environ.get("PYTHONPATH")) if p)
+        os.environ["PPML_AZ_BENCH_PROFILE_DIR"] = args.profile  # inherited by the JVM and its Python workers
 
     from pyspark.sql import SparkSession
 

@@ -1,4 +1,4 @@
-"""TPC-H: 22 queries on plaintext vs ppml-gcm-encrypted inputs, CSV and Parquet, in one run (DESIGN section 8:
+"""TPC-H: 22 queries on plaintext vs ppml-gcm-encrypted inputs, CSV and Parquet, in one run (target:
 total ratio <= 1.10). Not part of the test run.
 
 Generates the tables with tpchgen-cli (CSV and Parquet), encrypts each copy with ppml-gcm under a local key,

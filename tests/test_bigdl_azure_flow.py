@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bigdl_ppml_az import cli
-from bigdl_ppml_az.bigdl_fit import MAX_ENCRYPTED_KEY_CHARS, check_common_key_fits
 from bigdl_ppml_az.errors import ConfigError
+from bigdl_ppml_az.formats.bigdl import MAX_ENCRYPTED_KEY_CHARS, check_common_key_fits
 from kv_emulator import KeyVaultEmulator
 
 

@@ -122,7 +122,7 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         rows = [list(r) for r in df.orderBy("id").collect()]
         return {"rows": rows, "plan": df._jdf.queryExecution().executedPlan().toString()}
     if op == "tpch_pme_write":
-        from bigdl_ppml_az.jvm.tpch import write_pme_tables
+        from bigdl_ppml_az.tpch.native import write_pme_tables
 
         write_pme_tables(spark, job["source"], job["out"], job["kms"], "tbl", job["mode"])
         return {}
@@ -326,6 +326,17 @@ def codec_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> CodecR
             "prepare": {"kms": "local", "primaryKeyPath": str(other)},
         },
     ]
+    # truncated at a segment boundary (the final segment removed): every split, and limit(1), must fail
+    encrypt_gcm(kms, plain, bad / "cut.txt.ppmlgcm", 4096)
+    cut_final_segment(bad / "cut.txt.ppmlgcm")
+    narrow = {"spark.sql.files.maxPartitionBytes": "9000"}
+    for suffix, conf in (("one_split", {}), ("many_splits", narrow)):
+        jobs += [
+            {"id": f"cut_limit_text_{suffix}", "op": "limit_text", "path": str(bad / "cut.txt.ppmlgcm"),
+             "prepare": opts, "sql_conf": conf},
+            {"id": f"cut_limit_csv_{suffix}", "op": "limit_csv", "path": str(bad / "cut.txt.ppmlgcm"),
+             "prepare": opts, "sql_conf": conf},
+        ]
     # output through the codec
     jobs.append({"id": "write", "op": "write_csv", "out": str(base / "out"), "n": 20_000, "prepare_write": opts})
     # redaction: a key given at session start as well (listed in the environment, must be redacted there)
@@ -411,6 +422,26 @@ def test_tampered_cbc_yields_no_row_even_to_limit_1(codec_run: CodecRun) -> None
     good = codec_run.results["good_limit_text"]
     assert good["ok"], good
     assert good["lines"] == [codec_run.expected["common.csv.cbc"].decode("utf-8").split("\n")[0]]
+
+
+def cut_final_segment(path: Path) -> None:
+    """Drop the final segment exactly at its boundary: what is left is a run of valid non-final segments."""
+    blob = path.read_bytes()
+    with open(path, "rb") as handle:
+        info = probe(handle, len(blob), str(path))
+    assert info.segment_size is not None
+    layout = ppml_gcm.Layout(len(info.head), info.segment_size, len(blob))
+    assert layout.segment_count > 3
+    path.write_bytes(blob[: layout.segment_start(layout.segment_count - 1)])
+
+
+def test_truncated_gcm_yields_no_row_even_to_limit_1(codec_run: CodecRun) -> None:
+    """Every split authenticates the final segment first: a file cut at a segment boundary gives no row."""
+    for job in ("cut_limit_text_one_split", "cut_limit_csv_one_split", "cut_limit_text_many_splits",
+                "cut_limit_csv_many_splits"):
+        result = codec_run.results[job]
+        assert not result["ok"], (job, result)
+        assert "failed authentication" in result["error"] and "segment" in result["error"], (job, result)
 
 
 def test_wrong_primary_key_fails_on_the_driver(codec_run: CodecRun) -> None:

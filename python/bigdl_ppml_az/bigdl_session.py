@@ -10,6 +10,7 @@ that names ``kms`` itself gets nothing from the configuration.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from . import bigdl_conf
@@ -43,8 +44,8 @@ def defaults_from_conf(conf: dict[str, str]) -> dict[str, str]:
 
 
 def session_key_options(
-    spark: Any, explicit: dict[str, str] | None, name: str = bigdl_conf.DEFAULT_KEY
-) -> dict[str, str] | None:
+    spark: Any, explicit: Mapping[str, str] | None, name: str = bigdl_conf.DEFAULT_KEY
+) -> Mapping[str, str] | None:
     """Key options for a driver-side command: ``explicit`` ones (flags) win; else the session's spark.bigdl.*
     settings; None when neither names a key. Unhonourable spark.bigdl.* settings are errors either way."""
     conf = session_conf(spark)

@@ -1,7 +1,8 @@
-"""Exceptions of bigdl-ppml-az.
+"""Exceptions of bigdl-ppml-az, all in this one flat module (the others re-export what they raise).
 
 Every message names the object (file path, key id) and what to do; none ever contains plaintext or key
 material. The CLI prints ``str(exc)`` as its one-line message, so messages are written for humans.
+:func:`with_source` is the one way to prefix a message with the file it concerns.
 """
 
 from __future__ import annotations
@@ -39,11 +40,23 @@ class ConfigError(PpmlError):
     """An option is missing, unknown or has a bad value."""
 
 
-def with_source(exc: PpmlError, source: str) -> PpmlError:
-    """Return an exception of the same type whose message is prefixed with the object it concerns."""
+class StorageError(PpmlError):
+    """A path is missing, not permitted, or the store failed; the message names the path."""
+
+
+class MalformedRecordError(PpmlError):
+    """A record did not parse and the read runs with mode=FAILFAST."""
+
+
+def with_source(exc: Exception, source: str, kind: type[PpmlError] = PpmlError) -> PpmlError:
+    """An exception whose message is prefixed with the object it concerns (once: an existing prefix is kept).
+
+    A :class:`PpmlError` keeps its type; any other exception (a ``ValueError`` from a primitive, say) becomes
+    ``kind``, so callers that map library errors to ours do it here too.
+    """
     message = str(exc)
     if source and source not in message:
         message = f"{source}: {message}"
-    new = type(exc)(message)
+    new = type(exc)(message) if isinstance(exc, PpmlError) else kind(message)
     new.__cause__ = exc.__cause__
     return new

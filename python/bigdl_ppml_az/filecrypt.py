@@ -30,9 +30,8 @@ from typing import BinaryIO, Protocol, TypeAlias
 from urllib.parse import urlparse
 
 from . import formats
-from .bigdl_fit import check_common_key_fits
 from .errors import ConfigError, KeyFileError, OutputExistsError, PpmlError, WrongKeyError, with_source
-from .formats import AUTO, COMMON, NATIVE, PPML_GCM, DataKey, ObjectInfo, bigdl, ppml_gcm
+from .formats import AUTO, BIGDL_COMPAT, DEFAULT_WRITE_MODE, Codec, DataKey, ObjectInfo, bigdl, ppml_gcm
 from .kms import KeyManagementService, WrappedKey, normalize_kms_type, unwrap_cached
 from .kms.bigdl_keys import read_data_key_file
 from .storage import FileStatus, FileSystem, StorageError, filesystem_for, is_remote
@@ -309,7 +308,7 @@ def encrypt_path(
     output: str,
     kms: KeyManagementService,
     *,
-    crypto_mode: str = PPML_GCM,
+    crypto_mode: str = DEFAULT_WRITE_MODE,
     segment_size: int = ppml_gcm.DEFAULT_SEGMENT_SIZE,
     data_key_file: str | None = None,
     force: bool = False,
@@ -322,9 +321,9 @@ def encrypt_path(
     ``data_key_file`` (a BigDL data key file: Base64 of the wrapped key) reuses that data key, as BigDL did;
     otherwise one fresh data key is generated and wrapped for the run.
     """
-    mode = formats.normalize_mode(crypto_mode)
-    mode = PPML_GCM if mode == AUTO else mode
-    if mode not in formats.WRITABLE_MODES:
+    codec = formats.write_codec(crypto_mode, DEFAULT_WRITE_MODE)
+    mode = codec.name
+    if not (codec.writable and codec.wraps_bytes):  # PME is written by the Parquet writer, not file by file
         raise ConfigError(f"cannot encrypt with crypto mode {mode}; use {' or '.join(formats.WRITABLE_MODES)}")
     if not ppml_gcm.MIN_SEGMENT_SIZE <= segment_size <= ppml_gcm.MAX_SEGMENT_SIZE:
         raise ConfigError(
@@ -332,22 +331,20 @@ def encrypt_path(
         )
     started = time.perf_counter()
     plan = _plan(source, output, options, force)
-    material, wrapped = _data_key_for_encryption(kms, mode, data_key_file)
+    material, wrapped = _data_key_for_encryption(kms, codec, data_key_file)
+    key = DataKey(material)
+    if codec.directory_meta:  # BigDL readers look for .meta next to the part files
+        _write_meta_files(plan, base64.b64encode(wrapped.ciphertext).decode("ascii"), force)
 
-    if mode == PPML_GCM:
-
-        def make_writer(sink: BinaryIO, status: FileStatus) -> _Writer:
-            envelope = ppml_gcm.envelope_for(wrapped, segment_size, content_type_for(status.path), status.size)
-            return ppml_gcm.EncryptingWriter(sink, material, envelope)
-
-    else:
-        check_common_key_fits(wrapped.ciphertext, wrapped.key_id)  # before .meta or any part is written
-        encrypted_key = base64.b64encode(wrapped.ciphertext).decode("ascii")
-        key_string = DataKey(material).as_bigdl_string()
-        _write_meta_files(plan, encrypted_key, force)
-
-        def make_writer(sink: BinaryIO, status: FileStatus) -> _Writer:
-            return bigdl.CommonWriter(sink, key_string, encrypted_key)
+    def make_writer(sink: BinaryIO, status: FileStatus) -> _Writer:
+        return codec.open_writer(
+            sink,
+            key,
+            wrapped,
+            segment_size=segment_size,
+            content_type=content_type_for(status.path),
+            plaintext_length=status.size,
+        )
 
     jobs_list: list[Job] = [_encrypt_job(plan, status, out, make_writer, mode) for status, out in plan.pairs]
     total = sum(status.size for status, _ in plan.pairs)
@@ -356,18 +353,25 @@ def encrypt_path(
 
 
 def _data_key_for_encryption(
-    kms: KeyManagementService, mode: str, data_key_file: str | None
+    kms: KeyManagementService, codec: Codec, data_key_file: str | None
 ) -> tuple[bytes, WrappedKey]:
+    """The run's data key; the codec checks it can record the wrapped key before anything is written."""
+    material, wrapped = _data_key(kms, codec, data_key_file)
+    codec.check_wrapped_key(wrapped.ciphertext, wrapped.key_id)
+    return material, wrapped
+
+
+def _data_key(kms: KeyManagementService, codec: Codec, data_key_file: str | None) -> tuple[bytes, WrappedKey]:
     if data_key_file is None:
-        return kms.generate_data_key(bigdl_compatible=mode == COMMON)
+        return kms.generate_data_key(bigdl_compatible=codec.key_compat == BIGDL_COMPAT)
     wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, read_data_key_file(data_key_file))
     try:
         material = unwrap_cached(kms, wrapped)
     except PpmlError as exc:
         raise with_source(exc, data_key_file) from None
-    if mode == PPML_GCM and len(material) != ppml_gcm.KEY_SIZE:
+    if codec.key_size is not None and len(material) != codec.key_size:
         raise KeyFileError(
-            f"{data_key_file}: data key unwraps to {len(material)} bytes; ppml-gcm needs {ppml_gcm.KEY_SIZE}"
+            f"{data_key_file}: data key unwraps to {len(material)} bytes; {codec.name} needs {codec.key_size}"
         )
     return material, wrapped
 
@@ -449,8 +453,9 @@ class _KeyResolver:
 
     def key_for(self, info: ObjectInfo, name: str) -> DataKey:
         if self.plaintext is not None:
-            if info.mode == PPML_GCM and len(self.plaintext.material) != ppml_gcm.KEY_SIZE:
-                raise WrongKeyError(f"{name}: ppml-gcm needs a plaintext data key that is Base64 of 32 bytes")
+            size = info.codec.key_size
+            if size is not None and len(self.plaintext.material) != size:
+                raise WrongKeyError(f"{name}: {info.mode} needs a plaintext data key that is Base64 of {size} bytes")
             return self.plaintext
         kms = self.kms
         if info.key_ref is None:  # nativeaescbc: the key comes from a BigDL data key file
@@ -468,7 +473,7 @@ class _KeyResolver:
                 "or pass the data key string (--data-key-plaintext-file)"
             )
         ref = info.key_ref
-        if info.mode == PPML_GCM:
+        if ref.kms_type:  # the header records its KMS and primary key (ppml-gcm envelope)
             self._check_kms(kms, ref.kms_type or "", ref.key_id or "", name)
             wrapped = WrappedKey(kms.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
         else:  # BigDL common headers record only the wrapped key: it belongs to the configured primary key
@@ -522,36 +527,80 @@ def decrypt_path(
     headerless ``nativeaescbc`` data; ``crypto_mode`` forces a layout; ``verify=False`` skips BigDL's HMAC.
     """
     mode = formats.normalize_mode(crypto_mode)
-    if mode not in (AUTO, PPML_GCM, COMMON, NATIVE):
-        raise ConfigError(f"cannot decrypt crypto mode {mode} file by file; use auto, ppml-gcm, {COMMON} or {NATIVE}")
+    if mode != AUTO and not _file_by_file(formats.codec_for(mode)):
+        usable = [c.name for c in formats.all_codecs() if _file_by_file(c)]
+        raise ConfigError(
+            f"cannot decrypt crypto mode {mode} file by file; use auto, {', '.join(usable[:-1])} or {usable[-1]}"
+        )
     started = time.perf_counter()
     plan = _plan(source, output, options, force)
     resolver = _KeyResolver(kms, data_key_plaintext, data_key_file)
     jobs_list: list[Job] = []
     modes: set[str] = set()
-    common_dirs: set[str] = set()
+    meta_dirs: set[str] = set()
+    outputs: set[str] = set()
+    # A tree's output names mirror the input names: drop the suffix writers add. A single file keeps its name.
+    derived_names = plan.fs_in.is_dir(source)
     for status, out in plan.pairs:
         info = _probe(plan.fs_in, status, mode)
+        if derived_names:
+            out = _plaintext_output(plan.fs_out, out, info.mode, outputs, force)
         key = resolver.key_for(info, status.path)
         modes.add(info.mode)
-        if info.mode == COMMON:
-            common_dirs.add(_parent(status.path))
+        if info.codec.directory_meta:
+            meta_dirs.add(_parent(status.path))
         jobs_list.append(_decrypt_job(plan, status, out, info, key, verify))
-    notes = _decrypt_notes(plan.fs_in, modes, common_dirs, verify)
+    notes = _decrypt_notes(plan.fs_in, modes, meta_dirs, verify)
     total = sum(status.size for status, _ in plan.pairs)
     files = _run(jobs_list, jobs, progress, total, "decrypting")
     key_id = _configured_key_id(kms) if kms is not None and data_key_plaintext is None else None
     return RunResult("decrypted", "+".join(sorted(modes)), files, time.perf_counter() - started, key_id, notes)
 
 
-def _decrypt_notes(fs: FileSystem, modes: set[str], common_dirs: set[str], verify: bool) -> list[str]:
+def _file_by_file(codec: Codec) -> bool:
+    """Modes ``decrypt_path`` handles: encrypted byte layouts (not plaintext, not PME inside Parquet)."""
+    return codec.encrypted and codec.wraps_bytes
+
+
+def encrypted_suffixes(mode: str) -> tuple[str, ...]:
+    """The names writers of ``mode`` give encrypted files beyond the plaintext name: ppml-enc part files
+    (``.enc``, ``.cbc``) and the JVM shim's codec extensions. ``encrypt_path`` keeps plaintext names."""
+    codec = formats.codec_for(mode)
+    found = [f".{codec.part_suffix}" if codec.part_suffix else "", codec.suffix or ""]
+    return tuple(dict.fromkeys(s for s in found if s))
+
+
+def plaintext_name(name: str, mode: str) -> str:
+    """``part-00000-x.csv.enc`` -> ``part-00000-x.csv`` when the suffix is the one writers of ``mode`` add."""
+    for suffix in encrypted_suffixes(mode):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _plaintext_output(fs: FileSystem, out: str, mode: str, taken: set[str], force: bool) -> str:
+    """The output path without the encrypted-file suffix, refusing two inputs that would meet in one output."""
+    head, _, name = out.rpartition("/")
+    stripped = plaintext_name(name, mode)
+    final = (f"{head}/{stripped}" if head else stripped) if stripped != name else out
+    if final in taken:
+        raise ConfigError(f"{out}: another input file also decrypts to {final}; decrypt them into separate outputs")
+    if final != out and not force and fs.exists(final):
+        raise OutputExistsError(f"{final}: output file exists; pass --force (force=True) to replace it")
+    taken.add(final)
+    return final
+
+
+def _decrypt_notes(fs: FileSystem, modes: set[str], meta_dirs: set[str], verify: bool) -> list[str]:
     notes: list[str] = []
-    for directory in sorted(common_dirs):
+    for directory in sorted(meta_dirs):
         if not fs.exists(_join_parent(fs, directory, bigdl.META_FILE)):
             notes.append(f"{directory}: no BigDL .meta file; decrypted with the key recorded in each file's header")
-    if NATIVE in modes:
-        notes.append("nativeaescbc has no MAC: tampering with those files cannot be detected")
-    if COMMON in modes and not verify:
+    codecs = [formats.codec_for(m) for m in sorted(modes)]
+    for codec in codecs:
+        if not codec.authenticated:
+            notes.append(f"{codec.name} has no MAC: tampering with those files cannot be detected")
+    if not verify and any(c.whole_file_mac for c in codecs):
         notes.append("HMAC verification was skipped (--no-verify): tampering was not checked")
     return notes
 
@@ -592,7 +641,7 @@ def inspect_file(path: str, *, crypto_mode: str = AUTO, options: Mapping[str, st
     described: dict[str, object] = {"path": path, **info.describe()}
     if info.key_ref is not None:
         described["wrappedKeyLength"] = len(info.key_ref.wrapped_key)
-    if info.mode == COMMON:
+    if info.codec.directory_meta:
         described["metaFile"] = fs.exists(_join_parent(fs, _parent(path), bigdl.META_FILE))
     return described
 

@@ -142,6 +142,9 @@ class GcmSplitStream(raw: InputStream, start: Long, end: Long, conf: Configurati
       segmentPos = i => if (i == 0) 0L else env.length + i * seg
       setStart(segmentPos(first))
       if (last >= first) {
+        // Every split authenticates the file's final segment before its first row: truncation at a segment
+        // boundary is otherwise invisible to splits (and to limit(1)) that never reach the end.
+        PpmlGcm.verifyFinal(seekable, raw, env, cipher, last)
         setEnd(segmentPos(last))
         seekable.seek(PpmlGcm.segmentStart(env, first))
         new PpmlGcm.DecryptingStream(raw, env, cipher, first)

@@ -8,6 +8,7 @@ import javax.crypto.{AEADBadTagException, Cipher, Mac}
 import javax.crypto.spec.{GCMParameterSpec, SecretKeySpec}
 
 import com.fasterxml.jackson.databind.ObjectMapper
+import org.apache.hadoop.fs.Seekable
 
 /** ppml-gcm (see python/bigdl_ppml_az/formats/ppml_gcm.py): envelope, then Tink AES256_GCM_HKDF streaming. */
 object PpmlGcm {
@@ -165,13 +166,54 @@ object PpmlGcm {
     override def close(): Unit = in.close()
   }
 
-  /** Open a ppml-gcm stream whose first 12 bytes (magic and length) were already consumed. */
+  /** Open a ppml-gcm stream whose first 12 bytes (magic and length) were already consumed. On a seekable
+   * stream (what Spark's readers pass) the final segment is authenticated first, so a truncated file fails
+   * before its first row even under limit(1).
+   */
   def openDecrypting(prefix: Array[Byte], in: InputStream, keyOf: Array[Byte] => Array[Byte]): DecryptingStream = {
     val env = readEnvelopeAfter(prefix, in)
     val tink = new Array[Byte](TinkHeaderSize)
     if (Bytes.readFully(in, tink, 0, TinkHeaderSize) < TinkHeaderSize)
       throw new IntegrityException("ppml-gcm object is truncated (shorter than header plus one tag)")
-    new DecryptingStream(in, env, new SegmentCipher(keyOf(env.wrappedKey), env.raw, tink, encrypt = false), 0)
+    val cipher = new SegmentCipher(keyOf(env.wrappedKey), env.raw, tink, encrypt = false)
+    in match {
+      case seekable: Seekable =>
+        val from = seekable.getPos
+        verifyFinal(seekable, in, env, cipher, 0L)
+        seekable.seek(from)
+      case _ => // not seekable: the end-of-stream check in DecryptingStream still fails the task
+    }
+    new DecryptingStream(in, env, cipher, 0)
+  }
+
+  /** Authenticate the object's final segment (the one sealed with the last-segment flag). The file length is
+   * not known to a codec, so the last segment is found by probing whether segment k has a first byte:
+   * exponential then binary search from segment `hint`, about 2*log2(segments) one-byte reads.
+   * Leaves the stream at an unspecified position: callers seek back.
+   */
+  def verifyFinal(seekable: Seekable, in: InputStream, env: Envelope, cipher: SegmentCipher, hint: Long): Unit = {
+    def exists(k: Long): Boolean = // Hadoop streams throw EOFException on a seek past the end
+      try { seekable.seek(segmentStart(env, k)); in.read() >= 0 } catch { case _: java.io.EOFException => false }
+    if (!exists(0))
+      throw new IntegrityException("ppml-gcm object is truncated (shorter than header plus one tag)")
+    var lo = if (hint > 0 && exists(hint)) hint else 0L
+    var step = 1L
+    var hi = -1L
+    while (hi < 0) {
+      val probe = lo + step
+      if (probe >= (1L << 32) || !exists(probe)) hi = probe else { lo = probe; step *= 2 }
+    }
+    while (hi - lo > 1) {
+      val mid = lo + (hi - lo) / 2
+      if (exists(mid)) lo = mid else hi = mid
+    }
+    val expected = if (lo == 0) env.segmentSize - TinkHeaderSize else env.segmentSize
+    val ct = new Array[Byte](expected)
+    seekable.seek(segmentStart(env, lo))
+    val n = Bytes.readFully(in, ct, 0, expected)
+    if (n < TagSize)
+      throw new IntegrityException("ppml-gcm object is truncated or has trailing bytes (last segment too short)")
+    cipher.decrypt(lo, ct, n, last = true, new Array[Byte](expected))
   }
 
   /** Writes envelope, Tink header, then sealed segments; the last segment is sealed by finish(). */

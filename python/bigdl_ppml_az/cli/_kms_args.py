@@ -7,13 +7,33 @@ the same words work here, next to the kebab-case forms.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError
 from ..kms import LOCAL, KeyManagementService, KmsSettings, build_kms, normalize_kms_type
 from ..kms.bigdl_keys import read_primary_key_id
+from ..options import BOTH, Options
 
 KMS_METAVAR = "{local,azure,AzureKeyManagementService}"
+
+# The data source option each flag becomes, so messages about an option name the flag the user typed.
+FLAG_LABELS = {
+    "kms": "--kms",
+    "primaryKeyPath": "--primary-key",
+    "primaryKeyId": "--primary-key",
+    "dataKeyPath": "--data-key",
+    "vault": "--vault",
+    "primaryKeyName": "--primary-key-name",
+    "clientId": "--client-id",
+    "segmentSize": "--segment-size",
+}
+
+
+def flag_options(values: Mapping[str, str | None]) -> Options:
+    """Data-source style options from CLI flags (None = flag not given), checked against the same declared
+    table as ``ppml-enc`` options: same names, same boolean and size syntax, flag names in messages."""
+    given = {name: value for name, value in values.items() if value is not None}
+    return Options(given, labels=FLAG_LABELS).check(BOTH)
 
 
 def _flag(group: argparse._ArgumentGroup, names: Sequence[str], aliases: Sequence[str], **kwargs: str) -> None:
@@ -90,10 +110,11 @@ def kms_type_from_args(args: argparse.Namespace) -> str:
     return normalize_kms_type(args.kms)
 
 
-def kms_options(args: argparse.Namespace) -> dict[str, str]:
-    """Data-source style options (``kms``, ``primaryKeyPath``, ``vault``...) from the parsed flags."""
+def kms_options(args: argparse.Namespace, **extra: str | None) -> Options:
+    """Data-source style options (``kms``, ``primaryKeyPath``, ``vault``...) from the parsed flags, plus
+    ``extra`` options (e.g. ``dataKeyPath``), as one checked :class:`Options`."""
     kms_type = kms_type_from_args(args)
-    options = {"kms": kms_type}
+    options: dict[str, str | None] = {"kms": kms_type}
     if kms_type == LOCAL:
         if not args.primary_key:
             raise ConfigError(
@@ -101,14 +122,14 @@ def kms_options(args: argparse.Namespace) -> dict[str, str]:
                 "--primary-key PATH`)"
             )
         options["primaryKeyPath"] = args.primary_key
-        return options
+        return flag_options({**options, **extra})
     if args.primary_key:
         options["primaryKeyId"] = read_primary_key_id(args.primary_key)
     for flag, option in (("vault", "vault"), ("primary_key_name", "primaryKeyName"), ("client_id", "clientId")):
         value = getattr(args, flag, None)
         if value:
             options[option] = value
-    return options
+    return flag_options({**options, **extra})
 
 
 def kms_from_args(args: argparse.Namespace) -> KeyManagementService:

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import warnings
 from typing import Any
 
 from .. import filecrypt
 from ..errors import ConfigError
-from ..formats import AUTO, PPML_GCM, UnauthenticatedWarning, normalize_mode, ppml_gcm
+from ..formats import AUTO, DEFAULT_WRITE_MODE, UnauthenticatedWarning, all_codecs, ppml_gcm, write_codec
 from ..kms.bigdl_keys import read_data_key_plaintext
-from ._kms_args import add_kms_arguments, kms_from_args
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``1048576``, ``1MiB``, ``4M``, ``512KiB`` (binary units: segment sizes are powers of two)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ConfigError(f"--segment-size {text!r} is not a size; use bytes or a suffix, e.g. 1MiB or 4MiB")
-    number, unit = match.groups()
-    return int(number) * _UNITS[(unit or "")[:1].lower()]
+from ..options import Options
+from ._kms_args import add_kms_arguments, flag_options, kms_from_args
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -40,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     enc.add_argument(
         "--crypto-mode",
         "--cryptoMode",
-        default=PPML_GCM,
+        default=DEFAULT_WRITE_MODE,
         metavar="MODE",
         help="ppml-gcm (default, authenticated, splittable) or aes/cbc/pkcs5padding (BigDL PPML compatible)",
     )
@@ -100,14 +88,15 @@ def _add_conf_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def storage_options(pairs: list[str]) -> dict[str, str]:
-    options: dict[str, str] = {}
+def storage_options(pairs: list[str]) -> Options:
+    """The ``--conf KEY=VALUE`` settings, checked like data source options (ABFS ``fs.azure.*`` pass as is)."""
+    options: dict[str, str | None] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--conf {pair.split('=')[0]!r}...: expected KEY=VALUE")
         options[key.strip()] = value
-    return options
+    return flag_options(options)
 
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -138,20 +127,22 @@ def _report(result: filecrypt.RunResult) -> int:
 
 def _encrypt(args: argparse.Namespace) -> int:
     _check_jobs(args.jobs)
-    mode = normalize_mode(args.crypto_mode)
-    segment_size = ppml_gcm.DEFAULT_SEGMENT_SIZE if args.segment_size is None else parse_size(args.segment_size)
+    codec = write_codec(args.crypto_mode, DEFAULT_WRITE_MODE)
+    given = flag_options({"segmentSize": args.segment_size})
+    segment_size = given.get_size("segmentSize", ppml_gcm.DEFAULT_SEGMENT_SIZE)
     if not ppml_gcm.MIN_SEGMENT_SIZE <= segment_size <= ppml_gcm.MAX_SEGMENT_SIZE:
         raise ConfigError(
             f"--segment-size {args.segment_size}: must be between 4KiB and 4MiB ({ppml_gcm.MIN_SEGMENT_SIZE}.."
             f"{ppml_gcm.MAX_SEGMENT_SIZE} bytes)"
         )
-    if mode not in (AUTO, PPML_GCM) and args.segment_size is not None:
-        raise ConfigError(f"--segment-size applies to ppml-gcm only, not to {mode}")
+    if not codec.has_segment_size and args.segment_size is not None:
+        segmented = " and ".join(c.name for c in all_codecs() if c.has_segment_size)
+        raise ConfigError(f"--segment-size applies to {segmented} only, not to {codec.name}")
     result = filecrypt.encrypt_path(
         args.input,
         args.output,
         kms_from_args(args),
-        crypto_mode=mode,
+        crypto_mode=codec.name,
         segment_size=segment_size,
         data_key_file=args.data_key,
         force=args.force,

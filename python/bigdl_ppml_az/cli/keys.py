@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..bigdl_fit import BIGDL_RSA_BITS
 from ..errors import ConfigError, KmsError, OutputExistsError
+from ..formats.bigdl import BIGDL_RSA_BITS
 from ..kms import LOCAL, KeyManagementService, KmsSettings, build_kms
 from ..kms.bigdl_keys import write_data_key_file
 from ..kms.local import LocalKms

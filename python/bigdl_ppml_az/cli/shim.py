@@ -11,13 +11,27 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add this module's commands to the ppml-az parser."""
-    shim = subparsers.add_parser("shim", help="JVM shim: Spark's native readers on encrypted data")
+    shim = subparsers.add_parser(
+        "shim",
+        help="JVM shim: Spark's native readers on encrypted data",
+        description="The Scala shim that lets Spark's own readers and writers decrypt inside the JVM "
+        "(docs/JVM.md).",
+    )
     commands = shim.add_subparsers(dest="shim_command", metavar="SUBCOMMAND")
-    build = commands.add_parser("build", help="compile the shim jar with pyspark's Scala compiler (no network)")
+    build = commands.add_parser(
+        "build",
+        help="compile the shim jar with pyspark's Scala compiler (no network)",
+        description="Compile the shim jar with the Scala compiler pyspark ships and cache it (by source hash and "
+        "Spark version); print its path.",
+    )
     build.add_argument("--output", "-o", help="also copy the jar here (default: only the user cache)")
     build.add_argument("--force", action="store_true", help="rebuild even if the cached jar exists")
     build.set_defaults(func=_build)
-    conf = commands.add_parser("conf", help="print --conf settings for spark-submit / spark-shell")
+    conf = commands.add_parser(
+        "conf",
+        help="print --conf settings for spark-submit / spark-shell",
+        description="Print the --conf settings (jar and codecs) that load the shim in spark-submit or spark-shell.",
+    )
     conf.set_defaults(func=_conf)
     shim.set_defaults(func=lambda args: (shim.print_help(), 2)[1])
 

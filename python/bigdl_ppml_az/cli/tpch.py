@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from ..formats import PLAIN, normalize_mode
+from ..formats import PLAIN, encrypted, normalize_mode
+from ..options import Options
 
 FORMAT_CHOICES = ("tbl", "csv", "parquet")
 
@@ -23,17 +25,14 @@ def _kms_arguments(parser: argparse.ArgumentParser) -> None:
     add_kms_arguments(parser)
 
 
-def _kms_options(args: argparse.Namespace, required: bool) -> dict[str, str] | None:
+def _kms_options(args: argparse.Namespace, required: bool) -> Options | None:
     from ._kms_args import kms_options
 
     if not getattr(args, "kms", None):
         if required:
             raise ConfigError("encrypted data needs --kms (local with --primary-key PATH, or azure with --vault)")
         return None
-    options = kms_options(args)
-    if getattr(args, "data_key", None):
-        options["dataKeyPath"] = args.data_key
-    return options
+    return kms_options(args, dataKeyPath=getattr(args, "data_key", None) or None)
 
 
 def _spark_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +43,9 @@ def _spark_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from ._console import make_console
 
-    return Console(stderr=False, highlight=False)
+    return make_console()
 
 
 # ---------------------------------------------------------------------------------------------------- gen
@@ -98,6 +97,32 @@ def _guide_positionals(args: argparse.Namespace) -> None:
     args.queries = (args.queries or []) + values[4:]
 
 
+def _is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
+
+
+def _check_run_arguments(args: argparse.Namespace, kms: Mapping[str, str] | None) -> list[int]:
+    """Everything ``tpch run`` can check without Spark, so a typo costs one line and no Spark start-up.
+
+    Returns the query numbers. Local paths are checked for existence; remote (abfss://) ones are left to the run.
+    """
+    from ..kms import KmsSettings, build_kms
+    from ..tpch.runner import parse_queries
+
+    queries = parse_queries(args.queries)
+    local_input = args.input[len("file://") :] if args.input.startswith("file://") else args.input
+    if _is_local(args.input) and not os.path.isdir(local_input):
+        raise ConfigError(f"--input {args.input}: no such directory; give the TPC-H data directory (see `tpch gen`)")
+    if args.output and _is_local(args.output) and os.path.isfile(args.output):
+        raise ConfigError(f"--output {args.output}: is a file; give a directory for the qNN.csv results")
+    if kms:
+        data_key = kms.get("dataKeyPath")
+        if data_key and not os.path.isfile(data_key):
+            raise ConfigError(f"--data-key {data_key}: no such file; give the BigDL data key file")
+        build_kms(KmsSettings.from_options(kms))  # reads the local primary key file now, not in a Spark task
+    return queries
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..kms import KmsSettings, build_kms
     from ..tpch import run, tables, write_results
@@ -110,24 +135,25 @@ def _run(args: argparse.Namespace) -> int:
     out_mode = normalize_mode(args.output_crypto_mode)
     kms = _kms_options(args, required=False)
     native = bool(getattr(args, "native", False))
-    if native and in_mode == PLAIN:
+    if native and not encrypted(in_mode):
         raise ConfigError("--native reads encrypted input; it needs an --input-crypto-mode other than plain_text")
+    queries = _check_run_arguments(args, kms)
     spark = spark_session(args.master, args.shuffle_partitions, args.driver_memory, native=native)
     from ..bigdl_session import session_key_options
 
-    kms = session_key_options(spark, kms)  # flags win; else the guide's spark.bigdl.* settings
-    if kms is None and (in_mode != PLAIN or out_mode != PLAIN):
+    kms_options = session_key_options(spark, kms)  # flags win; else the guide's spark.bigdl.* settings
+    if kms_options is None and (encrypted(in_mode) or encrypted(out_mode)):
         raise ConfigError(
             "encrypted data needs --kms (local with --primary-key PATH, or azure with --vault), or the "
             "spark.bigdl.kms.* settings in the Spark conf"
         )
-    t = tables(spark, args.input, args.format, in_mode, kms, native=native)
+    t = tables(spark, args.input, args.format, in_mode, kms_options, native=native)
     console = _console()
 
     def progress(number: int, result: Any, seconds: float) -> None:
         console.print(f"Q{number:02d}  {len(result.rows):>5} rows  {seconds:8.2f} s")
 
-    result = run(t, args.queries, on_query=progress)
+    result = run(t, queries, on_query=progress)
     result.info.update(
         {
             "label": args.label,
@@ -140,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     console.print(f"total {result.total_seconds:.2f} s for {len(result.seconds)} queries")
     if args.output:
-        backend = build_kms(KmsSettings.from_options(kms)) if kms and out_mode != PLAIN else None
+        backend = build_kms(KmsSettings.from_options(kms_options)) if kms_options and encrypted(out_mode) else None
         write_results(result, args.output, out_mode, backend)
         console.print(f"results ({out_mode}) and timings.json written to {args.output}")
     return 0
@@ -190,7 +216,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.queries:
         wanted = set(parse_queries(args.queries))
         results = {q: r for q, r in results.items() if q in wanted}
-    checks = check_results(results, args.data, args.format, args.data_crypto_mode, kms, args.sf)
+    checks = check_results(results, args.data, args.format, args.data_crypto_mode, dict(kms) if kms else None, args.sf)
     return 0 if print_checks(_console(), checks) else 1
 
 
@@ -222,11 +248,19 @@ def _report(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``ppml-az tpch ...`` to the parser."""
-    tpch = subparsers.add_parser("tpch", help="TPC-H: generate, encrypt, run the 22 queries, verify, report")
+    tpch = subparsers.add_parser(
+        "tpch",
+        help="TPC-H: generate, encrypt, run the 22 queries, verify, report",
+        description="BigDL PPML's TPC-H example on encrypted data: gen -> encrypt -> run -> verify -> report.",
+    )
     commands = tpch.add_subparsers(dest="tpch_command", metavar="COMMAND")
     tpch.set_defaults(func=lambda _args: tpch.print_help() or 2)
 
-    gen = commands.add_parser("gen", help="generate TPC-H tables with tpchgen-cli (identical to official dbgen)")
+    gen = commands.add_parser(
+        "gen",
+        help="generate TPC-H tables with tpchgen-cli (identical to official dbgen)",
+        description="Generate the eight TPC-H tables with tpchgen-cli into OUT/<table>/ (tbl, csv or parquet).",
+    )
     gen.add_argument("--sf", "--scale-factor", type=float, default=1.0, help="scale factor (default 1)")
     gen.add_argument("--out", "--output-dir", required=True, help="output directory (one sub-directory per table)")
     gen.add_argument("--format", choices=FORMAT_CHOICES, default="tbl", help="tbl (dbgen's, default), csv, parquet")
@@ -234,7 +268,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     gen.add_argument("--overwrite", action="store_true", help="replace existing tables")
     gen.set_defaults(func=_gen)
 
-    enc = commands.add_parser("encrypt", help="encrypt each table into its own directory")
+    enc = commands.add_parser(
+        "encrypt",
+        help="encrypt each table into its own directory",
+        description="Encrypt each table under IN into OUT/<table>/ with one data key wrapped by the KMS; "
+        "aes/cbc/pkcs5padding gives BigDL's layout with a .meta file per directory.",
+    )
     enc.add_argument("input", metavar="IN", help="plaintext TPC-H directory")
     enc.add_argument("output", metavar="OUT", help="encrypted output directory (OUT/<table>/)")
     enc.add_argument("--format", choices=FORMAT_CHOICES, default="tbl", help="input format (default tbl)")
@@ -248,7 +287,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     _kms_arguments(enc)
     enc.set_defaults(func=_encrypt)
 
-    run = commands.add_parser("run", help="run TPC-H queries on plain or encrypted tables (the guide's TpchQuery)")
+    run = commands.add_parser(
+        "run",
+        help="run TPC-H queries on plain or encrypted tables (the guide's TpchQuery)",
+        description="Run TPC-H queries in Spark on plain or encrypted tables, through ppml-enc (or the JVM shim "
+        "with --native). Arguments are checked before Spark starts. With --output, writes qNN.csv per query "
+        "and timings.json. The guide's form INPUT OUTPUT INPUT_MODE OUTPUT_MODE [QUERY...] works too.",
+    )
     run.add_argument("guide", nargs="*", metavar="ARG", help="INPUT_DIR OUTPUT_DIR INPUT_MODE OUTPUT_MODE [QUERY...]")
     run.add_argument("--input", help="TPC-H data directory (plain or encrypted)")
     run.add_argument("--format", choices=FORMAT_CHOICES, default="tbl", help="table format (default tbl)")
@@ -268,7 +313,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     _spark_arguments(run)
     run.set_defaults(func=_run)
 
-    ver = commands.add_parser("verify", help="compare results with DuckDB's answers on the same data")
+    ver = commands.add_parser(
+        "verify",
+        help="compare results with DuckDB's answers on the same data",
+        description="Compare a `tpch run --output` directory with DuckDB running its own TPC-H SQL over the same "
+        "data (--data; decrypted in memory), or with DuckDB's stored answers (--sf). Exit code 1 on a mismatch.",
+    )
     ver.add_argument("results", metavar="RESULTS_DIR", help="a `tpch run --output` directory")
     ver.add_argument("--data", help="the TPC-H data the results came from (plain or encrypted)")
     ver.add_argument("--format", choices=FORMAT_CHOICES, default="tbl", help="data format (default tbl)")
@@ -278,7 +328,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     _kms_arguments(ver)
     ver.set_defaults(func=_verify)
 
-    rep = commands.add_parser("report", help="Markdown table and PNG chart of per-query times (first run = baseline)")
+    rep = commands.add_parser(
+        "report",
+        help="Markdown table and PNG chart of per-query times (first run = baseline)",
+        description="Write report.md and report.png comparing the per-query times of several `tpch run` "
+        "directories; the first run is the baseline.",
+    )
     rep.add_argument("runs", nargs="+", metavar="RESULTS_DIR", help="run directories; the first is the baseline")
     rep.add_argument("--labels", nargs="+", help="one label per run")
     rep.add_argument("--out", default=".", help="where report.md and report.png go (default .)")

@@ -32,14 +32,13 @@ from pyspark.sql.types import (
 )
 
 from ..errors import ConfigError
-from ..formats import iter_plaintext, open_reader
+from ..formats import encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..storage import filesystem_for
 from .keys import unwrap, wrapped_key_for
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
-from .planning import PlainUnits, list_data_files, probe_file
-from .pme import is_pme
+from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
@@ -49,20 +48,19 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     settings = ReadSettings.from_options(options)
     if settings.content_format == "text":
         return StructType([StructField("value", StringType(), True)])
-    first = list_data_files(paths_of(options), options)[0]
+    first = list_data_files(paths_of(options), options, encrypted=encrypted(settings.crypto_mode))[0]
     fs = filesystem_for(first.path, options)
     info = probe_file(fs, first, settings)
-    if is_pme(info.mode):
+    if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow reads the footer
         with fs.open_read(first.path) as source:
             arrow = pme_open(source, first.size, first.path, options).schema_arrow
         return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
     with fs.open_read(first.path) as source:
-        if info.mode == "plain_text":
-            reader = PlainUnits(source, first.size, 1 << 20)
-        else:
+        key = None
+        if info.codec.encrypted:
             kms_settings = KmsSettings.from_options(options)
             key = unwrap(kms_settings, wrapped_key_for(info, first.path, kms_settings, fs), first.path)
-            reader = open_reader(info, source, key, verify=False, name=first.path)  # type: ignore[assignment]
+        reader = open_reader(info, source, key, verify=False, name=first.path)
         if settings.content_format == "parquet":
             arrow = open_parquet(reader).schema_arrow
             return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)

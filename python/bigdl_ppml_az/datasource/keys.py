@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError, KeyFileError, PpmlError, UnknownFormatError, WrongKeyError, with_source
-from ..formats import NATIVE, DataKey, ObjectInfo, bigdl
+from ..formats import KEY_BESIDE, DataKey, ObjectInfo, bigdl
 from ..kms import KmsSettings, WrappedKey, build_kms, unwrap_cached
 from ..kms.bigdl_keys import read_data_key_file
 from ..storage import FileSystem
@@ -16,7 +16,7 @@ def wrapped_key_for(info: ObjectInfo, path: str, settings: KmsSettings, fs: File
         return WrappedKey(ref.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
     if ref is not None:  # BigDL common: the header holds only the wrapped key; the KMS comes from options
         return WrappedKey(settings.kms_type, "", "", ref.wrapped_key)
-    if info.mode != NATIVE:
+    if info.codec.key_reference != KEY_BESIDE:
         raise UnknownFormatError(f"{path}: no data key reference in crypto mode {info.mode}")
     key_file = settings.get("dataKeyPath")
     if key_file:

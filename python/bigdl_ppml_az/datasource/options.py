@@ -7,61 +7,24 @@ defaults are Spark's own (``header``, ``sep``/``delimiter``, ``quote``, ``escape
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..formats import AES_GCM_CTR_V1, AES_GCM_V1, AUTO, COMMON, PPML_GCM, normalize_mode
+from ..formats import AUTO, DEFAULT_WRITE_MODE, Codec, all_codecs, codec_for, normalize_mode, write_codec
+from ..options import Options, OptionSpec, as_options, spec_for
 
-PME_MODES = (AES_GCM_V1, AES_GCM_CTR_V1)  # Parquet Modular Encryption: only with format=parquet
-
-CONTENT_FORMATS = ("csv", "json", "text", "parquet")
-MODES = ("PERMISSIVE", "DROPMALFORMED", "FAILFAST")
-DEFAULT_MAX_PARTITION_BYTES = 128 << 20
+CONTENT_FORMATS = spec_for("format").choices
+MODES = spec_for("mode").choices
+DEFAULT_MAX_PARTITION_BYTES = int(spec_for("maxPartitionBytes").default)  # type: ignore[call-overload]
 SECURE_TRANSPORT_ENV = "PPML_AZ_SECURE_TRANSPORT"
 
-# Options that configure us, never the KMS or storage; everything else is passed on to KmsSettings/storage.
-_SIZE_UNITS = {"b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
 
-
-def parse_bool(name: str, value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise ConfigError(f"option {name}={value!r} must be true or false")
-
-
-def parse_size(name: str, value: str | None, default: int) -> int:
-    """Byte sizes as Spark writes them: ``134217728``, ``128m``, ``64k``."""
-    if value is None or value == "":
-        return default
-    text = value.strip().lower()
-    digits = text.rstrip("bkmg")
-    unit = text[len(digits) :] or "b"
-    try:
-        size = int(digits) * _SIZE_UNITS[unit]
-    except (ValueError, KeyError):
-        raise ConfigError(f"option {name}={value!r} is not a byte size (e.g. 134217728, 128m)") from None
-    if size <= 0:
-        raise ConfigError(f"option {name} must be positive")
-    return size
-
-
-def _single_char(name: str, value: str, allow_empty: bool = True) -> str | None:
-    if value == "" and allow_empty:
-        return None
-    if value in ("\\t",):
-        return "\t"
-    if len(value) != 1:
-        raise ConfigError(f"option {name}={value!r} must be a single character")
-    return value
-
+def checked_options(options: Mapping[str, str], side: str, extra: Iterable[str | OptionSpec] = ()) -> Options:
+    """The boundary: Spark's options map becomes one :class:`Options`, and an option that no declared ``side``
+    (read/write) option matches is an error with a suggestion. ``extra``: option names a KMS backend declares."""
+    return Options(options).check(side, extra)
 
 @dataclass(frozen=True)
 class ReadSettings:
@@ -97,48 +60,39 @@ class ReadSettings:
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> ReadSettings:
-        opts = {k.lower(): v for k, v in options.items()}
-        fmt = (opts.get("format") or "csv").strip().lower()
-        if fmt not in CONTENT_FORMATS:
-            raise ConfigError(f"option format={fmt!r} is not supported; use one of {', '.join(CONTENT_FORMATS)}")
-        mode = (opts.get("mode") or "PERMISSIVE").strip().upper()
-        if mode not in MODES:
-            raise ConfigError(f"option mode={mode!r} must be one of {', '.join(MODES)}")
-        delivery = (opts.get("keydelivery") or "executor").strip().lower()
-        if delivery not in ("executor", "driver"):
-            raise ConfigError(f"option keyDelivery={delivery!r} must be executor or driver")
-        sep = opts.get("sep", opts.get("delimiter", ","))
+        opts = as_options(options)
+        fmt = opts.get_choice("format")
+        mode = opts.get_choice("mode")
+        delivery = opts.get_choice("keyDelivery")
         crypto_mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode"))
-        _check_pme_format(crypto_mode, fmt)
+        _check_content_format(crypto_mode, fmt)
         return cls(
             content_format=fmt,
             crypto_mode=crypto_mode,
-            header=parse_bool("header", opts.get("header"), False),
-            sep=_single_char("sep", sep, allow_empty=False) or ",",
-            quote=_single_char("quote", opts.get("quote", '"')),
-            escape=_single_char("escape", opts.get("escape", "\\")),
-            null_value=opts.get("nullvalue", ""),
-            date_format=opts.get("dateformat") or None,
-            timestamp_format=opts.get("timestampformat") or None,
-            time_zone=opts.get("timezone") or "UTC",
-            infer_schema=parse_bool("inferSchema", opts.get("inferschema"), False),
-            multi_line=parse_bool("multiLine", opts.get("multiline"), False),
+            header=opts.get_bool("header"),
+            sep=opts.get_char("sep") or ",",
+            quote=opts.get_char("quote"),
+            escape=opts.get_char("escape"),
+            null_value=opts.get_str("nullValue") or "",
+            date_format=opts.get_str("dateFormat") or None,
+            timestamp_format=opts.get_str("timestampFormat") or None,
+            time_zone=opts.get_str("timeZone") or "UTC",
+            infer_schema=opts.get_bool("inferSchema"),
+            multi_line=opts.get_bool("multiLine"),
             mode=mode,
-            corrupt_column=opts.get("columnnameofcorruptrecord") or "_corrupt_record",
-            max_partition_bytes=parse_size(
-                "maxPartitionBytes", opts.get("maxpartitionbytes"), DEFAULT_MAX_PARTITION_BYTES
-            ),
+            corrupt_column=opts.get_str("columnNameOfCorruptRecord") or "_corrupt_record",
+            max_partition_bytes=opts.get_size("maxPartitionBytes"),
             key_delivery=delivery,
-            verify=parse_bool("verify", opts.get("verify"), True),
-            chunk_bytes=parse_size("chunkBytes", opts.get("chunkbytes"), 4 << 20),
-            sample_bytes=parse_size("samplingBytes", opts.get("samplingbytes"), 4 << 20),
+            verify=opts.get_bool("verify"),
+            chunk_bytes=opts.get_size("chunkBytes"),
+            sample_bytes=opts.get_size("samplingBytes"),
         )
 
 
 @dataclass(frozen=True)
 class WriteSettings:
     content_format: str = "csv"
-    crypto_mode: str = PPML_GCM
+    crypto_mode: str = DEFAULT_WRITE_MODE
     header: bool = False
     sep: str = ","
     segment_size: int = 1 << 20
@@ -147,54 +101,61 @@ class WriteSettings:
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> WriteSettings:
-        opts = {k.lower(): v for k, v in options.items()}
-        fmt = (opts.get("format") or "csv").strip().lower()
-        if fmt not in ("csv", "json", "parquet", "text"):
-            raise ConfigError(f"option format={fmt!r} cannot be written; use csv, json, text or parquet")
-        mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode") or PPML_GCM)
-        if mode == AUTO:
-            mode = PPML_GCM
-        _check_pme_format(mode, fmt)
-        if mode not in (PPML_GCM, COMMON, *PME_MODES):
-            raise ConfigError(
-                f"cryptoMode={mode} cannot be written; use ppml-gcm, aes/cbc/pkcs5padding, or for parquet "
-                "aes_gcm_v1/aes_gcm_ctr_v1"
-            )
-        if mode == COMMON and fmt == "parquet":
-            raise ConfigError("BigDL aes/cbc/pkcs5padding output supports csv, json and text, not parquet")
-        delivery = (opts.get("keydelivery") or "executor").strip().lower()
-        if delivery not in ("executor", "driver"):
-            raise ConfigError(f"option keyDelivery={delivery!r} must be executor or driver")
+        opts = as_options(options)
+        fmt = opts.get_choice("format")
+        codec = write_codec(opts.get("cryptomode") or opts.get("crypto_mode"), DEFAULT_WRITE_MODE)
+        mode = codec.name
+        _check_content_format(mode, fmt)
+        if not codec.writable:
+            raise ConfigError(f"cryptoMode={mode} cannot be written; use {_writable_modes()}")
+        if codec.write_formats is not None and fmt not in codec.write_formats:
+            raise ConfigError(f"{codec.title} output supports {_and(codec.write_formats)}, not {fmt}")
         return cls(
             content_format=fmt,
             crypto_mode=mode,
-            header=parse_bool("header", opts.get("header"), False),
-            sep=_single_char("sep", opts.get("sep", opts.get("delimiter", ",")), allow_empty=False) or ",",
-            segment_size=parse_size("segmentSize", opts.get("segmentsize"), 1 << 20),
-            key_delivery=delivery,
-            footer_key=opts.get("footerkey") or "",
+            header=opts.get_bool("header"),
+            sep=opts.get_char("sep") or ",",
+            segment_size=opts.get_size("segmentSize"),
+            key_delivery=opts.get_choice("keyDelivery"),
+            footer_key=opts.get_str("footerKey") or "",
         )
 
 
-def _check_pme_format(mode: str, fmt: str) -> None:
-    if mode in PME_MODES and fmt != "parquet":
+def _and(items: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def _general_writers() -> list[Codec]:
+    return [c for c in all_codecs() if c.writable and c.content_formats is None]
+
+
+def _writable_modes() -> str:
+    """``ppml-gcm, aes/cbc/pkcs5padding, or for parquet aes_gcm_v1/aes_gcm_ctr_v1`` from the registry."""
+    general = ", ".join(c.name for c in _general_writers())
+    special: dict[tuple[str, ...], list[str]] = {}
+    for c in all_codecs():
+        if c.writable and c.content_formats is not None:
+            special.setdefault(c.content_formats, []).append(c.name)
+    return general + "".join(f", or for {'/'.join(fmts)} {'/'.join(names)}" for fmts, names in special.items())
+
+
+def _check_content_format(mode: str, fmt: str) -> None:
+    """A codec holding only some content formats (PME: parquet) refuses the others."""
+    if mode == AUTO:
+        return
+    codec = codec_for(mode)
+    if codec.content_formats is not None and fmt not in codec.content_formats:
+        others = [f for f in CONTENT_FORMATS if f not in codec.content_formats]
         raise ConfigError(
-            f"cryptoMode={mode} is Parquet Modular Encryption and needs format=parquet, not format={fmt}; "
-            "for csv, json or text use cryptoMode=ppml-gcm or aes/cbc/pkcs5padding"
+            f"cryptoMode={mode} is {codec.title} and needs format={'/'.join(codec.content_formats)}, "
+            f"not format={fmt}; for {', '.join(others[:-1])} or {others[-1]} use cryptoMode="
+            + " or ".join(c.name for c in _general_writers() if c.write_formats is None or fmt in c.write_formats)
         )
 
 
 def paths_of(options: Mapping[str, str]) -> list[str]:
     """The paths Spark passed: ``path`` for ``load(p)``, a JSON list in ``paths`` for ``load([p, q])``."""
-    opts = {k.lower(): v for k, v in options.items()}
-    paths: list[str] = []
-    if opts.get("paths"):
-        try:
-            paths.extend(str(p) for p in json.loads(opts["paths"]))
-        except ValueError:
-            raise ConfigError("option paths is not a JSON list of paths") from None
-    if opts.get("path"):
-        paths.insert(0, opts["path"])
+    paths = as_options(options).get_paths()
     if not paths:
         raise ConfigError("no path given: use .load(path) or .save(path)")
     return paths
@@ -207,8 +168,7 @@ def check_driver_delivery(options: Mapping[str, str]) -> None:
     spark.authenticate and spark.network.crypto.enabled confirms it by exporting PPML_AZ_SECURE_TRANSPORT=1 to
     the driver; option allowInsecureKeyDelivery=true overrides for local testing only.
     """
-    opts = {k.lower(): v for k, v in options.items()}
-    if parse_bool("allowInsecureKeyDelivery", opts.get("allowinsecurekeydelivery"), False):
+    if as_options(options).get_bool("allowInsecureKeyDelivery"):
         return
     if os.environ.get(SECURE_TRANSPORT_ENV) == "1":
         return

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql.types import StructType
 
@@ -147,4 +146,4 @@ def row_group_skipper(filters: list[tuple[str, str, Any]]) -> Any:
     return skip
 
 
-__all__ = ["UnitFile", "_OPS", "open_parquet", "pc", "read_parquet", "row_group_skipper"]
+__all__ = ["open_parquet", "read_parquet", "row_group_skipper"]

@@ -18,16 +18,12 @@ import pyarrow.csv as pacsv
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructType
 
-from ..errors import PpmlError
+from ..errors import MalformedRecordError
 from .options import ReadSettings
 
 _OFFSET = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
 _TRUE = ["true", "True", "TRUE"]
 _FALSE = ["false", "False", "FALSE"]
-
-
-class MalformedRecordError(PpmlError):
-    """A record did not parse and the read runs with mode=FAILFAST."""
 
 
 def arrow_schema(schema: StructType) -> pa.Schema:

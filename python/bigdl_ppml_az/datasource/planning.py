@@ -9,24 +9,21 @@ only files larger than maxPartitionBytes have their footer decrypted here, to sp
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from pyspark.sql.datasource import InputPartition
 
-from ..errors import ConfigError, PpmlError, UnknownFormatError, with_source
-from ..formats import COMMON, NATIVE, PLAIN, PPML_GCM, DataKey, ObjectInfo, bigdl, ppml_gcm, probe
+from ..errors import ConfigError, IntegrityError, PpmlError, UnknownFormatError, with_source
+from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
 from . import pme
 from .keys import require_same_mode, unwrap, wrapped_key_for
-from .options import PME_MODES, ReadSettings, check_driver_delivery
-
-MAX_CBC_UNIT = 1 << 20
+from .options import ReadSettings, check_driver_delivery
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, kw_only=True)
 class FileSplit(InputPartition):
     """One task's share of one file: units [first_unit, stop_unit) and plaintext [start, end)."""
 
@@ -48,67 +45,43 @@ class FileSplit(InputPartition):
     __str__ = __repr__
 
 
-def plain_info(size: int) -> ObjectInfo:
-    return ObjectInfo(PLAIN, size, b"", None)
-
-
-class PlainUnits:
-    """Plaintext files as a PlaintextReader (crypto mode plain_text, BigDL's name for no encryption)."""
-
-    def __init__(self, source: BinaryIO, size: int, unit_size: int) -> None:
-        self._source, self._size, self._unit = source, size, unit_size
-
-    @property
-    def unit_count(self) -> int:
-        return max(1, -(-self._size // self._unit))
-
-    def plaintext_start(self, unit: int) -> int:
-        return unit * self._unit
-
-    def iter_units(self, first: int = 0, stop: int | None = None) -> Iterator[bytes]:
-        stop = self.unit_count if stop is None else min(stop, self.unit_count)
-        for unit in range(first, stop):
-            self._source.seek(unit * self._unit)
-            yield self._source.read(self._unit)
-
-
-def cbc_unit_size(max_partition_bytes: int) -> int:
-    return max(bigdl.BLOCK, min(MAX_CBC_UNIT, max_partition_bytes - max_partition_bytes % bigdl.BLOCK))
-
-
 def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> ObjectInfo:
-    if settings.crypto_mode == PLAIN:
-        return plain_info(status.size)
-    if settings.crypto_mode in PME_MODES:  # no header: PARE/PAR1 Parquet, keys in the footer
-        return ObjectInfo(settings.crypto_mode, status.size, b"", None)
+    if settings.crypto_mode != AUTO:
+        codec = codec_for(settings.crypto_mode)
+        if not codec.reads_head:  # plaintext, or PME (PARE/PAR1 Parquet, keys in the footer): nothing to read
+            return codec.probe(None, status.size, status.path)
     with fs.open_read(status.path) as source:
         return probe(source, status.size, status.path, settings.crypto_mode)
 
 
-def list_data_files(paths: list[str], options: Mapping[str, str], required: bool = True) -> list[FileStatus]:
-    """Non-empty data files; an output directory with only ``_SUCCESS`` is an empty table when not required."""
-    files = [f for f in expand_paths(paths, options) if f.size > 0]
+def list_data_files(
+    paths: list[str], options: Mapping[str, str], required: bool = True, encrypted: bool = True
+) -> list[FileStatus]:
+    """Non-empty data files; an output directory with only ``_SUCCESS`` is an empty table when not required.
+
+    Plaintext reads skip empty files as Spark does. In an encrypted read every object has at least a header, so a
+    zero-length data file is a part file cut to nothing (its rows deleted): an integrity error, never skipped.
+    """
+    listed = expand_paths(paths, options)
+    empty = [f.path for f in listed if f.size == 0]
+    if encrypted and empty:
+        raise IntegrityError(
+            f"{empty[0]}: zero-length data file in an encrypted read ({len(empty)} such file(s)); an encrypted "
+            "file always has a header, so this one was truncated. Restore it, or delete it if it is not data"
+        )
+    files = [f for f in listed if f.size > 0]
     if not files and required:
         raise ConfigError(f"{', '.join(paths)}: no data files to infer a schema from (only empty or hidden files)")
     return files
 
 
-def unit_layout(info: ObjectInfo, settings: ReadSettings) -> tuple[int, int, list[int]]:
-    """(unit_count, cbc unit size, plaintext start of each unit) for one object."""
-    if info.mode == PPML_GCM:
-        assert info.segment_size is not None
-        layout = ppml_gcm.Layout(len(info.head), info.segment_size, info.file_size)
-        count = layout.segment_count
-        return count, 0, [layout.plaintext_start(i) for i in range(count)]
-    unit = cbc_unit_size(settings.max_partition_bytes)
-    if info.mode == NATIVE:
-        payload = info.file_size - bigdl.IV_SIZE
-    elif info.mode == COMMON:
-        payload = info.file_size - bigdl.COMMON_HEADER_SIZE - bigdl.MAC_SIZE
-    else:
-        payload = info.file_size
-    count = max(1, -(-payload // unit))
-    return count, unit, [i * unit for i in range(count)]
+def unit_layout(info: ObjectInfo, settings: ReadSettings) -> UnitLayout:
+    """Units of one object and how many one split reads (all of them for multiLine, Parquet or unsplittable
+    codecs)."""
+    layout = info.codec.unit_layout(info, settings.max_partition_bytes)
+    if settings.multi_line or settings.content_format == "parquet":
+        return UnitLayout(layout.unit_size, layout.starts, layout.count)
+    return layout
 
 
 def pme_splits(
@@ -118,7 +91,20 @@ def pme_splits(
     (``unit_count`` 0: not counted, the footer stays unread here); a larger one is cut at row-group boundaries
     into runs of about maxPartitionBytes (compressed), which needs its footer decrypted on the driver."""
     if status.size <= settings.max_partition_bytes:
-        return [FileSplit(status.path, info, 0, 0, 0, 0, 0, None, True, None)]
+        return [
+            FileSplit(
+                path=status.path,
+                info=info,
+                first_unit=0,
+                stop_unit=0,
+                unit_count=0,
+                unit_size=0,
+                start=0,
+                end=None,
+                first_split=True,
+                wrapped=None,
+            )
+        ]
     with fs.open_read(status.path) as source:
         metadata = pme.open_file(source, status.size, status.path, options).metadata
     sizes = [
@@ -134,15 +120,29 @@ def pme_splits(
             first, run_bytes = group, 0
         run_bytes += size
     runs.append((first, max(count, first + 1)))
-    return [FileSplit(status.path, info, a, b, count, 0, 0, None, a == 0, None) for a, b in runs]
+    return [
+        FileSplit(
+            path=status.path,
+            info=info,
+            first_unit=a,
+            stop_unit=b,
+            unit_count=count,
+            unit_size=0,
+            start=0,
+            end=None,
+            first_split=a == 0,
+            wrapped=None,
+        )
+        for a, b in runs
+    ]
 
 
 def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -> list[FileSplit]:
     """All splits of a read, in file order. Errors name the file."""
-    kms_settings = KmsSettings.from_options(options) if settings.crypto_mode != PLAIN else None
+    kms_settings = KmsSettings.from_options(options) if encrypted(settings.crypto_mode) else None
     if settings.key_delivery == "driver":
         check_driver_delivery(options)
-    files = list_data_files(paths, options, required=False)
+    files = list_data_files(paths, options, required=False, encrypted=encrypted(settings.crypto_mode))
     infos: dict[str, ObjectInfo] = {}
     for status in files:
         fs = filesystem_for(status.path, options)
@@ -159,46 +159,39 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
             )
         infos[status.path] = info
     require_same_mode({p: i.mode for p, i in infos.items()})
-    whole_file = settings.multi_line or settings.content_format == "parquet"
     splits: list[FileSplit] = []
     for status in files:
         info = infos[status.path]
         fs = filesystem_for(status.path, options)
-        if info.mode in PME_MODES:
+        if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): units are row groups
             splits.extend(pme_splits(fs, status, info, settings, options))
             continue
         wrapped: WrappedKey | None = None
         key: DataKey | None = None
-        if kms_settings is not None and info.mode not in PME_MODES:
+        if kms_settings is not None and info.codec.encrypted:
             wrapped = wrapped_key_for(info, status.path, kms_settings, fs)
             if settings.key_delivery == "driver":
                 key = unwrap(kms_settings, wrapped, status.path)
-        count, unit_size, starts = unit_layout(info, settings)
-        if whole_file or info.mode == COMMON:
-            per_split = count
-        elif info.mode == PPML_GCM:
-            assert info.segment_size is not None
-            per_split = max(1, settings.max_partition_bytes // info.segment_size)
-        else:
-            per_split = max(1, settings.max_partition_bytes // unit_size)
-        for first in range(0, count, per_split):
-            stop = min(count, first + per_split)
+        layout = unit_layout(info, settings)
+        count, starts = layout.count, layout.starts
+        for first in range(0, count, layout.per_split):
+            stop = min(count, first + layout.per_split)
             splits.append(
                 FileSplit(
-                    status.path,
-                    info,
-                    first,
-                    stop,
-                    count,
-                    unit_size,
-                    starts[first],
-                    starts[stop] if stop < count else None,
-                    first == 0,
-                    wrapped,
-                    key,
+                    path=status.path,
+                    info=info,
+                    first_unit=first,
+                    stop_unit=stop,
+                    unit_count=count,
+                    unit_size=layout.unit_size,
+                    start=starts[first],
+                    end=starts[stop] if stop < count else None,
+                    first_split=first == 0,
+                    wrapped=wrapped,
+                    key=key,
                 )
             )
     return splits
 
 
-__all__ = ["FileSplit", "PlainUnits", "PpmlError", "list_data_files", "plan", "with_source"]
+__all__ = ["FileSplit", "PpmlError", "list_data_files", "plan", "with_source"]

@@ -21,17 +21,12 @@ import pyarrow.parquet.encryption as pe
 
 from ..errors import IntegrityError, PpmlError, UnknownFormatError, WrongKeyError, with_source
 from ..jvm import pme
-from .options import PME_MODES
 
 ENCRYPTED_FOOTER = b"PARE"
 _FACTORY_TTL = 30 * 60  # seconds; Azure access tokens inside the connection config last about an hour
 
 _lock = threading.Lock()
 _factories: dict[tuple[tuple[str, str], ...], tuple[float, pe.CryptoFactory, pe.KmsConnectionConfig]] = {}
-
-
-def is_pme(mode: str) -> bool:
-    return mode in PME_MODES
 
 
 def _factory(options: Mapping[str, str]) -> tuple[pe.CryptoFactory, pe.KmsConnectionConfig]:
@@ -106,4 +101,4 @@ def new_writer(sink: Any, schema: pa.Schema, options: Mapping[str, str], mode: s
     return pq.ParquetWriter(sink, schema, encryption_properties=properties)
 
 
-__all__ = ["PME_MODES", "is_pme", "iter_batches", "new_writer", "open_file"]
+__all__ = ["iter_batches", "new_writer", "open_file"]

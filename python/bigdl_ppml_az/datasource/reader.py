@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,8 +12,9 @@ from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
 from pyspark.sql.types import StructType
 
 from ..errors import IntegrityError, PpmlError
-from ..formats import COMMON, PLAIN, PPML_GCM, DataKey, PlaintextReader, iter_plaintext, open_reader
+from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
+from ..options import Options
 from ..storage import filesystem_for
 from . import pme
 from .keys import unwrap
@@ -23,19 +23,17 @@ from .lines import line_chunks, owned_bytes
 from .options import ReadSettings, paths_of
 from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
 from .parsing import CsvParser
-from .planning import FileSplit, PlainUnits, plan
-
-PROFILE_ENV = "PPML_AZ_PROFILE_DIR"  # bench hook: cProfile each read() into this directory
+from .planning import FileSplit, plan
 
 
 class PpmlEncReader(DataSourceReader):
     """Picklable reader: options, settings and schema only; no file handles, no keys (unless driver delivery)."""
 
-    def __init__(self, options: dict[str, str], schema: StructType) -> None:
+    def __init__(self, options: Options, schema: StructType) -> None:
         self.options = options
         self.settings = ReadSettings.from_options(options)
         self.schema = schema
-        self.kms_settings = KmsSettings.from_options(options) if self.settings.crypto_mode != PLAIN else None
+        self.kms_settings = KmsSettings.from_options(options) if encrypted(self.settings.crypto_mode) else None
         self.row_group_filters: list[tuple[str, str, Any]] = []
 
     def partitions(self) -> list[InputPartition]:
@@ -44,11 +42,7 @@ class PpmlEncReader(DataSourceReader):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         if not isinstance(partition, FileSplit):  # no data files: Spark substitutes an empty partition
             return
-        profile_dir = os.environ.get(PROFILE_ENV)
-        if profile_dir:
-            yield from _profiled(self._read, partition, profile_dir)
-        else:
-            yield from self._read(partition)
+        yield from self._read(partition)
 
     def _read(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         try:
@@ -68,25 +62,21 @@ class PpmlEncReader(DataSourceReader):
         return unwrap(self.kms_settings, split.wrapped, split.path)
 
     def _read_split(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
-        if pme.is_pme(split.info.mode):
+        codec = split.info.codec
+        if not codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow decrypts
             yield from self._read_pme(split)
             return
         settings = self.settings
         fs = filesystem_for(split.path, self.options)
         with fs.open_read(split.path) as source:
-            reader: PlaintextReader
-            if split.info.mode == PLAIN:
-                reader = PlainUnits(source, split.info.file_size, split.unit_size)
-            else:
-                key = self._key(split)
-                assert key is not None
-                reader = open_reader(
-                    split.info, source, key, verify=settings.verify, name=split.path, unit_size=split.unit_size or 0
-                )
-                if split.info.mode == PPML_GCM and split.stop_unit < split.unit_count:
-                    # Detect truncation before returning any row: the true last segment must authenticate.
-                    for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
-                        pass
+            key = self._key(split) if codec.encrypted else None
+            reader = open_reader(
+                split.info, source, key, verify=settings.verify, name=split.path, unit_size=split.unit_size or 0
+            )
+            if codec.verify_tail and split.stop_unit < split.unit_count:
+                # Detect truncation before returning any row: the true last unit must authenticate.
+                for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
+                    pass
             if settings.content_format == "parquet":
                 yield from read_parquet(open_parquet(reader), self.schema, row_group_skipper(self.row_group_filters))
                 return
@@ -174,23 +164,4 @@ def _json_document_lines(document: bytes, path: str) -> bytes:
     return "\n".join(json.dumps(r) for r in records).encode("utf-8") + b"\n"
 
 
-def _profiled(fn: Any, split: FileSplit, directory: str) -> Iterator[pa.RecordBatch]:
-    import cProfile
-
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        yield from fn(split)
-    finally:
-        profiler.disable()
-        os.makedirs(directory, exist_ok=True)
-        mode = split.info.mode.replace("/", "_")
-        name = f"read__{mode}__{os.getpid()}-{split.first_unit}-{id(split)}.prof"
-        profiler.dump_stats(os.path.join(directory, name))
-        import resource
-
-        with open(os.path.join(directory, name + ".maxrss"), "w", encoding="ascii") as out:
-            out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))  # KiB on Linux
-
-
-__all__ = ["COMMON", "PpmlEncReader"]
+__all__ = ["PpmlEncReader"]

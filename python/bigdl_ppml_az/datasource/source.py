@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceWriter
 from pyspark.sql.types import StructType
 
+from ..options import READ, WRITE, Options
+
 NAME = "ppml-enc"
 
 
@@ -15,26 +17,26 @@ class PpmlEncDataSource(DataSource):
     def name(cls) -> str:
         return NAME
 
-    def _options(self) -> dict[str, str]:
-        return {str(k).lower(): str(v) for k, v in dict(self.options).items()}
+    def _options(self, side: str) -> Options:
+        """Built and checked once here, at the boundary; everything below gets typed, case-insensitive getters."""
+        from .options import checked_options
+
+        return checked_options({str(k): str(v) for k, v in dict(self.options).items()}, side)
 
     def schema(self) -> StructType:
         from .infer import infer_schema
 
-        return infer_schema(self._options())
+        return infer_schema(self._options(READ))
 
     def reader(self, schema: StructType) -> DataSourceReader:
-        from .options import parse_bool
         from .reader import PpmlEncParquetReader, PpmlEncReader
 
-        options = self._options()
-        if options.get("format", "").lower() == "parquet" and parse_bool(
-            "pushFilters", options.get("pushfilters"), False
-        ):
+        options = self._options(READ)
+        if options.get_choice("format") == "parquet" and options.get_bool("pushFilters"):
             return PpmlEncParquetReader(options, schema)
         return PpmlEncReader(options, schema)
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         from .writer import PpmlEncWriter
 
-        return PpmlEncWriter(self._options(), schema, overwrite)
+        return PpmlEncWriter(self._options(WRITE), schema, overwrite)

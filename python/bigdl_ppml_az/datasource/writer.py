@@ -2,8 +2,11 @@
 
 The data key is generated once per job on the driver (its wrapped form goes to the tasks, which unwrap it
 once per worker process); BigDL mode appends to a directory reuse the key in its ``.meta``. ``commit()``
-renames parts into place, removes old data first when overwriting, and writes ``_SUCCESS`` (and ``.meta``);
-``abort()`` deletes the job's temporary directory, so a failed job leaves nothing visible.
+publishes first and deletes second: new parts are renamed in, then the commit manifest in ``_SUCCESS`` switches
+the directory to its new state, and only then are replaced files deleted (:mod:`storage.manifest`).
+``abort()`` deletes the job's temporary directory with its job marker; a task that finishes after the abort
+finds the marker gone and deletes its own part, and a failed task attempt deletes its partial file, so a failed
+job leaves nothing behind.
 Parquet Modular Encryption (cryptoMode aes_gcm_v1/aes_gcm_ctr_v1) needs no job data key: each part file gets
 fresh keys from pyarrow, wrapped through the KMS into its own footer.
 """
@@ -15,6 +18,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -28,17 +32,20 @@ from pyspark import TaskContext
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
-from ..bigdl_fit import check_common_key_fits
 from ..errors import PpmlError, with_source
-from ..formats import COMMON, PPML_GCM, DataKey, bigdl, ppml_gcm
+from ..filecrypt import _data_key_for_encryption
+from ..formats import DataKey, bigdl, codec_for
 from ..kms import KmsSettings, WrappedKey, build_kms
-from ..storage import FileSystem, filesystem_for
+from ..options import Options, as_options
+from ..storage import FileStatus, FileSystem, filesystem_for
+from ..storage.manifest import Manifest, committed, read_manifest, relative_name, write_manifest
 from . import pme
 from .keys import meta_wrapped_key, unwrap
 from .options import WriteSettings, check_driver_delivery, paths_of
 
 TEMP_DIR = "_temporary"
-SUCCESS = "_SUCCESS"
+# _temporary/<job>/job-started exists from job setup until commit or abort (not hidden: listings count it)
+JOB_MARKER = "job-started"
 
 
 @dataclass
@@ -74,7 +81,7 @@ class _Sink(io.RawIOBase):
 class PpmlEncWriter(DataSourceArrowWriter):
     """Picklable job description: settings, paths, the *wrapped* data key (plaintext only with driver delivery)."""
 
-    def __init__(self, options: dict[str, str], schema: StructType, overwrite: bool) -> None:
+    def __init__(self, options: Options, schema: StructType, overwrite: bool) -> None:
         self.options = options
         self.schema = schema
         self.overwrite = overwrite
@@ -86,20 +93,23 @@ class PpmlEncWriter(DataSourceArrowWriter):
             check_driver_delivery(options)
         self.wrapped: WrappedKey | None = None
         self.key: DataKey | None = None
-        if not pme.is_pme(self.settings.crypto_mode):
+        if codec_for(self.settings.crypto_mode).wraps_bytes:  # PME: pyarrow makes fresh keys per part file
             self.wrapped, material = self._data_key()
             self.key = DataKey(material) if (material and self.settings.key_delivery == "driver") else None
+        with filesystem_for(self.path, options).open_write(self._job_marker()):
+            pass
 
     def _data_key(self) -> tuple[WrappedKey, bytes | None]:
         kms = build_kms(self.kms_settings)
         fs = filesystem_for(self.path, self.options)
-        if self.settings.crypto_mode == COMMON and not self.overwrite and fs.exists(self.path):
+        codec = codec_for(self.settings.crypto_mode)
+        if codec.directory_meta and not self.overwrite and fs.exists(self.path):
             existing = meta_wrapped_key(fs, self.path)
             if existing is not None:  # BigDL readers use one .meta key per directory: keep it
                 return WrappedKey(kms.kms_type, "", "", existing), None
-        material, wrapped = kms.generate_data_key(bigdl_compatible=self.settings.crypto_mode == COMMON)
-        if self.settings.crypto_mode == COMMON:  # at planning, before any task writes a part
-            check_common_key_fits(wrapped.ciphertext, wrapped.key_id)
+        # BigDL's dataKeyPath: encrypt with that data key, as `ppml-az encrypt --data-key` does (else a fresh one)
+        data_key_file = as_options(self.options).get_path("dataKeyPath")
+        material, wrapped = _data_key_for_encryption(kms, codec, data_key_file)
         return wrapped, material
 
     # ------------------------------------------------------------------------------------------ tasks
@@ -111,29 +121,29 @@ class PpmlEncWriter(DataSourceArrowWriter):
         if first is None:
             return PartCommit(None, None, 0)
         ext = {"csv": "csv", "json": "json", "text": "txt", "parquet": "parquet"}[self.settings.content_format]
-        suffix = "enc" if self.settings.crypto_mode == PPML_GCM else "cbc"
-        final_name = f"part-{part:05d}-{self.job_id}.{ext}.{suffix}"
-        if pme.is_pme(self.settings.crypto_mode):  # the part is a Parquet file itself
-            final_name = f"part-{part:05d}-{self.job_id}.{ext}"
+        suffix = codec_for(self.settings.crypto_mode).part_suffix  # "": the part is a Parquet file itself (PME)
+        final_name = f"part-{part:05d}-{self.job_id}.{ext}" + (f".{suffix}" if suffix else "")
         temp_path = f"{self.path}/{TEMP_DIR}/{self.job_id}/{attempt}/{final_name}"
         fs = filesystem_for(self.path, self.options)
-        rows = 0
-        if self.wrapped is None:
-            try:
-                with fs.open_write(temp_path) as handle:
-                    rows = self._write_pme(_Sink(handle), first, _chain(first, iterator))
-            except PpmlError as exc:
-                raise with_source(exc, temp_path) from None
-            return PartCommit(temp_path, final_name, rows)
-        key = self.key or unwrap(self.kms_settings, self.wrapped, self.path)
+        key = None if self.wrapped is None else (self.key or unwrap(self.kms_settings, self.wrapped, self.path))
         try:
             with fs.open_write(temp_path) as handle:
-                crypt = self._encrypting_writer(handle, key)
-                sink = _Sink(crypt)
-                rows = self._encode(sink, first, _chain(first, iterator))
-                crypt.close()
-        except PpmlError as exc:
-            raise with_source(exc, self.path) from None
+                if key is None:
+                    rows = self._write_pme(_Sink(handle), first, _chain(first, iterator))
+                else:
+                    crypt = self._encrypting_writer(handle, key)
+                    rows = self._encode(_Sink(crypt), first, _chain(first, iterator))
+                    crypt.close()
+        except BaseException as exc:  # a failed attempt removes its partial part; a retry writes its own
+            with suppress(Exception):
+                fs.delete(temp_path)
+            if isinstance(exc, PpmlError):
+                raise with_source(exc, temp_path if key is None else self.path) from None
+            raise
+        if not fs.exists(self._job_marker()):  # the job was aborted while this task wrote: leave nothing behind
+            fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
+            _delete_if_empty(fs, f"{self.path}/{TEMP_DIR}")
+            raise PpmlError(f"{self.path}: write job {self.job_id} was aborted; this task's output was removed")
         return PartCommit(temp_path, final_name, rows)
 
     def _write_pme(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:
@@ -148,11 +158,14 @@ class PpmlEncWriter(DataSourceArrowWriter):
 
     def _encrypting_writer(self, handle: Any, key: DataKey) -> Any:
         assert self.wrapped is not None
-        encrypted_key = base64.b64encode(self.wrapped.ciphertext).decode("ascii")
-        if self.settings.crypto_mode == COMMON:
-            return bigdl.CommonWriter(handle, key.as_bigdl_string(), encrypted_key)
-        envelope = ppml_gcm.envelope_for(self.wrapped, self.settings.segment_size, self.settings.content_format)
-        return ppml_gcm.EncryptingWriter(handle, key.material, envelope)
+        codec = codec_for(self.settings.crypto_mode)
+        return codec.open_writer(
+            handle,
+            key,
+            self.wrapped,
+            segment_size=self.settings.segment_size,
+            content_type=self.settings.content_format,
+        )
 
     def _encode(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:
         fmt = self.settings.content_format
@@ -191,41 +204,63 @@ class PpmlEncWriter(DataSourceArrowWriter):
 
     # ------------------------------------------------------------------------------------------ driver
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
+        """Publish first, delete second (see :mod:`storage.manifest`): a crash at any step leaves the directory
+        showing either its old state or the new one."""
         fs = filesystem_for(self.path, self.options)
+        job_temp = f"{self.path}/{TEMP_DIR}/{self.job_id}"
         parts = [m for m in messages if isinstance(m, PartCommit) and m.temp_path and m.final_name]
-        if self.overwrite and fs.exists(self.path):
-            _delete_outputs(fs, self.path)
-        for m in parts:
+        present = self._data_files(fs)
+        manifest = read_manifest(fs, self.path) if fs.exists(self.path) else None
+        if manifest is None:  # step 0: record today's state, so half-renamed new parts stay invisible
+            state = [relative_name(self.path, s.path) for s in committed(fs, self.path, present)]
+            write_manifest(fs, self.path, Manifest(tuple(state)), job_temp)
+        else:
+            state = list(manifest.files)
+        new_names = [m.final_name for m in parts if m.final_name]
+        for m in parts:  # step 1: new parts next to the old ones (their names carry this job's id)
             assert m.temp_path is not None and m.final_name is not None
             fs.rename(m.temp_path, f"{self.path}/{m.final_name}")
-        if self.settings.crypto_mode == COMMON:
+        if codec_for(self.settings.crypto_mode).directory_meta:  # BigDL readers find the key in .meta
             assert self.wrapped is not None
             with fs.open_write(f"{self.path}/{bigdl.META_FILE}") as handle:
                 bigdl.write_meta(handle, base64.b64encode(self.wrapped.ciphertext).decode("ascii"))
-        with fs.open_write(f"{self.path}/{SUCCESS}"):
-            pass
+        old = [relative_name(self.path, s.path) for s in present]
+        if self.overwrite:  # step 2: the new state becomes the committed one, in one rename
+            write_manifest(fs, self.path, Manifest(tuple(new_names), tuple(old)), job_temp)
+            for name in old:  # step 3: only now remove what it replaced
+                fs.delete(f"{self.path}/{name}")
+            if not codec_for(self.settings.crypto_mode).directory_meta:
+                fs.delete(f"{self.path}/{bigdl.META_FILE}")
+            write_manifest(fs, self.path, Manifest(tuple(new_names)), job_temp)
+        else:
+            write_manifest(fs, self.path, Manifest(tuple(state) + tuple(new_names)), job_temp)
         self._clean_temp(fs)
 
+    def _data_files(self, fs: FileSystem) -> list[FileStatus]:
+        if not fs.exists(self.path) or not fs.is_dir(self.path):
+            return []
+        return fs.list_files(self.path)
+
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
+        """Delete the job's temporary directory, job marker included: a task still writing when Spark aborts
+        the job finds the marker gone when it finishes and deletes its own part (see :meth:`write`)."""
         self._clean_temp(filesystem_for(self.path, self.options))
+
+    def _job_marker(self) -> str:
+        return f"{self.path}/{TEMP_DIR}/{self.job_id}/{JOB_MARKER}"
 
     def _clean_temp(self, fs: FileSystem) -> None:
         fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
-        temp_root = f"{self.path}/{TEMP_DIR}"
-        try:
-            leftover = fs.list_files(temp_root)
-        except PpmlError:
-            return
-        if not leftover:
-            fs.delete(temp_root)
+        _delete_if_empty(fs, f"{self.path}/{TEMP_DIR}")
 
 
-def _delete_outputs(fs: FileSystem, path: str) -> None:
-    """Overwrite: remove old data files and markers, keeping the running jobs' ``_temporary``."""
-    for status in fs.list_files(path):
-        fs.delete(status.path)
-    for marker in (SUCCESS, bigdl.META_FILE):
-        fs.delete(f"{path}/{marker}")
+def _delete_if_empty(fs: FileSystem, directory: str) -> None:
+    try:
+        leftover = fs.list_files(directory)
+    except PpmlError:
+        return
+    if not leftover:
+        fs.delete(directory)
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -1,169 +1,57 @@
 """Encrypted file formats: pure byte-level code, no Spark and no I/O policy.
 
-Every encrypted object says what it is in its first bytes (ppml-gcm magic, BigDL's 400-byte header); only
-``nativeaescbc`` has no header and must be named by the caller. ``probe()`` reads the header of an open,
-seekable file into an :class:`ObjectInfo` (small, picklable, no secrets); ``open_reader()`` turns it plus the
-unwrapped :class:`DataKey` into a random-access :class:`PlaintextReader` whose *units* (GCM segments or runs of
-CBC blocks) can be decrypted independently, which is what splits a file across Spark partitions.
+Each crypto mode is one registered :class:`~.codec.Codec` (``ppml_gcm``, ``common``, ``native``, ``plain``,
+``pme``); importing this package registers them all. Every encrypted object says what it is in its first bytes
+(ppml-gcm magic, BigDL's 400-byte header); only ``nativeaescbc`` has no header and must be named by the caller.
+``probe()`` reads the header of an open, seekable file into an :class:`ObjectInfo` (small, picklable, no
+secrets); ``open_reader()`` turns it plus the unwrapped :class:`DataKey` into a random-access
+:class:`PlaintextReader` whose *units* (GCM segments or runs of CBC blocks) can be decrypted independently,
+which is what splits a file across Spark partitions.
 """
 
 from __future__ import annotations
 
-import base64
-import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from ..errors import IntegrityError, UnknownFormatError, WrongKeyError
-from . import bigdl, ppml_gcm
+from . import bigdl, common, native, plain, pme, ppml_gcm
+from .codec import (
+    AUTO,
+    BIGDL_COMPAT,
+    DEFAULT_COMPAT,
+    HEAD_SIZE,
+    KEY_BESIDE,
+    KEY_IN_FOOTER,
+    KEY_IN_HEADER,
+    KEY_NONE,
+    Codec,
+    DataKey,
+    KeyRef,
+    ObjectInfo,
+    PlaintextReader,
+    UnauthenticatedWarning,
+    UnitLayout,
+    Writer,
+    all_codecs,
+    codec_for,
+    detect,
+    encrypted,
+    named,
+    normalize_mode,
+    register,
+    write_codec,
+)
 
-PPML_GCM = "ppml-gcm"
-COMMON = "aes/cbc/pkcs5padding"
-NATIVE = "nativeaescbc"
-PLAIN = "plain_text"
-AES_GCM_V1 = "aes_gcm_v1"  # Parquet Modular Encryption (handled by the Parquet/JVM path, not here)
-AES_GCM_CTR_V1 = "aes_gcm_ctr_v1"
-AUTO = "auto"
-
-_ALIASES = {
-    "auto": AUTO,
-    "": AUTO,
-    "ppml-gcm": PPML_GCM,
-    "ppml_gcm": PPML_GCM,
-    "ppmlgcm": PPML_GCM,
-    "aes/cbc/pkcs5padding": COMMON,
-    "common": COMMON,
-    "aes_cbc_pkcs5padding": COMMON,
-    "nativeaescbc": NATIVE,
-    "native_aes_cbc": NATIVE,
-    "plain_text": PLAIN,
-    "plaintext": PLAIN,
-    "plain": PLAIN,
-    "aes_gcm_v1": AES_GCM_V1,
-    "aes_gcm_ctr_v1": AES_GCM_CTR_V1,
-}
-WRITABLE_MODES = (PPML_GCM, COMMON)
-
-
-class UnauthenticatedWarning(UserWarning):
-    """Decrypting a format without integrity protection (BigDL nativeaescbc): tampering goes unnoticed."""
-
-
-def normalize_mode(name: str | None) -> str:
-    """Canonical crypto-mode name from any spelling users know (BigDL's included, case-insensitive)."""
-    key = (name or "auto").strip().lower()
-    if key not in _ALIASES:
-        known = ", ".join(sorted({PPML_GCM, COMMON, NATIVE, PLAIN, AES_GCM_V1, AES_GCM_CTR_V1, AUTO}))
-        raise UnknownFormatError(f"unknown crypto mode {name!r}; use one of: {known}")
-    return _ALIASES[key]
-
-
-@dataclass(frozen=True, repr=False)
-class DataKey:
-    """Unwrapped data key. BigDL layouts use the key *string* (Base64 of the bytes unless given directly)."""
-
-    material: bytes
-    bigdl_string: str | None = None
-
-    @classmethod
-    def from_bigdl_string(cls, key_string: str) -> DataKey:
-        key_string = key_string.strip()
-        try:
-            material = base64.b64decode(key_string, validate=True)
-        except ValueError:
-            material = b""
-        return cls(material, key_string)
-
-    def as_bigdl_string(self) -> str:
-        return self.bigdl_string if self.bigdl_string is not None else bigdl.key_string_from_bytes(self.material)
-
-    def __repr__(self) -> str:
-        return "DataKey(<redacted>)"
-
-
-@dataclass(frozen=True)
-class KeyRef:
-    """What the KMS must unwrap for one object. BigDL headers record only the wrapped key, not the KMS."""
-
-    wrapped_key: bytes = field(repr=False)  # not secret, but keep it out of logs and explain() output
-    kms_type: str | None = None
-    key_id: str | None = None
-    wrap_algorithm: str | None = None
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """Public facts about one encrypted object, read from its header on the driver."""
-
-    mode: str
-    file_size: int
-    head: bytes = field(repr=False)  # envelope (ppml-gcm) or 400-byte header (common); b"" for nativeaescbc
-    key_ref: KeyRef | None  # None: key comes from options (nativeaescbc) or the user
-    segment_size: int | None = None
-    envelope: ppml_gcm.Envelope | None = field(default=None, repr=False)
-
-    @property
-    def splittable(self) -> bool:
-        """Whether units may be decrypted by different tasks (common needs a whole-file MAC pass first)."""
-        return self.mode in (PPML_GCM, NATIVE)
-
-    def describe(self) -> dict[str, object]:
-        """Metadata safe to print: never the data key, never the wrapped key bytes."""
-        out: dict[str, object] = {"format": self.mode, "fileSize": self.file_size}
-        if self.envelope is not None:
-            env = self.envelope
-            layout = ppml_gcm.Layout(len(self.head), env.segment_size, self.file_size)
-            out.update(
-                {
-                    "formatVersion": env.version,
-                    "kms": env.kms_type,
-                    "keyId": env.key_id,
-                    "wrapAlgorithm": env.wrap_algorithm,
-                    "segmentSize": env.segment_size,
-                    "segments": layout.segment_count,
-                    "plaintextSize": layout.plaintext_size,
-                    "contentType": env.content_type,
-                    "authenticated": True,
-                }
-            )
-        elif self.mode == COMMON:
-            out.update(
-                {
-                    "cipher": "AES-128-CBC-PKCS5 + HMAC-SHA256 (BigDL common)",
-                    "ciphertextSize": self.file_size - bigdl.COMMON_HEADER_SIZE - bigdl.MAC_SIZE,
-                    "authenticated": True,
-                }
-            )
-        elif self.mode == NATIVE:
-            out.update({"cipher": "AES-CBC-PKCS5, no MAC (BigDL nativeaescbc)", "authenticated": False})
-        return out
-
-
-class PlaintextReader(Protocol):
-    """Random access to the plaintext of one object in independently decryptable units."""
-
-    @property
-    def unit_count(self) -> int: ...
-
-    def plaintext_start(self, unit: int) -> int: ...
-
-    def iter_units(self, first: int = 0, stop: int | None = None) -> Iterator[bytes]: ...
-
-
-class _GcmUnits:
-    def __init__(self, decryptor: ppml_gcm.Decryptor) -> None:
-        self._decryptor = decryptor
-
-    @property
-    def unit_count(self) -> int:
-        return self._decryptor.layout.segment_count
-
-    def plaintext_start(self, unit: int) -> int:
-        return self._decryptor.layout.plaintext_start(unit)
-
-    def iter_units(self, first: int = 0, stop: int | None = None) -> Iterator[bytes]:
-        return self._decryptor.iter_segments(first, stop)
+# Canonical names, for callers that pass a mode as a value (defaults, options); compare codecs, not these.
+PPML_GCM = ppml_gcm.CODEC.name
+COMMON = common.CODEC.name
+NATIVE = native.CODEC.name
+PLAIN = plain.CODEC.name
+AES_GCM_V1 = pme.AES_GCM_V1.name  # Parquet Modular Encryption (handled by the Parquet/JVM path, not here)
+AES_GCM_CTR_V1 = pme.AES_GCM_CTR_V1.name
+DEFAULT_WRITE_MODE = PPML_GCM
+WRITABLE_MODES = tuple(c.name for c in all_codecs() if c.writable and c.wraps_bytes)  # file by file
 
 
 def _is_probably_parquet(head: bytes) -> bool:
@@ -176,35 +64,21 @@ def probe(source: BinaryIO, file_size: int, name: str, mode: str = AUTO) -> Obje
     Raises UnknownFormatError naming ``name`` when the bytes are plaintext or of no known format.
     """
     mode = normalize_mode(mode)
+    forced = None if mode == AUTO else codec_for(mode)
     try:
-        head = ppml_gcm.read_exact(source, 0, min(file_size, 512))
-        if mode in (AUTO, PPML_GCM) and head.startswith(ppml_gcm.MAGIC):
-            total = ppml_gcm.envelope_length(head[:12])
-            if total > len(head):
-                head += ppml_gcm.read_exact(source, len(head), min(total, file_size) - len(head))
-            envelope, raw = ppml_gcm.parse_envelope(head)
-            key_ref = KeyRef(envelope.wrapped_key, envelope.kms_type, envelope.key_id, envelope.wrap_algorithm)
-            return ObjectInfo(PPML_GCM, file_size, raw, key_ref, envelope.segment_size, envelope)
-        if mode in (AUTO, COMMON) and bigdl.looks_like_common(head):
-            header = bigdl.CommonHeader.parse(head[: bigdl.COMMON_HEADER_SIZE])
-            try:
-                wrapped = base64.b64decode(header.encrypted_key, validate=True)
-            except ValueError:
-                wrapped = header.encrypted_key.encode("utf-8")
-            return ObjectInfo(COMMON, file_size, head[: bigdl.COMMON_HEADER_SIZE], KeyRef(wrapped))
-        if mode == NATIVE:
-            if head.startswith(ppml_gcm.MAGIC) or bigdl.looks_like_common(head):
-                found = PPML_GCM if head.startswith(ppml_gcm.MAGIC) else COMMON
-                raise UnknownFormatError(f"crypto mode nativeaescbc was forced, but this is a {found} file")
-            if file_size < bigdl.IV_SIZE + bigdl.BLOCK or (file_size - bigdl.IV_SIZE) % bigdl.BLOCK:
-                raise IntegrityError("size does not fit nativeaescbc (IV plus whole AES blocks)")
-            return ObjectInfo(NATIVE, file_size, b"", None)
+        head = ppml_gcm.read_exact(source, 0, min(file_size, HEAD_SIZE))
+        if forced is not None and forced.reads_head and (not forced.detectable or forced.detect(head)):
+            return forced.probe(source, file_size, name, head)
+        if forced is None:
+            for codec in all_codecs():
+                if codec.reads_head and codec.detectable and codec.detect(head):
+                    return codec.probe(source, file_size, name, head)
     except (UnknownFormatError, IntegrityError) as exc:
         raise type(exc)(f"{name}: {exc}") from None
-    if mode not in (AUTO, PPML_GCM, COMMON, NATIVE):
+    if forced is not None and not forced.reads_head:
         raise UnknownFormatError(f"{name}: crypto mode {mode} is not a whole-file encryption format")
     hint = "a plaintext Parquet file" if _is_probably_parquet(head) else "not an encrypted file we know"
-    wanted = "" if mode == AUTO else f" (expected {mode})"
+    wanted = "" if forced is None else f" (expected {mode})"
     raise UnknownFormatError(
         f"{name}: {hint}{wanted}; it has neither the ppml-gcm magic nor a BigDL header. "
         "For headerless BigDL nativeaescbc data pass crypto mode nativeaescbc."
@@ -212,7 +86,7 @@ def probe(source: BinaryIO, file_size: int, name: str, mode: str = AUTO) -> Obje
 
 
 def open_reader(
-    info: ObjectInfo, source: BinaryIO, key: DataKey, verify: bool = True, name: str = "", unit_size: int = 0
+    info: ObjectInfo, source: BinaryIO, key: DataKey | None, verify: bool = True, name: str = "", unit_size: int = 0
 ) -> PlaintextReader:
     """Random-access plaintext reader. For BigDL common with ``verify`` the whole-file HMAC is checked first.
 
@@ -220,24 +94,13 @@ def open_reader(
     """
     if unit_size < 0 or unit_size % bigdl.BLOCK:
         raise ValueError(f"unit_size must be a non-negative multiple of {bigdl.BLOCK}, got {unit_size}")
+    codec = info.codec
+    if not codec.wraps_bytes:
+        raise UnknownFormatError(f"{name}: cannot decrypt crypto mode {info.mode}")
     try:
-        if info.mode == PPML_GCM:
-            return _GcmUnits(ppml_gcm.Decryptor(source, info.file_size, key.material, info.head))
-        size = unit_size or bigdl.DEFAULT_UNIT_SIZE
-        if info.mode == COMMON:
-            if verify:
-                bigdl.verify_common_mac(source, info.file_size, key.as_bigdl_string())
-            return bigdl.common_reader(source, info.file_size, key.as_bigdl_string(), size)
-        if info.mode == NATIVE:
-            warnings.warn(
-                f"{name or 'object'}: nativeaescbc has no integrity protection; modified data decrypts silently",
-                UnauthenticatedWarning,
-                stacklevel=2,
-            )
-            return bigdl.native_reader(source, info.file_size, key.as_bigdl_string(), size)
+        return codec.open_reader(info, source, key, verify=verify, name=name, unit_size=unit_size)
     except (IntegrityError, WrongKeyError, ValueError) as exc:
-        raise _named(exc, name) from None
-    raise UnknownFormatError(f"{name}: cannot decrypt crypto mode {info.mode}")
+        raise named(exc, name) from None
 
 
 def iter_plaintext(reader: PlaintextReader, name: str = "", first: int = 0, stop: int | None = None) -> Iterator[bytes]:
@@ -245,32 +108,43 @@ def iter_plaintext(reader: PlaintextReader, name: str = "", first: int = 0, stop
     try:
         yield from reader.iter_units(first, stop)
     except (IntegrityError, WrongKeyError) as exc:
-        raise _named(exc, name) from None
-
-
-def _named(exc: Exception, name: str) -> Exception:
-    cls = type(exc) if isinstance(exc, (IntegrityError, WrongKeyError)) else WrongKeyError
-    return cls(f"{name}: {exc}" if name else str(exc))
+        raise named(exc, name) from None
 
 
 __all__ = [
     "AES_GCM_CTR_V1",
     "AES_GCM_V1",
     "AUTO",
+    "BIGDL_COMPAT",
     "COMMON",
+    "DEFAULT_COMPAT",
+    "DEFAULT_WRITE_MODE",
+    "KEY_BESIDE",
+    "KEY_IN_FOOTER",
+    "KEY_IN_HEADER",
+    "KEY_NONE",
     "NATIVE",
     "PLAIN",
     "PPML_GCM",
     "WRITABLE_MODES",
+    "Codec",
     "DataKey",
     "KeyRef",
     "ObjectInfo",
     "PlaintextReader",
     "UnauthenticatedWarning",
+    "UnitLayout",
+    "Writer",
+    "all_codecs",
     "bigdl",
+    "codec_for",
+    "detect",
+    "encrypted",
     "iter_plaintext",
     "normalize_mode",
     "open_reader",
     "ppml_gcm",
     "probe",
+    "register",
+    "write_codec",
 ]

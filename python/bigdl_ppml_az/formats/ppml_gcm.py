@@ -21,7 +21,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,6 +29,18 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import IntegrityError, UnknownFormatError
+from .codec import (
+    KEY_IN_HEADER,
+    Codec,
+    DataKey,
+    KeyRef,
+    ObjectInfo,
+    PlaintextReader,
+    UnitLayout,
+    WrappedKeyLike,
+    Writer,
+    register,
+)
 
 MAGIC = b"PPMLGCM1"
 FORMAT_VERSION = 1
@@ -98,22 +110,6 @@ class Envelope:
         if envelope.version != FORMAT_VERSION:
             raise UnknownFormatError(f"ppml-gcm envelope version {envelope.version} is not supported")
         return envelope
-
-
-class WrappedKeyLike(Protocol):
-    """What a KMS hands back for a wrapped data key (``kms.WrappedKey``); formats does not import kms."""
-
-    @property
-    def kms_type(self) -> str: ...
-
-    @property
-    def key_id(self) -> str: ...
-
-    @property
-    def algorithm(self) -> str: ...
-
-    @property
-    def ciphertext(self) -> bytes: ...
 
 
 def envelope_for(
@@ -315,7 +311,13 @@ def read_exact(source: BinaryIO, offset: int, length: int) -> bytes:
 
 
 class Decryptor:
-    """Random-access decryption of one ppml-gcm object opened as a seekable binary file."""
+    """Random-access decryption of one ppml-gcm object opened as a seekable binary file.
+
+    Opening authenticates the final segment (whose nonce carries the last-segment flag) before any plaintext is
+    handed out, so a file cut at a segment boundary fails at open, not after its first rows were returned; the
+    segment key is derived from the envelope, so this also authenticates the header. The final segment's
+    plaintext is kept (one segment at most) so reading it again costs nothing.
+    """
 
     def __init__(self, source: BinaryIO, file_size: int, data_key: bytes, head: bytes | None = None) -> None:
         if head is None:
@@ -326,8 +328,15 @@ class Decryptor:
         tink_header = read_exact(source, self.layout.payload_offset, TINK_HEADER_SIZE)
         self._cipher = SegmentCipher(data_key, self.associated_data, tink_header)
         self._source = source
+        last = self.layout.segment_count - 1
+        self._final: bytes = self._decrypt(last)
 
     def segment(self, index: int) -> bytes:
+        if index == self.layout.segment_count - 1:
+            return self._final
+        return self._decrypt(index)
+
+    def _decrypt(self, index: int) -> bytes:
         layout = self.layout
         if not 0 <= index < layout.segment_count:
             raise IndexError(f"segment {index} out of range 0..{layout.segment_count - 1}")
@@ -351,3 +360,110 @@ def encrypt_stream(
         writer.write(chunk)
     writer.close()
     return writer.bytes_out
+
+
+class _GcmUnits:
+    """A Decryptor as a PlaintextReader: units are segments."""
+
+    def __init__(self, decryptor: Decryptor) -> None:
+        self._decryptor = decryptor
+
+    @property
+    def unit_count(self) -> int:
+        return self._decryptor.layout.segment_count
+
+    def plaintext_start(self, unit: int) -> int:
+        return self._decryptor.layout.plaintext_start(unit)
+
+    def iter_units(self, first: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        return self._decryptor.iter_segments(first, stop)
+
+
+class PpmlGcmCodec(Codec):
+    """ppml-gcm: authenticated, splittable at segments, key wrapped in the envelope."""
+
+    name = "ppml-gcm"
+    title = "ppml-gcm"
+    aliases = ("ppml_gcm", "ppmlgcm")
+    suffix = ".ppmlgcm"
+    part_suffix = "enc"
+    writable = True
+    key_reference = KEY_IN_HEADER
+    key_size = KEY_SIZE
+    verify_tail = True
+    has_segment_size = True
+
+    def detect(self, head: bytes) -> bool:
+        return head.startswith(MAGIC)
+
+    def probe(self, source: BinaryIO | None, size: int, name: str, head: bytes | None = None) -> ObjectInfo:
+        assert source is not None
+        if head is None:
+            head = read_exact(source, 0, min(size, 512))
+        total = envelope_length(head[:12])
+        if total > len(head):
+            head += read_exact(source, len(head), min(total, size) - len(head))
+        envelope, raw = parse_envelope(head)
+        key_ref = KeyRef(envelope.wrapped_key, envelope.kms_type, envelope.key_id, envelope.wrap_algorithm)
+        return ObjectInfo(self.name, size, raw, key_ref, envelope.segment_size, envelope)
+
+    def describe(self, info: ObjectInfo) -> dict[str, object]:
+        out: dict[str, object] = {"format": self.name, "fileSize": info.file_size}
+        env = info.envelope
+        if env is not None:
+            layout = Layout(len(info.head), env.segment_size, info.file_size)
+            out.update(
+                {
+                    "formatVersion": env.version,
+                    "kms": env.kms_type,
+                    "keyId": env.key_id,
+                    "wrapAlgorithm": env.wrap_algorithm,
+                    "segmentSize": env.segment_size,
+                    "segments": layout.segment_count,
+                    "plaintextSize": layout.plaintext_size,
+                    "contentType": env.content_type,
+                    "authenticated": True,
+                }
+            )
+        return out
+
+    def open_reader(
+        self,
+        info: ObjectInfo,
+        source: BinaryIO,
+        key: DataKey | None,
+        *,
+        verify: bool = True,
+        name: str = "",
+        unit_size: int = 0,
+    ) -> PlaintextReader:
+        if key is None:
+            raise ValueError("ppml-gcm needs a data key")
+        return _GcmUnits(Decryptor(source, info.file_size, key.material, info.head))
+
+    def open_writer(
+        self,
+        sink: BinaryIO,
+        key: DataKey,
+        wrapped: WrappedKeyLike,
+        *,
+        segment_size: int = 0,
+        content_type: str | None = None,
+        plaintext_length: int | None = None,
+    ) -> Writer:
+        envelope = envelope_for(wrapped, segment_size or DEFAULT_SEGMENT_SIZE, content_type, plaintext_length)
+        return EncryptingWriter(sink, key.material, envelope)
+
+    def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
+        assert info.segment_size is not None
+        layout = Layout(len(info.head), info.segment_size, info.file_size)
+        starts = tuple(layout.plaintext_start(i) for i in range(layout.segment_count))
+        return UnitLayout(0, starts, max(1, min(len(starts), max_partition_bytes // info.segment_size)))
+
+    def shim_key(self, info: ObjectInfo, key: DataKey) -> tuple[str, bytes | None, bytes] | None:
+        if info.envelope is None:
+            return None
+        return "gcm", info.envelope.wrapped_key, key.material
+
+
+CODEC = register(PpmlGcmCodec())

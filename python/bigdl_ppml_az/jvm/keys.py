@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from ..formats import COMMON, NATIVE, PPML_GCM, DataKey, ObjectInfo, ppml_gcm, probe
+from ..formats import BIGDL_COMPAT, KEY_BESIDE, Codec, DataKey, ObjectInfo, all_codecs, ppml_gcm, probe
+from ..formats import common as formats_common
+from ..formats import native as formats_native
 from ..kms import KeyManagementService, KmsSettings, WrappedKey, build_kms, unwrap_cached
 from ..kms.bigdl_keys import read_data_key_file
 from ..storage import expand_paths, filesystem_for
@@ -27,10 +29,11 @@ VERIFY = "fs.ppml.verify"
 CLAIMED_EXTENSION = "fs.ppml.codec.extension"
 LOCAL_PRIMARY_KEY_PATH = "fs.ppml.local.primaryKeyPath"
 
-GCM_EXTENSION = ".ppmlgcm"
-CBC_EXTENSION = ".cbc"
-NATIVE_EXTENSION = ".nativecbc"
-EXTENSIONS = (GCM_EXTENSION, CBC_EXTENSION, NATIVE_EXTENSION)
+_SHIM_CODECS = {c.suffix: c for c in all_codecs() if c.suffix}  # file suffix -> the mode the shim decrypts
+EXTENSIONS = tuple(_SHIM_CODECS)
+GCM_EXTENSION = ppml_gcm.CODEC.suffix
+CBC_EXTENSION = formats_common.CODEC.suffix
+NATIVE_EXTENSION = formats_native.CODEC.suffix
 GCM_CODEC = "bigdlppmlaz.PpmlGcmCodec"
 
 
@@ -70,20 +73,12 @@ def _wrapped(info: ObjectInfo, kms: KeyManagementService, settings: KmsSettings)
 def register(spark: Any, info: ObjectInfo, key: DataKey) -> str:
     """Set the key of one probed object in the session's Hadoop configuration; return the (public) name."""
     conf = hadoop_conf(spark)
-    if info.mode == PPML_GCM and info.envelope is not None:
-        name = gcm_key_name(info.envelope.wrapped_key)
-        conf.set(name, _encode(key.material))
-    elif info.mode == COMMON:
-        from ..formats import bigdl
-
-        header = bigdl.CommonHeader.parse(info.head)
-        name = cbc_key_name(header.encrypted_key)
-        conf.set(name, _encode(key.as_bigdl_string().encode("utf-8")))
-    elif info.mode == NATIVE:
-        name = NATIVE_KEY
-        conf.set(name, _encode(key.as_bigdl_string().encode("utf-8")))
-    else:
+    shim = info.codec.shim_key(info, key)
+    if shim is None:
         raise ConfigError(f"crypto mode {info.mode} has no JVM codec key")
+    kind, reference, secret = shim
+    name = f"{KEY_PREFIX}{kind}" + (f".{key_ref(reference)}" if reference is not None else "")
+    conf.set(name, _encode(secret))
     return name
 
 
@@ -127,7 +122,8 @@ def prepare_read(
         name = status.path
         if not name.endswith(wanted):
             continue
-        if name.endswith(NATIVE_EXTENSION):
+        codec: Codec | None = next((c for suffix, c in _SHIM_CODECS.items() if name.endswith(suffix)), None)
+        if codec is not None and codec.key_reference == KEY_BESIDE:  # no key reference in the file
             native_seen = True
             prepared.append(name)
             continue
@@ -156,7 +152,7 @@ def prepare_write(
     ``.option("compression", ...)``. The same session can read the output back without prepare_read.
     """
     kms = build_kms(KmsSettings.from_options(options))
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = kms.generate_data_key(bigdl_compatible=ppml_gcm.CODEC.key_compat == BIGDL_COMPAT)
     envelope = ppml_gcm.envelope_for(wrapped, segment_size, content_type)
     conf = hadoop_conf(spark)
     conf.set(WRITE_KEY, _encode(data_key))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..errors import ConfigError
+from ..options import as_options
 
 LOCAL = "local"
 AZURE = "AzureKeyManagementService"
@@ -70,11 +71,11 @@ class KmsSettings:
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> KmsSettings:
-        lowered = {k.lower(): v for k, v in options.items()}
-        kms = lowered.get("kms") or lowered.get("kmstype") or lowered.get("kms_type")
+        opts = as_options(options)  # the data source's and the CLI's Options: any case, BigDL's aliases
+        kms = opts.get_str("kms")
         if not kms:
             raise ConfigError("option 'kms' is required: 'local' (with primaryKeyPath) or 'azure'")
-        kept = tuple(sorted((k, v) for k, v in options.items() if _is_kms_option(k)))
+        kept = tuple(sorted((k, v) for k, v in opts.items() if _is_kms_option(k)))
         return cls(normalize_kms_type(kms), kept)
 
     def get(self, name: str, default: str | None = None) -> str | None:

@@ -16,11 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
-from ..errors import ConfigError, PpmlError
-
-
-class StorageError(PpmlError):
-    """A path is missing, not permitted, or the store failed; the message names the path."""
+from ..errors import ConfigError, StorageError
 
 
 @dataclass(frozen=True)
@@ -150,14 +146,17 @@ def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileS
     if scheme in ("abfs", "abfss"):
         try:
             from .azure import AzureBlobFileSystem  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - present once the Azure storage backend lands
+        except ImportError as exc:  # pragma: no cover - azure-storage-blob missing from the environment
             raise ConfigError(f"{path}: ADLS Gen2 support unavailable ({exc})") from None
         return AzureBlobFileSystem.for_path(path, dict(options or {}))
     raise ConfigError(f"{path}: unsupported scheme {scheme!r}; use a local path, file://, abfss:// or abfs://")
 
 
 def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> list[FileStatus]:
-    """Files named by ``paths`` (files, directories, globs), in order, without duplicates; errors name the path."""
+    """Files named by ``paths`` (files, directories, globs), in order, without duplicates; errors name the path.
+
+    A directory with a commit manifest (``_SUCCESS`` written by a ``ppml-enc`` job) yields its committed files.
+    """
     seen: set[str] = set()
     result: list[FileStatus] = []
     for path in paths:
@@ -166,7 +165,12 @@ def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> 
         if not targets:
             raise StorageError(f"{path}: the pattern matched no files")
         for target in targets:
-            for status in fs.list_files(target):
+            statuses = fs.list_files(target)
+            if fs.is_dir(target):  # an output directory's committed state (see storage.manifest)
+                from .manifest import committed
+
+                statuses = committed(fs, target, statuses)
+            for status in statuses:
                 if status.path not in seen:
                     seen.add(status.path)
                     result.append(status)

@@ -1,7 +1,7 @@
 """ADLS Gen2 storage (``abfss://`` and ``abfs://``) through the Blob API of ``azure-storage-blob``.
 
 The Blob API works on hierarchical-namespace (ADLS Gen2) accounts and on Azurite alike, while the DFS endpoint
-does not exist in Azurite (DESIGN section 6), so everything here (list, ranged read, block upload, copy/delete
+does not exist in Azurite, so everything here (list, ranged read, block upload, copy/delete
 rename) is Blob API. Directories are name prefixes; HNS directory marker blobs are skipped when listing.
 
 Credentials, first match wins (every name also accepted with the ``spark.hadoop.`` prefix Spark users set):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, UnknownFormatError
-from ..formats import PLAIN, normalize_mode
+from ..formats import encrypted, normalize_mode
 from ..storage import expand_paths, filesystem_for
 from .schema import COLUMNS, TABLE_NAMES, arrow_schema
 from .tables import table_location
@@ -132,7 +132,7 @@ def read_object(path: str, crypto_mode: str = "auto", kms: Mapping[str, str] | N
 
     mode = normalize_mode(crypto_mode)
     fs = filesystem_for(path, kms)
-    if mode == PLAIN:
+    if not encrypted(mode):
         return fs.read_bytes(path)
     size = fs.size(path)
     with fs.open_read(path) as source:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..formats import PLAIN, normalize_mode
+from ..formats import PLAIN, encrypted, normalize_mode
 from ..storage import filesystem_for
 from .queries import QUERIES, query
 from .reference import ResultSet, read_object
@@ -87,7 +87,7 @@ def write_results(
     mode = normalize_mode(crypto_mode)
     fs = filesystem_for(out_dir, options)
     encrypt: Callable[[bytes], bytes] | None = None
-    if mode != PLAIN:
+    if encrypted(mode):
         encrypt = _encryptor(mode, kms)
     for number, result in sorted(run_result.results.items()):
         data = result.to_csv()
@@ -107,18 +107,25 @@ def write_results(
 
 
 def _encryptor(mode: str, kms: Any) -> Callable[[bytes], bytes]:
-    from ..formats import PPML_GCM, ppml_gcm
+    from ..formats import BIGDL_COMPAT, Codec, DataKey, all_codecs, codec_for
 
-    if mode != PPML_GCM:
-        raise ConfigError(f"results can be written plain_text or ppml-gcm, not {mode}")
+    def usable(codec: Codec) -> bool:  # one self-describing file each: no BigDL .meta next to it
+        return codec.writable and codec.wraps_bytes and not codec.directory_meta
+
+    codec = codec_for(mode)
+    if not usable(codec):
+        names = " or ".join(c.name for c in all_codecs() if usable(c))
+        raise ConfigError(f"results can be written plain_text or {names}, not {mode}")
     if kms is None:
         raise ConfigError("encrypted results need a KMS (--kms ... for --output-crypto-mode)")
-    material, wrapped = kms.generate_data_key()
-    envelope = ppml_gcm.envelope_for(wrapped, content_type="csv")
+    material, wrapped = kms.generate_data_key(bigdl_compatible=codec.key_compat == BIGDL_COMPAT)
+    key = DataKey(material)
 
     def seal(data: bytes) -> bytes:
         sink = io.BytesIO()
-        ppml_gcm.encrypt_stream(io.BytesIO(data), sink, material, envelope)
+        writer = codec.open_writer(sink, key, wrapped, content_type="csv")
+        writer.write(data)
+        writer.close()
         return sink.getvalue()
 
     return seal

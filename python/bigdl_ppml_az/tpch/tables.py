@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any, cast
 
 from ..errors import ConfigError
-from ..formats import PLAIN, normalize_mode
+from ..formats import PLAIN, encrypted, normalize_mode
 from ..storage import filesystem_for
 from .schema import COLUMNS, TABLE_NAMES, TBL_TRAILER, spark_schema
 
@@ -82,7 +82,7 @@ def read_table(
     extra = dict(options or {})
     location = table_location(path, table, fmt, {**extra, **dict(kms or {})})
     names = [name for name, _ in COLUMNS[table]]
-    if mode == PLAIN:
+    if not encrypted(mode):
         if fmt == "parquet":
             df = spark.read.options(**extra).parquet(location)
         else:
@@ -127,7 +127,7 @@ def tables(
     if native:
         if not kms:
             raise ConfigError("native=True reads encrypted TPC-H data and needs KMS options (kms=..., ...)")
-        from ..jvm.tpch import native_tables
+        from .native import native_tables  # the JVM side is imported only for native reads
 
         return cast(Tables, native_tables(spark, path, fmt, kms, options))
     return Tables(**{name: read_table(spark, path, name, fmt, crypto_mode, kms, options) for name in TABLE_NAMES})

@@ -1,5 +1,8 @@
 """TPC-H through the native path: Spark's own CSV reader over codec-decrypted files, or its Parquet reader
-with Parquet Modular Encryption. Same tables and types as ``bigdl_ppml_az.tpch.tables`` (which reads them).
+with Parquet Modular Encryption. Same tables and types as :func:`bigdl_ppml_az.tpch.tables`, which calls
+:func:`native_tables` for ``native=True``.
+
+This module is the only place where ``tpch`` uses ``jvm``; ``jvm`` never imports ``tpch``.
 """
 
 from __future__ import annotations
@@ -8,9 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..formats import AES_GCM_V1, PLAIN
+from ..jvm import pme
+from ..jvm.keys import EXTENSIONS, claim_extension, prepare_read
 from ..storage import filesystem_for
-from . import pme
-from .keys import EXTENSIONS, claim_extension, prepare_read
+from .schema import TABLE_NAMES
+from .tables import Tables, read_table, table_location
 
 
 def native_tables(
@@ -20,9 +25,6 @@ def native_tables(
     extensions or with their plaintext names (then ``.tbl``/``.csv`` is claimed for the codec in this session).
     parquet: PME-encrypted Parquet (as :func:`write_pme_tables` or pyarrow with our KmsClient writes it).
     """
-    from ..tpch.schema import TABLE_NAMES
-    from ..tpch.tables import Tables, read_table, table_location
-
     extra = dict(options or {})
     if fmt == "parquet":
         pme.configure_session(spark, kms)
@@ -45,9 +47,6 @@ def write_pme_tables(
     footer_key: str = pme.DEFAULT_MASTER_KEY,
 ) -> None:
     """Write the plaintext tables under ``source`` as PME-encrypted Parquet under ``output/<table>/``."""
-    from ..tpch.schema import TABLE_NAMES
-    from ..tpch.tables import read_table
-
     pme.configure_session(spark, kms)
     fs = filesystem_for(output)
     for table in TABLE_NAMES:

@@ -1,0 +1,322 @@
+"""The crypto-mode interface and its registry: each mode is one :class:`Codec` in one module.
+
+A codec knows everything about its layout: how to recognise it from the first bytes, what its header says
+(``probe``/``describe``), how to decrypt byte ranges (``open_reader``), how to write it (``open_writer``), how a
+file cuts into independently decryptable units (``unit_layout``) and where its wrapped data key lives
+(``key_reference``). Callers (data source, ``filecrypt``, CLI, JVM helpers) ask the codec instead of comparing
+mode names, so adding a mode is one new module plus its registration in ``formats/__init__.py``.
+
+This module imports no mode module: those import it and call :func:`register` on import.
+
+Adding a mode: write ``formats/<mode>.py`` with a ``Codec`` subclass (flags plus the methods they promise) and
+``CODEC = register(...)``, import it in ``formats/__init__.py``, and ``tests/test_codec_registry.py`` runs its
+generic suite over it (a read-only mode also needs a test writer there). The JVM shim is separate (Scala).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol
+
+from ..errors import IntegrityError, UnknownFormatError, WrongKeyError
+
+if TYPE_CHECKING:
+    from .ppml_gcm import Envelope
+
+AUTO = "auto"
+HEAD_SIZE = 512  # bytes read to detect a layout (BigDL's header is 400; longer envelopes are read on demand)
+
+# Where a codec's wrapped data key lives (Codec.key_reference).
+KEY_IN_HEADER = "header"  # the file's own header (ppml-gcm envelope, BigDL's 400-byte header)
+KEY_BESIDE = "beside"  # outside the file: BigDL ``.meta`` next to it or a BigDL data key file (nativeaescbc)
+KEY_IN_FOOTER = "parquet-footer"  # Parquet Modular Encryption: wrapped keys in the Parquet footer metadata
+KEY_NONE = "none"  # not encrypted
+
+# KMS wrap profiles a writer asks for (Codec.key_compat): "" is the KMS default; "bigdl" is BigDL's wrap
+# algorithm (RSA-OAEP on Azure Key Vault), so BigDL PPML can unwrap what we write.
+DEFAULT_COMPAT = ""
+BIGDL_COMPAT = "bigdl"
+
+CBC_BLOCK = 16
+MAX_BLOCK_UNIT = 1 << 20  # largest CBC/plaintext unit the planner cuts (a multiple of CBC_BLOCK)
+DEFAULT_UNIT_SIZE = 1 << 20
+
+
+class UnauthenticatedWarning(UserWarning):
+    """Decrypting a format without integrity protection (BigDL nativeaescbc): tampering goes unnoticed."""
+
+
+@dataclass(frozen=True, repr=False)
+class DataKey:
+    """Unwrapped data key. BigDL layouts use the key *string* (Base64 of the bytes unless given directly)."""
+
+    material: bytes
+    bigdl_string: str | None = None
+
+    @classmethod
+    def from_bigdl_string(cls, key_string: str) -> DataKey:
+        key_string = key_string.strip()
+        try:
+            material = base64.b64decode(key_string, validate=True)
+        except ValueError:
+            material = b""
+        return cls(material, key_string)
+
+    def as_bigdl_string(self) -> str:
+        """BigDL's data key string: Base64 of the key bytes, unless the string itself was given."""
+        return self.bigdl_string if self.bigdl_string is not None else base64.b64encode(self.material).decode()
+
+    def __repr__(self) -> str:
+        return "DataKey(<redacted>)"
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """What the KMS must unwrap for one object. BigDL headers record only the wrapped key, not the KMS."""
+
+    wrapped_key: bytes = field(repr=False)  # not secret, but keep it out of logs and explain() output
+    kms_type: str | None = None
+    key_id: str | None = None
+    wrap_algorithm: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """Public facts about one encrypted object, read from its header on the driver (small and picklable:
+    the codec is looked up by ``mode``, not stored)."""
+
+    mode: str
+    file_size: int
+    head: bytes = field(repr=False)  # envelope (ppml-gcm) or 400-byte header (common); b"" for nativeaescbc
+    key_ref: KeyRef | None  # None: key comes from options (nativeaescbc) or the user
+    segment_size: int | None = None
+    envelope: Envelope | None = field(default=None, repr=False)
+
+    @property
+    def codec(self) -> Codec:
+        return codec_for(self.mode)
+
+    @property
+    def splittable(self) -> bool:
+        """Whether units may be decrypted by different tasks (common needs a whole-file MAC pass first)."""
+        return self.codec.splittable
+
+    def describe(self) -> dict[str, object]:
+        """Metadata safe to print: never the data key, never the wrapped key bytes."""
+        return self.codec.describe(self)
+
+
+class PlaintextReader(Protocol):
+    """Random access to the plaintext of one object in independently decryptable units."""
+
+    @property
+    def unit_count(self) -> int: ...
+
+    def plaintext_start(self, unit: int) -> int: ...
+
+    def iter_units(self, first: int = 0, stop: int | None = None) -> Iterator[bytes]: ...
+
+
+class Writer(Protocol):
+    """Streaming encryptor of one object: ``write()`` plaintext, ``close()`` seals (does not close the sink)."""
+
+    bytes_in: int
+    bytes_out: int
+
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class WrappedKeyLike(Protocol):
+    """What a KMS hands back for a wrapped data key (``kms.WrappedKey``); formats does not import kms."""
+
+    @property
+    def kms_type(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def ciphertext(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class UnitLayout:
+    """How one object cuts into units for splitting: plaintext offset of each unit and units per split."""
+
+    unit_size: int  # the reader's unit size (CBC/plaintext bytes); 0 when the format fixes it (GCM segments)
+    starts: tuple[int, ...]  # plaintext offset of each unit's first byte; starts[0] == 0
+    per_split: int  # units one task reads; equal to the count when the codec is not splittable
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
+
+
+def block_unit_size(max_partition_bytes: int) -> int:
+    """CBC/plaintext unit size for a split target: whole 16-byte blocks, at most 1 MiB."""
+    return max(CBC_BLOCK, min(MAX_BLOCK_UNIT, max_partition_bytes - max_partition_bytes % CBC_BLOCK))
+
+
+def block_layout(payload: int, max_partition_bytes: int, splittable: bool) -> UnitLayout:
+    """Units of ``block_unit_size`` over ``payload`` ciphertext (or plaintext) bytes."""
+    unit = block_unit_size(max_partition_bytes)
+    count = max(1, -(-payload // unit))
+    per_split = max(1, min(count, max_partition_bytes // unit)) if splittable else count
+    return UnitLayout(unit, tuple(i * unit for i in range(count)), per_split)
+
+
+class Codec:
+    """One crypto mode. Subclasses set the class attributes and implement what their flags promise."""
+
+    name: ClassVar[str]  # canonical mode name, as users and BigDL write it
+    title: ClassVar[str]  # for messages: "BigDL aes/cbc/pkcs5padding"
+    aliases: ClassVar[tuple[str, ...]] = ()  # other accepted spellings (matched case-insensitively)
+    suffix: ClassVar[str] = ""  # file suffix of the JVM shim codec (".ppmlgcm"); "" = no shim codec
+    part_suffix: ClassVar[str] = ""  # suffix of ppml-enc part files ("enc"); "" = none (PME parts are .parquet)
+    encrypted: ClassVar[bool] = True
+    authenticated: ClassVar[bool] = True
+    splittable: ClassVar[bool] = True  # units of one file may go to different tasks
+    writable: ClassVar[bool] = False  # offered for writing (CLI encrypt, ppml-enc writes)
+    wraps_bytes: ClassVar[bool] = True  # False: encryption inside the content format, done by its library (PME)
+    reads_head: ClassVar[bool] = True  # probe reads the first bytes (False: nothing to read: plain, PME)
+    detectable: ClassVar[bool] = True  # detect() can recognise it (False: headerless, must be named)
+    content_formats: ClassVar[tuple[str, ...] | None] = None  # content formats it can hold; None: any
+    write_formats: ClassVar[tuple[str, ...] | None] = None  # content formats it can write; None: as above
+    key_reference: ClassVar[str] = KEY_IN_HEADER
+    key_compat: ClassVar[str] = DEFAULT_COMPAT  # KMS wrap profile its writer must ask for
+    key_size: ClassVar[int | None] = None  # required unwrapped key length in bytes; None: any BigDL key string
+    directory_meta: ClassVar[bool] = False  # writers also put BigDL ``.meta`` in the directory (and reuse it)
+    whole_file_mac: ClassVar[bool] = False  # a MAC over the whole file is checked first (verify=False skips)
+    verify_tail: ClassVar[bool] = False  # a split stopping early authenticates the last unit (truncation)
+    has_segment_size: ClassVar[bool] = False  # the writer takes a segment size
+
+    def detect(self, head: bytes) -> bool:
+        """Whether ``head`` (the first bytes of a file) is this layout."""
+        return False
+
+    def probe(self, source: BinaryIO | None, size: int, name: str, head: bytes | None = None) -> ObjectInfo:
+        """Read this layout's header; ``head`` is the first bytes when the caller already has them."""
+        raise NotImplementedError
+
+    def describe(self, info: ObjectInfo) -> dict[str, object]:
+        """For ``inspect``: public facts only, never key bytes (wrapped or not)."""
+        return {"format": self.name, "fileSize": info.file_size, "authenticated": self.authenticated}
+
+    def open_reader(
+        self,
+        info: ObjectInfo,
+        source: BinaryIO,
+        key: DataKey | None,
+        *,
+        verify: bool = True,
+        name: str = "",
+        unit_size: int = 0,
+    ) -> PlaintextReader:
+        """Random access to the plaintext in units of ``unit_size`` (CBC/plaintext; 0: the default)."""
+        raise UnknownFormatError(f"cannot decrypt crypto mode {self.name} byte by byte")
+
+    def check_wrapped_key(self, wrapped: bytes, key_id: str = "") -> None:
+        """Raise when this layout cannot record ``wrapped`` (called before anything is written); default: any."""
+
+    def open_writer(
+        self,
+        sink: BinaryIO,
+        key: DataKey,
+        wrapped: WrappedKeyLike,
+        *,
+        segment_size: int = 0,
+        content_type: str | None = None,
+        plaintext_length: int | None = None,
+    ) -> Writer:
+        """Encrypt into ``sink`` under ``key``, recording ``wrapped`` where this layout keeps its key."""
+        raise UnknownFormatError(f"crypto mode {self.name} cannot be written byte by byte")
+
+    def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
+        """Where the units of ``info`` start and how many one task of ``max_partition_bytes`` reads."""
+        raise UnknownFormatError(f"crypto mode {self.name} has no byte-level units")
+
+    def shim_key(self, info: ObjectInfo, key: DataKey) -> tuple[str, bytes | None, bytes] | None:
+        """How the JVM shim's codec finds this object's key: (kind, public reference or None, key bytes).
+
+        None: there is no shim codec for this mode.
+        """
+        return None
+
+    def __repr__(self) -> str:
+        return f"<codec {self.name}>"
+
+
+_CODECS: dict[str, Codec] = {}
+_NAMES: dict[str, str] = {AUTO: AUTO, "": AUTO}
+
+
+def _spelling(name: str) -> str:
+    return name.strip().lower()
+
+
+def register(codec: Codec) -> Codec:
+    """Add a codec under its name and aliases; a name already taken by another codec is an error."""
+    spellings = {_spelling(codec.name), *(_spelling(a) for a in codec.aliases)}
+    for spelling in spellings:
+        owner = _NAMES.get(spelling)
+        if owner is not None and owner != codec.name:
+            raise ValueError(f"crypto mode name {spelling!r} is taken by {owner}")
+    _CODECS[codec.name] = codec
+    for spelling in spellings:
+        _NAMES[spelling] = codec.name
+    return codec
+
+
+def known_names() -> str:
+    return ", ".join(sorted({*_CODECS, AUTO}))
+
+
+def normalize_mode(name: str | None) -> str:
+    """Canonical crypto-mode name from any spelling users know (BigDL's included, case-insensitive)."""
+    spelling = _spelling(name or AUTO)
+    if spelling not in _NAMES:
+        raise UnknownFormatError(f"unknown crypto mode {name!r}; use one of: {known_names()}")
+    return _NAMES[spelling]
+
+
+def codec_for(name: str) -> Codec:
+    """The codec for a mode name or alias; ``auto`` is not a codec (detect the file's one instead)."""
+    canonical = normalize_mode(name)
+    if canonical == AUTO:
+        raise UnknownFormatError(f"crypto mode auto names no layout; use one of: {known_names()}")
+    return _CODECS[canonical]
+
+
+def all_codecs() -> tuple[Codec, ...]:
+    """Every registered codec, in registration (and detection) order."""
+    return tuple(_CODECS.values())
+
+
+def detect(head: bytes) -> Codec | None:
+    """The codec whose layout ``head`` starts with, or None (plaintext, headerless or unknown data)."""
+    return next((c for c in _CODECS.values() if c.detectable and c.detect(head)), None)
+
+
+def encrypted(name: str) -> bool:
+    """Whether data in crypto mode ``name`` may be encrypted: False only for a mode that is plaintext."""
+    canonical = normalize_mode(name)
+    return canonical == AUTO or _CODECS[canonical].encrypted
+
+
+def write_codec(name: str | None, default: str) -> Codec:
+    """The codec to write with: ``auto``/unset means ``default``."""
+    canonical = normalize_mode(name)
+    return codec_for(default if canonical == AUTO else canonical)
+
+
+def named(exc: Exception, name: str) -> Exception:
+    """``exc`` with the object's name in front (non-integrity errors from a key become WrongKeyError)."""
+    cls = type(exc) if isinstance(exc, (IntegrityError, WrongKeyError)) else WrongKeyError
+    return cls(f"{name}: {exc}" if name else str(exc))
