@@ -30,8 +30,8 @@ def main() -> int:
     data = native_tpch.prepare(args.sf, base)
 
     from bigdl_ppml_az import tpch
-    from bigdl_ppml_az.tpch.native import write_pme_tables
     from bigdl_ppml_az.ppml_context import CryptoMode, PPMLContext
+    from bigdl_ppml_az.tpch.native import write_pme_tables
     from bigdl_ppml_az.tpch.tables import TABLE_NAMES, Tables
 
     spark = native_tpch.session()

@@ -170,7 +170,7 @@ def test_context_on_existing_session(spark: Any, tmp_path: Path, local_key: Path
         ctx.write(df, CryptoMode.PPML_GCM).mode("upsert")
     with pytest.raises(ConfigError, match="primary_key_name='nokey': no such key"):
         ctx.read(CryptoMode.PPML_GCM, primary_key_name="nokey").csv(out)
-    with pytest.raises(ConfigError, match="not Parquet"):
+    with pytest.raises(ConfigError, match="writes csv, json, text, not parquet"):
         ctx.write(df, CryptoMode.AES_CBC_PKCS5PADDING).parquet(out)
     with pytest.raises(ConfigError, match="Parquet Modular Encryption"):
         ctx.write(df, CryptoMode.AES_GCM_V1).csv(out)

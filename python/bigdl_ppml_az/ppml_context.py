@@ -35,8 +35,7 @@ from typing import Any
 
 from . import bigdl_conf
 from .errors import ConfigError, OutputExistsError
-from .formats import AES_GCM_CTR_V1, AES_GCM_V1, COMMON, NATIVE, PLAIN, normalize_mode
-from .formats import PPML_GCM as _PPML_GCM
+from .formats import Codec, codec_for, normalize_mode
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +75,22 @@ def _mode(crypto_mode: CryptoMode | str) -> str:
     if isinstance(crypto_mode, CryptoMode):
         return crypto_mode.canonical
     return normalize_mode(str(crypto_mode))
+
+
+def _is_pme(codec: Codec) -> bool:
+    """Encryption inside the Parquet file (Parquet Modular Encryption), done by the Parquet library."""
+    return codec.encrypted and not codec.wraps_bytes
+
+
+def _check_format(codec: Codec, fmt: str, writing: bool) -> None:
+    allowed = codec.write_formats if writing and codec.write_formats is not None else codec.content_formats
+    if allowed is not None and fmt not in allowed:
+        hint = " (Parquet Modular Encryption: use .parquet())" if _is_pme(codec) else ""
+        raise ConfigError(
+            f"crypto mode {codec.name} {'writes' if writing else 'holds'} {', '.join(allowed)}, not {fmt}{hint}; "
+            "for encrypted Parquet use CryptoMode.AES_GCM_V1/AES_GCM_CTR_V1, for csv, json or text ppml-gcm or "
+            "aes/cbc/pkcs5padding"
+        )
 
 
 def _conf_items(spark_conf: Any) -> dict[str, str]:
@@ -258,7 +273,7 @@ class PPMLContext:
         sc = self.spark.sparkContext
         parts = sc.defaultMinPartitions if min_partitions is None else int(min_partitions)
         mode = _mode(crypto_mode)
-        if mode == PLAIN:
+        if not codec_for(mode).encrypted:
             self._used(PLAIN_PATH, "textfile")
             return sc.textFile(path, parts)
         options = self.key_options(primary_key_name)
@@ -305,7 +320,7 @@ def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], 
     """
     from . import jvm
 
-    if mode not in (COMMON, _PPML_GCM, NATIVE, "auto"):
+    if not codec_for(mode).suffix:  # no shim codec for this mode
         return False
     files = _data_files(paths, options)
     if not files:
@@ -316,6 +331,13 @@ def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], 
         return False
     jvm.prepare_read(spark, paths, options)
     return True
+
+
+def _shim_write_suffix() -> str:
+    """The file suffix of what ``jvm.prepare_write`` makes the shim's codec write."""
+    from . import jvm
+
+    return str(jvm.GCM_EXTENSION)
 
 
 def _extension(path: str) -> str:
@@ -375,11 +397,6 @@ class EncryptedDataFrameReader:
         return self._load("text", path)
 
     def parquet(self, path: str | list[str]) -> Any:
-        if self._mode in (COMMON, NATIVE):
-            raise ConfigError(
-                f"crypto mode {self._mode} holds csv, json or text, not Parquet; encrypted Parquet is "
-                "CryptoMode.AES_GCM_V1/AES_GCM_CTR_V1 (Parquet Modular Encryption) or ppml-gcm"
-            )
         return self._load("parquet", path)
 
     def _spark_reader(self) -> Any:
@@ -389,14 +406,14 @@ class EncryptedDataFrameReader:
     def _load(self, fmt: str, path: str | list[str]) -> Any:
         ctx = self._ctx
         paths = [path] if isinstance(path, str) else list(path)
-        if self._mode == PLAIN:
+        codec = codec_for(self._mode)
+        if not codec.encrypted:
             ctx._used(PLAIN_PATH, f"read {fmt}")
             return self._spark_reader().format(fmt).load(paths)
-        if self._mode in (AES_GCM_V1, AES_GCM_CTR_V1) and fmt != "parquet":
-            raise ConfigError(f"crypto mode {self._mode} is Parquet Modular Encryption; read it with .parquet()")
+        _check_format(codec, fmt, writing=False)
         options = ctx.key_options(self._key)
         if ctx.native:
-            if self._mode in (AES_GCM_V1, AES_GCM_CTR_V1):
+            if _is_pme(codec):
                 from .jvm import pme
 
                 pme.configure_session(ctx.spark, options)
@@ -467,11 +484,6 @@ class EncryptedDataFrameWriter:
         self._save("text", path)
 
     def parquet(self, path: str) -> None:
-        if self._mode == COMMON:
-            raise ConfigError(
-                "crypto mode aes/cbc/pkcs5padding writes csv, json or text, not Parquet; for encrypted Parquet use "
-                "CryptoMode.AES_GCM_V1 or AES_GCM_CTR_V1 (Parquet Modular Encryption)"
-            )
         self._save("parquet", path)
 
     def _spark_writer(self) -> Any:
@@ -480,16 +492,17 @@ class EncryptedDataFrameWriter:
 
     def _save(self, fmt: str, path: str) -> None:
         ctx = self._ctx
-        if self._mode == PLAIN:
+        codec = codec_for(self._mode)
+        if not codec.encrypted:
             ctx._used(PLAIN_PATH, f"write {fmt}")
             self._spark_writer().format(fmt).save(path)
             return
-        if self._mode in (AES_GCM_V1, AES_GCM_CTR_V1) and fmt != "parquet":
-            raise ConfigError(f"crypto mode {self._mode} is Parquet Modular Encryption; write it with .parquet()")
-        if self._mode == NATIVE:
-            raise ConfigError("nativeaescbc is read-only (unauthenticated); write ppml-gcm or aes/cbc/pkcs5padding")
+        if not codec.writable:
+            raise ConfigError(f"crypto mode {codec.name} is read-only here; write ppml-gcm or aes/cbc/pkcs5padding")
+        _check_format(codec, fmt, writing=True)
         options = ctx.key_options(self._key)
-        jvm_writes = self._mode in (AES_GCM_V1, AES_GCM_CTR_V1) or (self._mode == _PPML_GCM and fmt != "parquet")
+        # the shim writes PME (Spark's Parquet writer) and its own codec's format (ppml-gcm) for text formats
+        jvm_writes = _is_pme(codec) or (codec.suffix == _shim_write_suffix() and fmt != "parquet")
         if ctx.native and jvm_writes:
             self._save_jvm(fmt, path, options)
             return
@@ -501,7 +514,7 @@ class EncryptedDataFrameWriter:
         from .jvm import pme
 
         writer = self._spark_writer()
-        if self._mode in (AES_GCM_V1, AES_GCM_CTR_V1):
+        if _is_pme(codec_for(self._mode)):
             pme.configure_session(self._ctx.spark, options)
             footer = _footer_key(options) or pme.DEFAULT_MASTER_KEY
             writer = writer.options(**pme.write_options(self._mode, footer))
@@ -532,7 +545,7 @@ class EncryptedDataFrameWriter:
             ctx._used(PPML_ENC_PATH, f"write {fmt} (ignored: the target exists)")
             return
         extra = dict(self._options)
-        if self._mode in (AES_GCM_V1, AES_GCM_CTR_V1) and "footerKey" not in extra:
+        if _is_pme(codec_for(self._mode)) and "footerKey" not in extra:
             footer = _footer_key(options)
             if footer:
                 extra["footerKey"] = footer
