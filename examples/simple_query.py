@@ -72,8 +72,8 @@ def ppml_options(args: argparse.Namespace, spark: SparkSession) -> dict[str, str
     else:
         if args.primary_key_path is None:
             raise SystemExit("--primary_key_path is required with --kms_type")
-        kms_type = kms.normalize_kms_type(args.kms_type or "AzureKeyManagementService")
-        options["kms"] = "azure" if kms_type == kms.AZURE else "local"
+        # any registered backend, by its canonical name
+        options["kms"] = kms.normalize_kms_type(args.kms_type or "AzureKeyManagementService")
         options["primaryKeyPath"] = args.primary_key_path
     if args.data_key_path:
         options["dataKeyPath"] = args.data_key_path
