@@ -27,6 +27,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 def prepare(sf: float, base: Path) -> dict[str, Any]:
     """Plain tbl (tpchgen), ppml-gcm copies named *.ppmlgcm, and a local primary key; reused when present."""
     from bigdl_ppml_az.formats import ppml_gcm
+    from bigdl_ppml_az.kms import generate_data_key
     from bigdl_ppml_az.kms.local import LocalKms
     from bigdl_ppml_az.tpch import datagen
 
@@ -39,7 +40,7 @@ def prepare(sf: float, base: Path) -> dict[str, Any]:
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        data_key, wrapped = kms.generate_data_key()
+        data_key, wrapped = generate_data_key(kms)
         env = ppml_gcm.Envelope(wrapped.kms_type, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext)
         with open(source, "rb") as src, open(target, "wb") as sink:
             ppml_gcm.encrypt_stream(src, sink, data_key, env)

@@ -1,7 +1,8 @@
 """A small Azure Key Vault (keys) emulator for tests: HTTPS on 127.0.0.1, real RSA keys in memory.
 
 It speaks the part of the Key Vault keys REST API that ``azure-keyvault-keys`` uses for our KMS: create, get,
-update (enable/disable), delete, wrapkey/unwrapkey and encrypt/decrypt with RSA-OAEP and RSA-OAEP-256, plus
+update (enable/disable, release policy), delete, wrapkey/unwrapkey and encrypt/decrypt with RSA-OAEP and
+RSA-OAEP-256, Secure Key Release (exportable keys with a release policy, ``release``: see :mod:`kv_release`), plus
 the bearer-challenge handshake (an unauthenticated request is answered 401 with a ``WWW-Authenticate``
 challenge; the client then retries with a token). Errors use Key Vault's JSON body and codes (403 Forbidden
 with inner code KeyDisabled for a disabled key, 404 KeyNotFound, 403 ForbiddenByPolicy for a denied operation).
@@ -36,6 +37,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+
+from kv_release import KeyRelease
 
 EMULATOR_TOKEN = "ppml-az-kv-emulator-token"  # must match bigdl_ppml_az.kms.azure.EMULATOR_TOKEN
 TENANT = "00000000-0000-0000-0000-00000000e1a0"
@@ -122,6 +125,9 @@ class _KeyVersion:
         self.name, self.version, self.ops = name, version, ops
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=size)
         self.enabled = True
+        self.kty = "RSA"
+        self.exportable = False
+        self.release_policy: dict[str, Any] | None = None  # {"contentType", "data" (base64url), "immutable"}
         self.created = self.updated = int(time.time())
 
     def bundle(self, base_url: str) -> dict[str, Any]:
@@ -129,7 +135,7 @@ class _KeyVersion:
         return {
             "key": {
                 "kid": f"{base_url}/keys/{self.name}/{self.version}",
-                "kty": "RSA",
+                "kty": self.kty,
                 "key_ops": self.ops,
                 "n": _b64url(_int_bytes(numbers.n)),
                 "e": _b64url(_int_bytes(numbers.e)),
@@ -140,7 +146,9 @@ class _KeyVersion:
                 "updated": self.updated,
                 "recoveryLevel": "Recoverable+Purgeable",
                 "recoverableDays": 90,
+                **({"exportable": True} if self.exportable else {}),
             },
+            **({"release_policy": dict(self.release_policy)} if self.release_policy else {}),
         }
 
 
@@ -162,6 +170,7 @@ class KeyVaultEmulator:
         self.calls: collections.Counter[str] = collections.Counter()
         self.faults: collections.Counter[int] = collections.Counter()
         self.challenges = 0
+        self.release = KeyRelease(self, workdir)  # Secure Key Release: signing chain, trusted MAA CAs, counts
         self.reset_faults()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -299,6 +308,10 @@ class KeyVaultEmulator:
         if not re.fullmatch(r"[0-9A-Za-z-]{1,127}", name):
             raise KvError(400, "BadParameter", "The request URI contains an invalid name")
         rest = parts[2:]
+        if method == "POST" and rest and rest[-1].lower() == "release" and len(rest) in (1, 2):
+            with self._lock:
+                key = self._find(name, rest[0] if len(rest) == 2 else None)
+            return 200, self.release.release(key, body)  # outside the lock: it fetches the authority's keys
         with self._lock:
             if method == "POST" and rest == ["create"]:
                 return 200, self._create(name, body)
@@ -325,6 +338,13 @@ class KeyVaultEmulator:
         version = _KeyVersion(name, secrets.token_hex(16), size, ops)
         if body.get("attributes", {}).get("enabled") is False:
             version.enabled = False
+        version.kty = "RSA-HSM" if body.get("kty") == "RSA-HSM" else "RSA"
+        version.exportable = bool(body.get("attributes", {}).get("exportable"))
+        if version.exportable and not body.get("release_policy"):
+            raise KvError(400, "BadParameter", "Exportable keys must have a release policy.")
+        if body.get("release_policy"):
+            self.release.check_policy(body["release_policy"])
+            version.release_policy = dict(body["release_policy"])
         self.keys.setdefault(name, []).append(version)
         return version.bundle(self.url)
 
@@ -335,6 +355,11 @@ class KeyVaultEmulator:
             version.enabled = bool(attributes["enabled"])
         if body.get("key_ops"):
             version.ops = list(body["key_ops"])
+        if body.get("release_policy"):
+            if (version.release_policy or {}).get("immutable"):
+                raise KvError(400, "BadParameter", "The release policy of this key is immutable.")
+            self.release.check_policy(body["release_policy"])
+            version.release_policy = dict(body["release_policy"])
         version.updated = int(time.time())
         return version.bundle(self.url)
 

@@ -13,7 +13,7 @@ import pytest
 from azure_fixtures import Azurite
 from bigdl_ppml_az import filecrypt
 from bigdl_ppml_az.formats import COMMON, PPML_GCM, probe
-from bigdl_ppml_az.kms import KmsSettings, build_kms
+from bigdl_ppml_az.kms import KmsSettings, build_kms, generate_data_key
 from bigdl_ppml_az.kms.azure import AzureKms, create_primary_key
 from bigdl_ppml_az.kms.bigdl_keys import write_data_key_file
 from bigdl_ppml_az.storage import filesystem_for
@@ -109,7 +109,7 @@ def test_bigdl_layout_on_adls_with_bigdl_key_files(
     primary, data_key = tmp_path / "primaryKey", tmp_path / "dataKey"
     primary.write_text(key_id)
     kms = AzureKms.from_options({**kv.options(), "primaryKeyPath": str(primary)})
-    _, wrapped = kms.generate_data_key(bigdl_compatible=True)
+    _, wrapped = generate_data_key(kms, compat="bigdl")
     write_data_key_file(data_key, wrapped.ciphertext)
     options = _options(kv, azurite, primaryKeyPath=str(primary), dataKeyPath=str(data_key))
     rows = _people(500)

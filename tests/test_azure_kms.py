@@ -13,9 +13,8 @@ from azure.keyvault.keys import KeyClient
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from bigdl_ppml_az import kms as kms_mod
 from bigdl_ppml_az.errors import ConfigError, KmsError, WrongKeyError
-from bigdl_ppml_az.kms import AZURE, KmsSettings, WrappedKey, build_kms, unwrap_cached
+from bigdl_ppml_az.kms import AZURE, KmsSettings, WrappedKey, build_kms, generate_data_key, unwrap_cached
 from bigdl_ppml_az.kms.azure import (
     RSA_OAEP,
     RSA_OAEP_256,
@@ -26,6 +25,7 @@ from bigdl_ppml_az.kms.azure import (
 )
 from bigdl_ppml_az.kms.bigdl_keys import read_data_key_file, read_primary_key_id, write_data_key_file
 from kv_emulator import KeyVaultEmulator
+from unwrap_log import count_unwraps
 
 
 def _oaep(digest: type[hashes.HashAlgorithm]) -> padding.OAEP:
@@ -70,7 +70,7 @@ def test_challenge_handshake_then_bearer_token(kv: KeyVaultEmulator) -> None:
     before = kv.challenges
     key_id = _new_key(kv)
     assert kv.challenges == before + 1  # one 401 challenge, then the token was sent
-    _kms(kv, primaryKeyId=key_id).generate_data_key()
+    generate_data_key(_kms(kv, primaryKeyId=key_id))
     assert kv.challenges == before + 1  # the challenge is cached for later clients in this process
 
 
@@ -82,7 +82,7 @@ def test_wrap_algorithms_checked_independently(
 ) -> None:
     key_id = _new_key(kv)
     kms = _kms(kv, primaryKeyId=key_id)
-    data_key, wrapped = kms.generate_data_key(bigdl_compatible=bigdl)
+    data_key, wrapped = generate_data_key(kms, compat="bigdl" if bigdl else "")
     assert len(data_key) == 32
     assert wrapped == WrappedKey(AZURE, key_id, algorithm, wrapped.ciphertext)
     private = kv.private_key(key_id)
@@ -98,12 +98,12 @@ def test_wrap_algorithms_checked_independently(
 def test_name_resolves_latest_version_and_old_versions_still_unwrap(kv: KeyVaultEmulator) -> None:
     name = "rotated-" + uuid.uuid4().hex[:8]
     first = create_primary_key(kv.url, name, 2048, options=kv.options())
-    old_key, old_wrapped = _kms(kv, primaryKeyName=name).generate_data_key()
+    old_key, old_wrapped = generate_data_key(_kms(kv, primaryKeyName=name))
     second = create_primary_key(kv.url, name, 2048, options=kv.options())
     assert second != first
     kms = _kms(kv, primaryKeyName=name)
     assert kms.key_id == second
-    new_key, new_wrapped = kms.generate_data_key()
+    new_key, new_wrapped = generate_data_key(kms)
     assert (old_wrapped.key_id, new_wrapped.key_id) == (first, second)
     assert kms.unwrap(old_wrapped) == old_key
     assert kms.unwrap(new_wrapped) == new_key
@@ -125,7 +125,7 @@ def test_bigdl_key_files(kv: KeyVaultEmulator, tmp_path: Path) -> None:
     wrapped = WrappedKey(AZURE, "", "", read_data_key_file(tmp_path / "keys" / "dataKey"))
     assert kms.unwrap(wrapped) == data_key
     # and a data key file we write round-trips the same way
-    _, ours = kms.generate_data_key(bigdl_compatible=True)
+    _, ours = generate_data_key(kms, compat="bigdl")
     write_data_key_file(tmp_path / "keys" / "ours", ours.ciphertext)
     again = WrappedKey(AZURE, "", "", read_data_key_file(tmp_path / "keys" / "ours"))
     assert kms.unwrap(again) == kv.private_key(key_id).decrypt(ours.ciphertext, _oaep(hashes.SHA1))
@@ -138,11 +138,11 @@ def test_settings_pickle_without_credentials_and_unwrap_cached(kv: KeyVaultEmula
     assert "token" not in repr(settings).lower()
     kms = build_kms(settings)
     assert isinstance(kms, AzureKms) and build_kms(settings) is kms
-    data_key, wrapped = kms.generate_data_key()
-    before = kms_mod.unwrap_calls
-    for _ in range(5):
-        assert unwrap_cached(kms, wrapped) == data_key
-    assert kms_mod.unwrap_calls == before + 1
+    data_key, wrapped = generate_data_key(kms)
+    with count_unwraps() as unwraps:
+        for _ in range(5):
+            assert unwrap_cached(kms, wrapped) == data_key
+    assert len(unwraps) == 1
     assert kv.calls["unwrapKey"] == 1
 
 
@@ -160,7 +160,7 @@ def test_key_in_another_vault_is_refused_without_contacting_it(kv: KeyVaultEmula
 
 def test_wrong_key_gives_wrong_key_error(kv: KeyVaultEmulator) -> None:
     kms = _kms(kv, primaryKeyId=_new_key(kv))
-    _, wrapped = kms.generate_data_key()
+    _, wrapped = generate_data_key(kms)
     other = _kms(kv, primaryKeyId=_new_key(kv))
     with pytest.raises(WrongKeyError, match="could not unwrap"):
         other.unwrap(WrappedKey(AZURE, other.key_id, RSA_OAEP_256, wrapped.ciphertext))
@@ -168,7 +168,7 @@ def test_wrong_key_gives_wrong_key_error(kv: KeyVaultEmulator) -> None:
 
 def test_throttling_honours_retry_after_and_succeeds(kv: KeyVaultEmulator) -> None:
     kms = _kms(kv, primaryKeyId=_new_key(kv))
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = generate_data_key(kms)
     kv.reset_counts()
     kv.fail_next(429, 503, 500)
     started = time.monotonic()
@@ -180,7 +180,7 @@ def test_throttling_honours_retry_after_and_succeeds(kv: KeyVaultEmulator) -> No
 
 def test_retries_exhausted_is_one_clear_error(kv: KeyVaultEmulator) -> None:
     kms = _kms(kv, primaryKeyId=_new_key(kv), kmsRetryTotal="2")
-    _, wrapped = kms.generate_data_key()
+    _, wrapped = generate_data_key(kms)
     kv.inject(rate=1.0, statuses=(503,), ops={"unwrapKey"})
     with pytest.raises(KmsError, match=r"unwrapKey .* HTTP 503 .*after 2 retries"):
         AzureKms.from_options(kv.options(kmsRetryTotal="2")).unwrap(wrapped)
@@ -190,7 +190,7 @@ def test_retries_exhausted_is_one_clear_error(kv: KeyVaultEmulator) -> None:
 def test_disabled_key_fails_fast(kv: KeyVaultEmulator) -> None:
     key_id = _new_key(kv)
     kms = _kms(kv, primaryKeyId=key_id)
-    _, wrapped = kms.generate_data_key()
+    _, wrapped = generate_data_key(kms)
     name = key_id.split("/keys/")[1].split("/")[0]
     client = KeyClient(
         kv.url, _EmulatorCredential(), connection_verify=str(kv.ca_path), verify_challenge_resource=False
@@ -202,12 +202,12 @@ def test_disabled_key_fails_fast(kv: KeyVaultEmulator) -> None:
     assert key_id in str(info.value)
     assert kv.calls["unwrapKey"] == 1  # no retries on a permanent failure
     with pytest.raises(KmsError, match="disabled"):
-        _kms(kv, primaryKeyId=key_id).generate_data_key()  # never write new data under a disabled key
+        generate_data_key(_kms(kv, primaryKeyId=key_id))  # never write new data under a disabled key
 
 
 def test_deleted_key_fails_fast(kv: KeyVaultEmulator) -> None:
     key_id = _new_key(kv)
-    _, wrapped = _kms(kv, primaryKeyId=key_id).generate_data_key()
+    _, wrapped = generate_data_key(_kms(kv, primaryKeyId=key_id))
     name = key_id.split("/keys/")[1].split("/")[0]
     client = KeyClient(
         kv.url, _EmulatorCredential(), connection_verify=str(kv.ca_path), verify_challenge_resource=False
@@ -221,7 +221,7 @@ def test_deleted_key_fails_fast(kv: KeyVaultEmulator) -> None:
 
 def test_permission_denied_names_key_and_permissions(kv: KeyVaultEmulator) -> None:
     key_id = _new_key(kv)
-    _, wrapped = _kms(kv, primaryKeyId=key_id).generate_data_key()
+    _, wrapped = generate_data_key(_kms(kv, primaryKeyId=key_id))
     kv.deny("unwrapKey")
     kv.reset_counts()
     with pytest.raises(KmsError, match="permission denied") as info:
@@ -236,12 +236,12 @@ def test_unreachable_vault_is_a_clear_error(tmp_path: Path) -> None:
         {"vault": "https://127.0.0.1:9", "credential": "emulator", "kmsRetryTotal": "0", "primaryKeyName": "k"}
     )
     with pytest.raises(KmsError, match=r"cannot reach Key Vault https://127\.0\.0\.1:9"):
-        kms.generate_data_key()
+        generate_data_key(kms)
 
 
 def test_slow_vault_times_out_clearly_and_slow_answers_within_timeout_succeed(kv: KeyVaultEmulator) -> None:
     kms = _kms(kv, primaryKeyId=_new_key(kv))
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = generate_data_key(kms)
     kv.inject(delay=0.3)
     assert AzureKms.from_options(kv.options(kmsTimeout="5")).unwrap(wrapped) == data_key
     kv.inject(delay=1.5)
@@ -273,4 +273,4 @@ def test_missing_azure_credential_is_a_clear_error(kv: KeyVaultEmulator, monkeyp
     kms = AzureKms.from_options({**kv.options(credential="environment"), "primaryKeyName": "any"})
     with pytest.raises(KmsError, match=r"cannot authenticate to Key Vault https://127\.0\.0\.1:\d+ with "
                        r"EnvironmentCredential"):  # fmt: skip
-        kms.generate_data_key()
+        generate_data_key(kms)

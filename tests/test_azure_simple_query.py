@@ -16,6 +16,7 @@ import pytest
 
 from azure_fixtures import Azurite
 from kv_emulator import KeyVaultEmulator
+from unwrap_log import worker_log_env
 
 pytest.importorskip("pyspark.sql.datasource")
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -106,7 +107,8 @@ options = json.loads(sys.argv[1])
 spark = (SparkSession.builder.master("local-cluster[2,1,1024]").appName("kms-count")
          .config("spark.ui.enabled", "false")
          .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
-         .config("spark.executorEnv.PPML_AZ_KMS_CALL_LOG", os.environ["PPML_AZ_KMS_CALL_LOG"])
+         .config("spark.executorEnv.PPML_AZ_TEST_UNWRAP_LOG", os.environ["PPML_AZ_TEST_UNWRAP_LOG"])
+         .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
          .getOrCreate())
 df = (spark.read.format("ppml-enc").options(**options).option("format", "csv").option("header", "true")
       .schema("name STRING, age INT, job STRING").load(sys.argv[2]))
@@ -135,7 +137,7 @@ def test_many_partition_read_unwraps_once_per_worker_process(
     kv.reset_counts()
     done = subprocess.run(
         [sys.executable, "-c", _CLUSTER_READ, json.dumps(options), target],
-        env=_env(kv, azurite, PPML_AZ_KMS_CALL_LOG=str(call_log)),
+        env=_env(kv, azurite, **worker_log_env(call_log)),
         capture_output=True,
         text=True,
         timeout=600,

@@ -45,7 +45,7 @@ from bigdl_ppml_az.formats import (
     open_reader,
     probe,
 )
-from bigdl_ppml_az.kms import WrappedKey
+from bigdl_ppml_az.kms import WrappedKey, generate_data_key
 from bigdl_ppml_az.kms.local import LocalKms
 
 CODECS = all_codecs()
@@ -70,7 +70,7 @@ def keys(kms: LocalKms) -> dict[str, tuple[DataKey, WrappedKey]]:
     """One data key per codec, wrapped with the profile that codec's writer asks the KMS for."""
     out = {}
     for codec in CODECS:
-        material, wrapped = kms.generate_data_key(bigdl_compatible=codec.key_compat == BIGDL_COMPAT)
+        material, wrapped = generate_data_key(kms, compat=codec.key_compat)
         out[codec.name] = (DataKey(material), wrapped)
     return out
 

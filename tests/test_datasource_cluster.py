@@ -21,6 +21,7 @@ from bigdl_ppml_az.formats import probe
 from bigdl_ppml_az.kms import WrappedKey
 from bigdl_ppml_az.kms.local import LocalKms
 from test_datasource_support import encrypt, write_csv
+from unwrap_log import worker_log_env
 
 SCRIPT_HEAD = """
 import json, os, sys
@@ -86,7 +87,7 @@ def test_local_cluster_zero_registration_read_write_and_kms_calls(files: dict[st
     result["driver_pid"] = os.getpid()
     """
     args = ["local-cluster[2,1,1024]", str(files["key"]), str(files["enc"]), str(files["plain"]), str(tmp_path / "o")]
-    result, _ = run_script(body, args, env={"PPML_AZ_KMS_CALL_LOG": str(call_log)})
+    result, _ = run_script(body, args, env=worker_log_env(call_log))
     assert result["partitions"] >= 40
     assert result["same"] and result["write_same"]
     calls = [line.split() for line in call_log.read_text().splitlines()]

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bigdl_ppml_az import filecrypt
 from bigdl_ppml_az.formats import COMMON
+from bigdl_ppml_az.kms import generate_data_key
 from bigdl_ppml_az.kms.local import LocalKms
 
 HEADER = "id,name,amount,flag,day,ts,note"
@@ -67,7 +68,7 @@ def encrypt(kms: LocalKms, source: Path, output: Path, mode: str = "ppml-gcm", s
 
 def encrypt_native(kms: LocalKms, source: Path, output_dir: Path) -> Path:
     """BigDL nativeaescbc: IV then AES-CBC-PKCS5 with the unwrapped data key; the key goes to ``.meta``."""
-    material, wrapped = kms.generate_data_key(bigdl_compatible=True)
+    material, wrapped = generate_data_key(kms, compat="bigdl")
     output_dir.mkdir(parents=True, exist_ok=True)
     iv = os.urandom(16)
     padder = padding.PKCS7(128).padder()

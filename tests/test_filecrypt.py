@@ -21,6 +21,7 @@ from bigdl_ppml_az.errors import (
     WrongKeyError,
 )
 from bigdl_ppml_az.formats import COMMON, NATIVE, PPML_GCM, UnauthenticatedWarning, bigdl, ppml_gcm
+from bigdl_ppml_az.kms import generate_data_key
 from bigdl_ppml_az.kms.bigdl_keys import write_data_key_file
 from bigdl_ppml_az.kms.local import LocalKms
 from bigdl_ppml_az.storage import StorageError
@@ -118,7 +119,7 @@ def test_common_mode_writes_bigdl_meta_in_every_output_dir(tmp_path: Path, kms: 
 
 
 def test_bigdl_data_key_file_is_reused_like_bigdl(tmp_path: Path, kms: LocalKms) -> None:
-    _, wrapped = kms.generate_data_key(bigdl_compatible=True)
+    _, wrapped = generate_data_key(kms, compat="bigdl")
     data_key_path = tmp_path / "dataKey"
     write_data_key_file(data_key_path, wrapped.ciphertext)
     (tmp_path / "in").mkdir()

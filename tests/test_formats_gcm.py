@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bigdl_ppml_az.errors import IntegrityError, UnknownFormatError, WrongKeyError
 from bigdl_ppml_az.formats import DataKey, iter_plaintext, open_reader, ppml_gcm, probe
-from bigdl_ppml_az.kms import WrappedKey
+from bigdl_ppml_az.kms import WrappedKey, generate_data_key
 from bigdl_ppml_az.kms.local import LocalKms
 
 SEG = 4096
@@ -290,7 +290,7 @@ def test_wrong_data_key_yields_nothing(victim: tuple[bytes, bytes, list[bytes]])
 def test_wrong_primary_key_cannot_unwrap(tmp_path: os.PathLike[str]) -> None:
     owner = LocalKms.create(os.path.join(tmp_path, "a.key"))
     stranger = LocalKms.create(os.path.join(tmp_path, "b.key"))
-    data_key, wrapped = owner.generate_data_key()
+    data_key, wrapped = generate_data_key(owner)
     env = ppml_gcm.Envelope(wrapped.kms_type, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, SEG)
     blob = encrypt(b"secret,row\n" * 1000, key=data_key, env=env)
     info = probe(io.BytesIO(blob), len(blob), "x")
@@ -413,7 +413,7 @@ def test_local_key_id_and_wrap_follow_the_doc(tmp_path: os.PathLike[str]) -> Non
     assert len(primary) == 32 and os.stat(path).st_mode & 0o777 == 0o600
     expected_id = "local:" + hashlib.sha256(b"bigdl-ppml-az local key id\0" + primary).hexdigest()[:32]
     assert kms.key_id == expected_id
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = generate_data_key(kms)
     blob = wrapped.ciphertext
     assert len(blob) == 60 and wrapped.algorithm == "AES-256-GCM"
     assert AESGCM(primary).decrypt(blob[:12], blob[12:], expected_id.encode()) == data_key

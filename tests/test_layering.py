@@ -22,9 +22,6 @@ UPPER = ("datasource", "jvm", "tpch", "cli")
 PURE = ("formats", "kms")
 # Known violation, removed by the KMS-registry work (issue 9, item 3): the pyarrow KmsClient moves into kms/.
 # When it lands this case XPASSes, which fails under strict=True: delete the entry then.
-KNOWN_DATASOURCE_TO_JVM = {"datasource/pme.py": "datasource/pme.py imports jvm/pme.py for the pyarrow KmsClient"}
-
-
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -97,14 +94,7 @@ def test_pure_layers_import_no_spark_and_no_upper_layer_statically(subpackage: s
 
 
 def _datasource_cases() -> list[object]:
-    cases = []
-    for path in _sources("datasource"):
-        relative = str(path.relative_to(ROOT))
-        marks = []
-        if relative in KNOWN_DATASOURCE_TO_JVM:
-            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DATASOURCE_TO_JVM[relative]))
-        cases.append(pytest.param(relative, marks=marks, id=relative))
-    return cases
+    return [pytest.param(str(p.relative_to(ROOT)), id=str(p.relative_to(ROOT))) for p in _sources("datasource")]
 
 
 @pytest.mark.parametrize("relative", _datasource_cases())

@@ -15,7 +15,7 @@ import pytest
 from bigdl_ppml_az.cli import main as cli_main
 from bigdl_ppml_az.datasource.options import ReadSettings, WriteSettings, check_driver_delivery, paths_of
 from bigdl_ppml_az.errors import ConfigError
-from bigdl_ppml_az.kms import LOCAL, KmsSettings
+from bigdl_ppml_az.kms import LOCAL, KmsSettings, generate_data_key
 from bigdl_ppml_az.kms.local import LocalKms
 from bigdl_ppml_az.options import TABLE, Options, OptionSpec, markdown, spec_for
 from test_datasource_support import assert_same, encrypt, kms_options, ppml_read, write_csv
@@ -377,7 +377,7 @@ def test_spark_write_honours_data_key_path(spark: Any, data: dict[str, Path], tm
     import base64
     import json
 
-    wrapped = LocalKms.load(data["key"]).generate_data_key(bigdl_compatible=True)[1].ciphertext
+    wrapped = generate_data_key(LocalKms.load(data["key"]), compat="bigdl")[1].ciphertext
     key_file = tmp_path / "dataKey"
     key_file.write_text(base64.b64encode(wrapped).decode("ascii"), encoding="utf-8")
     df = spark.read.option("header", "true").csv(str(data["plain"]))

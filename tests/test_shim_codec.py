@@ -31,7 +31,7 @@ from bigdl_ppml_az.formats import (
     ppml_gcm,
     probe,
 )
-from bigdl_ppml_az.kms import LOCAL, WrappedKey
+from bigdl_ppml_az.kms import LOCAL, WrappedKey, generate_data_key
 from bigdl_ppml_az.kms.bigdl_keys import write_data_key_file
 from bigdl_ppml_az.kms.local import LocalKms
 
@@ -87,6 +87,23 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
     if op == "wholetext":
         rows = spark.read.text(job["path"], wholetext=True).collect()
         return {"text": [r.value for r in rows]}
+    if op == "jvm_local_key":  # the JVM local KMS on hostile key paths and wrapped keys, called directly
+        client = spark._jvm.bigdlppmlaz.PpmlKmsClient
+        out: dict[str, str] = {}
+        for label, path in job["paths"].items():
+            try:
+                client.readPrimaryKey(path)
+                out[label] = "ok"
+            except Exception as exc:  # noqa: BLE001 - the test reads the message
+                out[label] = str(exc)
+        local = getattr(spark._jvm.bigdlppmlaz, "PpmlKmsClient$Local")(job["good"])
+        for label, wrapped in (("short", "AAAA"), ("not_base64", "%%%")):
+            try:
+                local.unwrap(wrapped, "x")
+                out[label] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                out[label] = str(exc)
+        return {"errors": out}
     if op == "limit_text":
         return {"lines": [r.value for r in spark.read.text(job["path"]).limit(1).collect()]}
     if op == "limit_csv":
@@ -118,6 +135,8 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         from bigdl_ppml_az.jvm import pme
 
         pme.configure_session(spark, job["kms"])
+        for name, value in job.get("hadoop", {}).items():  # settings a hostile or broken config could hold
+            spark.sparkContext._jsc.hadoopConfiguration().set(name, value)
         df = spark.read.parquet(job["path"]).where("id % 7 = 0").select("id", "s")
         rows = [list(r) for r in df.orderBy("id").collect()]
         return {"rows": rows, "plan": df._jdf.queryExecution().executedPlan().toString()}
@@ -190,14 +209,14 @@ def make_text(seed: int, lines: int) -> bytes:
 
 
 def encrypt_gcm(kms: LocalKms, plain: bytes, target: Path, segment_size: int) -> None:
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = generate_data_key(kms)
     env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, segment_size)
     with open(target, "wb") as sink:
         ppml_gcm.encrypt_stream(io.BytesIO(plain), sink, data_key, env)
 
 
 def encrypt_common(kms: LocalKms, plain: bytes, target: Path) -> None:
-    data_key, wrapped = kms.generate_data_key(bigdl_compatible=True)
+    data_key, wrapped = generate_data_key(kms, compat="bigdl")
     encrypted = base64.b64encode(wrapped.ciphertext).decode()
     with open(target, "wb") as sink, bigdl.CommonWriter(sink, bigdl.key_string_from_bytes(data_key), encrypted) as w:
         for start in range(0, len(plain), 50_000):
@@ -340,7 +359,7 @@ def codec_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> CodecR
     # output through the codec
     jobs.append({"id": "write", "op": "write_csv", "out": str(base / "out"), "n": 20_000, "prepare_write": opts})
     # redaction: a key given at session start as well (listed in the environment, must be redacted there)
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = generate_data_key(kms)
     env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, 4096)
     with open(data / "r.csv.ppmlgcm", "wb") as sink:
         ppml_gcm.encrypt_stream(io.BytesIO(make_text(4, 500)), sink, data_key, env)
@@ -486,7 +505,7 @@ def test_codec_in_separate_executor_jvms(shim_jar: str, tmp_path: Path) -> None:
     key_path = tmp_path / "keys" / "primary.key"
     kms = LocalKms.create(key_path)
     plain = make_text(5, 6000)
-    data_key, wrapped = kms.generate_data_key()
+    data_key, wrapped = generate_data_key(kms)
     env = ppml_gcm.Envelope(LOCAL, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext, 4096)
     with open(tmp_path / "c.txt.ppmlgcm", "wb") as sink:
         ppml_gcm.encrypt_stream(io.BytesIO(plain), sink, data_key, env)

@@ -5,6 +5,9 @@ All Spark jobs of this module run in one child session (a session start costs ~2
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from attacker_server import AttackerServer, crafted_pme_file
 from bigdl_ppml_az.jvm import pme
 from bigdl_ppml_az.kms.local import LocalKms
 from test_shim_codec import run_spark, shim_jar  # noqa: F401  (shared child runner and jar fixture)
@@ -90,6 +94,18 @@ def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator
             {"id": f"{label}:read_spark", "op": "pme_read", "kms": options, "path": from_spark},
             {"id": f"{label}:read_arrow", "op": "pme_read", "kms": options, "path": str(from_arrow)},
         ]
+    # Attacks on the JVM client: a footer naming a foreign host, and a vault URL over plain http
+    attacker = AttackerServer(kv_emulator)
+    crafted = crafted_pme_file(base / "evil" / "part-0.parquet", f"{attacker.url}/keys/steal/{'0' * 32}")
+    jobs.append({"id": "jvm_foreign_key_url", "op": "pme_read", "kms": azure, "path": str(crafted)})
+    # (another token: parquet-mr caches one KmsClient per token and instance id, so this one is built afresh)
+    plain_http = {
+        "parquet.encryption.kms.instance.url": f"http://127.0.0.1:{attacker.port}",
+        "parquet.encryption.key.access.token": "another-token-for-a-fresh-client",
+    }
+    jobs.append(
+        {"id": "jvm_http_vault", "op": "pme_read", "kms": azure, "path": str(crafted), "hadoop": plain_http}
+    )
     other = base / "keys" / "other.key"
     LocalKms.create(other)
     jobs.append(
@@ -121,9 +137,37 @@ def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator
         capture_output=True,
     )
     java_opts = f"-Djavax.net.ssl.trustStore={truststore} -Djavax.net.ssl.trustStorePassword=changeit"
+    # The JVM local KMS on hostile inputs (issue 10, item 9): bounded, regular-file-only key reads; short blobs
+    fifo = base / "keys" / "fifo"
+    os.mkfifo(fifo)
+    big = base / "keys" / "big.key"
+    big.write_bytes(os.urandom(64))
+    jobs.append(
+        {
+            "id": "jvm_local_key",
+            "op": "jvm_local_key",
+            "good": str(key),
+            "paths": {
+                "good": str(key),
+                "zero": "/dev/zero",
+                "fifo": str(fifo),
+                "big": str(big),
+                "missing": str(base / "keys" / "none"),
+            },
+        }
+    )
     kv_emulator.reset_counts()
+    # The first two Key Vault calls of the run are throttled with an HTTP-date Retry-After (RFC 9110), which the
+    # JVM client must parse (it used to accept only delta-seconds and failed the job).
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    when = email.utils.format_datetime(soon, usegmt=True)
+    kv_emulator.inject(retry_after=when)
+    kv_emulator.fail_next(429, 429)
     results, output = run_spark(shim_jar, base, jobs, conf={"spark.driver.extraJavaOptions": java_opts})
+    kv_emulator.reset_faults()
     calls = dict(kv_emulator.calls)
+    attacker.stop()
+    results["attacker_contacts"] = {"ok": True, "count": attacker.contacts, "port": attacker.port}
     return PmeRun(base, local, azure, results, output, calls)
 
 
@@ -165,3 +209,33 @@ def test_pme_access_token_stays_out_of_logs(pme_run: PmeRun) -> None:
 def test_pme_wrong_local_key_fails(pme_run: PmeRun) -> None:
     result = pme_run.results["wrongkey"]
     assert not result["ok"] and "does not unwrap with primary key" in result["error"]
+
+
+def test_jvm_client_refuses_a_footer_key_url_outside_the_vault(pme_run: PmeRun) -> None:
+    result = pme_run.results["jvm_foreign_key_url"]
+    port = pme_run.results["attacker_contacts"]["port"]
+    assert not result["ok"], result
+    assert "outside the configured vault" in result["error"] and f"127.0.0.1:{port}" in result["error"], result
+    assert pme_run.results["attacker_contacts"]["count"] == 0  # no connection, no token, no wrapped key
+
+
+def test_jvm_client_refuses_a_plain_http_vault(pme_run: PmeRun) -> None:
+    result = pme_run.results["jvm_http_vault"]
+    assert not result["ok"] and "must be https://" in result["error"], result
+    assert pme_run.results["attacker_contacts"]["count"] == 0
+
+
+def test_jvm_local_kms_refuses_hostile_key_files_and_blobs(pme_run: PmeRun) -> None:
+    result = pme_run.results["jvm_local_key"]
+    assert result["ok"], result
+    errors = result["errors"]
+    assert errors["good"] == "ok"
+    for label in ("zero", "fifo"):
+        assert "not a regular file" in errors[label], errors
+    assert "exactly 32 bytes" in errors["big"] and "not a regular file" in errors["missing"], errors
+    assert "too short" in errors["short"] and "not Base64" in errors["not_base64"], errors
+
+
+def test_jvm_client_honours_http_date_retry_after(pme_run: PmeRun) -> None:
+    assert pme_run.kv_calls, "the run made no Key Vault calls"
+    assert pme_run.results["azure:write"]["ok"], pme_run.results["azure:write"]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bigdl_ppml_az.formats import ppml_gcm
+from bigdl_ppml_az.kms import generate_data_key
 from bigdl_ppml_az.kms.local import LocalKms
 from bigdl_ppml_az.tpch.reference import read_object
 
@@ -57,7 +58,7 @@ def test_gen_encrypt_run_verify_report(tmp_path: Path) -> None:
     fields[0] = str(int(fields[0]) + 1)
     lines[3] = ",".join(fields)
     kms = LocalKms.load(tmp_path / "keys" / "primary.key")
-    material, wrapped = kms.generate_data_key()
+    material, wrapped = generate_data_key(kms)
     envelope = ppml_gcm.Envelope(wrapped.kms_type, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext)
     sink = io.BytesIO()
     ppml_gcm.encrypt_stream(io.BytesIO(("\n".join(lines) + "\n").encode()), sink, material, envelope)

@@ -31,9 +31,10 @@ from urllib.parse import urlparse
 
 from . import formats
 from .errors import ConfigError, KeyFileError, OutputExistsError, PpmlError, WrongKeyError, with_source
-from .formats import AUTO, BIGDL_COMPAT, DEFAULT_WRITE_MODE, Codec, DataKey, ObjectInfo, bigdl, ppml_gcm
-from .kms import KeyManagementService, WrappedKey, normalize_kms_type, unwrap_cached
+from .formats import AUTO, DEFAULT_WRITE_MODE, Codec, DataKey, ObjectInfo, bigdl, ppml_gcm
+from .kms import KeyManagementService, WrappedKey, generate_data_key, normalize_kms_type, unwrap_cached
 from .kms.bigdl_keys import read_data_key_file
+from .kms.resolve import resolve_wrapped_key
 from .storage import FileStatus, FileSystem, StorageError, filesystem_for, is_remote
 
 CHUNK_SIZE = 1 << 20
@@ -363,7 +364,7 @@ def _data_key_for_encryption(
 
 def _data_key(kms: KeyManagementService, codec: Codec, data_key_file: str | None) -> tuple[bytes, WrappedKey]:
     if data_key_file is None:
-        return kms.generate_data_key(bigdl_compatible=codec.key_compat == BIGDL_COMPAT)
+        return generate_data_key(kms, compat=codec.key_compat)
     wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, read_data_key_file(data_key_file))
     try:
         material = unwrap_cached(kms, wrapped)
@@ -464,8 +465,7 @@ class _KeyResolver:
                     f"{name}: nativeaescbc files carry no key; pass a BigDL data key file with a KMS "
                     "(--data-key with --kms) or the key string (--data-key-plaintext-file)"
                 )
-            ciphertext = read_data_key_file(self.data_key_file)
-            wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, ciphertext)
+            wrapped = resolve_wrapped_key(info, name, kms_type=kms.kms_type, data_key_path=self.data_key_file)
             return DataKey(self._unwrap(kms, wrapped, self.data_key_file))
         if kms is None:
             raise ConfigError(
@@ -473,11 +473,9 @@ class _KeyResolver:
                 "or pass the data key string (--data-key-plaintext-file)"
             )
         ref = info.key_ref
-        if ref.kms_type:  # the header records its KMS and primary key (ppml-gcm envelope)
-            self._check_kms(kms, ref.kms_type or "", ref.key_id or "", name)
-            wrapped = WrappedKey(kms.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
-        else:  # BigDL common headers record only the wrapped key: it belongs to the configured primary key
-            wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, ref.wrapped_key)
+        if ref.kms_type:  # an envelope names its primary key: say early and clearly when it is not ours
+            self._check_kms(kms, ref.kms_type, ref.key_id or "", name)
+        wrapped = resolve_wrapped_key(info, name, kms_type=kms.kms_type)
         return DataKey(self._unwrap(kms, wrapped, name))
 
     @staticmethod

@@ -10,11 +10,11 @@ import argparse
 from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError
-from ..kms import LOCAL, KeyManagementService, KmsSettings, build_kms, normalize_kms_type
-from ..kms.bigdl_keys import read_primary_key_id
+from ..kms import LOCAL, KeyManagementService, KmsSettings, backend_for, build_kms, normalize_kms_type
+from ..kms.registry import kms_option_names
 from ..options import BOTH, Options
 
-KMS_METAVAR = "{local,azure,AzureKeyManagementService}"
+KMS_METAVAR = "{local,azure,<plug-in>}"
 
 # The data source option each flag becomes, so messages about an option name the flag the user typed.
 FLAG_LABELS = {
@@ -33,7 +33,7 @@ def flag_options(values: Mapping[str, str | None]) -> Options:
     """Data-source style options from CLI flags (None = flag not given), checked against the same declared
     table as ``ppml-enc`` options: same names, same boolean and size syntax, flag names in messages."""
     given = {name: value for name, value in values.items() if value is not None}
-    return Options(given, labels=FLAG_LABELS).check(BOTH)
+    return Options(given, labels=FLAG_LABELS).check(BOTH, extra=kms_option_names())
 
 
 def _flag(group: argparse._ArgumentGroup, names: Sequence[str], aliases: Sequence[str], **kwargs: str) -> None:
@@ -60,7 +60,7 @@ def add_kms_arguments(
         ["--kms-type", "--kmsType", "--kms_type"],
         dest="kms",
         metavar=KMS_METAVAR,
-        help="key management service: local (primary key file) or azure (Azure Key Vault)",
+        help="key management service: local (primary key file), azure (Azure Key Vault) or an installed plug-in",
     )
     _flag(
         group,
@@ -102,6 +102,14 @@ def add_kms_arguments(
         metavar="ID",
         help="client id of the managed identity to authenticate with (azure)",
     )
+    group.add_argument(
+        "--kms-option",
+        action="append",
+        default=[],
+        dest="kms_option",
+        metavar="NAME=VALUE",
+        help="a backend option by its data source name (repeatable), e.g. a plug-in backend's settings",
+    )
 
 
 def kms_type_from_args(args: argparse.Namespace) -> str:
@@ -110,26 +118,48 @@ def kms_type_from_args(args: argparse.Namespace) -> str:
     return normalize_kms_type(args.kms)
 
 
+_FLAG_OPTIONS = (
+    ("primary_key", "primaryKeyPath"),
+    ("vault", "vault"),
+    ("primary_key_name", "primaryKeyName"),
+    ("client_id", "clientId"),
+)
+
+
 def kms_options(args: argparse.Namespace, **extra: str | None) -> Options:
     """Data-source style options (``kms``, ``primaryKeyPath``, ``vault``...) from the parsed flags, plus
-    ``extra`` options (e.g. ``dataKeyPath``), as one checked :class:`Options`."""
+    ``extra`` options (e.g. ``dataKeyPath``), as one checked :class:`Options`.
+
+    The flags map to option names the same way for every backend; the backend decides what it needs (an Azure
+    primary key file holds the key id, a local one the key). Flags a backend does not declare are refused.
+    """
     kms_type = kms_type_from_args(args)
-    options: dict[str, str | None] = {"kms": kms_type}
-    if kms_type == LOCAL:
-        if not args.primary_key:
-            raise ConfigError(
-                "--kms local needs --primary-key PATH (create one with `ppml-az keys create --kms local "
-                "--primary-key PATH`)"
-            )
-        options["primaryKeyPath"] = args.primary_key
-        return flag_options({**options, **extra})
-    if args.primary_key:
-        options["primaryKeyId"] = read_primary_key_id(args.primary_key)
-    for flag, option in (("vault", "vault"), ("primary_key_name", "primaryKeyName"), ("client_id", "clientId")):
+    if kms_type == LOCAL and not args.primary_key:  # the CLI's own wording for its most common mistake
+        raise ConfigError(
+            "--kms local needs --primary-key PATH (create one with `ppml-az keys create --kms local "
+            "--primary-key PATH`)"
+        )
+    backend = backend_for(kms_type)
+    accepted = {name.lower() for name in getattr(backend, "option_names", ())}
+    options = {"kms": kms_type}
+    for flag, option in _FLAG_OPTIONS:
         value = getattr(args, flag, None)
-        if value:
-            options[option] = value
-    return flag_options({**options, **extra})
+        if not value:
+            continue
+        if option.lower() not in accepted:
+            raise ConfigError(f"--kms {args.kms} does not take --{flag.replace('_', '-')}; drop it")
+        options[option] = value
+    for item in getattr(args, "kms_option", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--kms-option {item!r}: expected NAME=VALUE")
+        if name.strip().lower() not in accepted:
+            known = ", ".join(getattr(backend, "option_names", ())) or "none"
+            raise ConfigError(f"--kms-option {name}: not an option of kms {kms_type} (it takes: {known})")
+        options[name.strip()] = value
+    portable = getattr(backend, "portable_options", None)  # e.g. read a driver-local key id file once, here
+    final = dict(portable(options)) if portable is not None else options
+    return flag_options({**final, **extra})
 
 
 def kms_from_args(args: argparse.Namespace) -> KeyManagementService:

@@ -13,9 +13,10 @@ from typing import Any
 
 from ..errors import ConfigError, KmsError, OutputExistsError
 from ..formats.bigdl import BIGDL_RSA_BITS
-from ..kms import LOCAL, KeyManagementService, KmsSettings, build_kms
+from ..kms import AZURE, BIGDL_COMPAT, LOCAL, KeyManagementService, KmsSettings, build_kms, generate_data_key
 from ..kms.bigdl_keys import write_data_key_file
 from ..kms.local import LocalKms
+from . import skr
 from ._kms_args import add_kms_arguments, kms_type_from_args
 
 DEFAULT_RSA_KEY_SIZE = 3072
@@ -50,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help=f"a key for BigDL's aes/cbc/pkcs5padding layout: a {BIGDL_RSA_BITS}-bit Key Vault key, the largest "
         "whose wrapped data keys fit BigDL's 400-byte header",
     )
+    skr.add_create_arguments(create)
     create.set_defaults(func=_create)
+    skr.register_policy(actions)
     from .keys_export import register_export
 
     register_export(actions)
@@ -70,6 +73,8 @@ def _refuse_existing(*paths: str | None) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     kms_type = kms_type_from_args(args)
+    if kms_type == skr.SKR:
+        return skr.create(args)
     if not args.primary_key:
         raise ConfigError("keys create needs --primary-key PATH: the primary key file to write")
     _refuse_existing(args.primary_key, args.data_key)
@@ -77,10 +82,15 @@ def _create(args: argparse.Namespace) -> int:
     if kms_type == LOCAL:
         kms = LocalKms.create(args.primary_key)
         print(f"created primary key file {args.primary_key} (mode 0600, key id {kms.key_id})")
-    else:
+    elif kms_type == AZURE:
         kms = _create_azure_key(args)
+    else:
+        raise ConfigError(
+            f"--kms {args.kms}: keys create makes local key files and Key Vault keys only; "
+            "create this backend's primary key with its own tools"
+        )
     if args.data_key:
-        _, wrapped = kms.generate_data_key(bigdl_compatible=True)
+        _, wrapped = generate_data_key(kms, compat=BIGDL_COMPAT)
         write_data_key_file(args.data_key, wrapped.ciphertext)
         print(f"created data key file {args.data_key} (wrapped by {wrapped.key_id})")
     return 0

@@ -1,58 +1,36 @@
-"""Data keys for objects: which wrapped key an object needs and how a worker unwraps it (once per process)."""
+"""Data keys for objects: which wrapped key an object needs (the kms resolver) and how a worker unwraps it."""
 
 from __future__ import annotations
 
-from ..errors import ConfigError, KeyFileError, PpmlError, UnknownFormatError, WrongKeyError, with_source
-from ..formats import KEY_BESIDE, DataKey, ObjectInfo, bigdl
-from ..kms import KmsSettings, WrappedKey, build_kms, unwrap_cached
-from ..kms.bigdl_keys import read_data_key_file
+from ..errors import ConfigError, PpmlError, WrongKeyError, with_source
+from ..formats import DataKey, ObjectInfo
+from ..kms import KmsSettings, WrappedKey, build_kms, resolve, unwrap_cached
 from ..storage import FileSystem
 
 
+def sidecar_reader(fs: FileSystem) -> resolve.SidecarReader:
+    """Bounded reads of sidecar files (``.meta``) through ``fs``: local ones only if they are regular files."""
+    return resolve.fs_sidecar_reader(fs)
+
+
 def wrapped_key_for(info: ObjectInfo, path: str, settings: KmsSettings, fs: FileSystem) -> WrappedKey:
-    """The wrapped data key of one object: from its header, else (nativeaescbc) a data key file or ``.meta``."""
-    ref = info.key_ref
-    if ref is not None and ref.kms_type:
-        return WrappedKey(ref.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
-    if ref is not None:  # BigDL common: the header holds only the wrapped key; the KMS comes from options
-        return WrappedKey(settings.kms_type, "", "", ref.wrapped_key)
-    if info.codec.key_reference != KEY_BESIDE:
-        raise UnknownFormatError(f"{path}: no data key reference in crypto mode {info.mode}")
-    key_file = settings.get("dataKeyPath")
-    if key_file:
-        return WrappedKey(settings.kms_type, "", "", read_data_key_file(key_file))
-    meta = fs.join(_parent(path), bigdl.META_FILE)
-    if not fs.exists(meta):
-        raise KeyFileError(
-            f"{path}: nativeaescbc files carry no key; found neither option dataKeyPath nor {meta} "
-            "(BigDL writes .meta next to its part files)"
-        )
-    return WrappedKey(settings.kms_type, "", "", _meta_wrapped(fs, meta))
+    """The wrapped data key of one object (see :mod:`bigdl_ppml_az.kms.resolve` for the rule)."""
+    return resolve.resolve_wrapped_key(
+        info,
+        path,
+        kms_type=settings.kms_type,
+        data_key_path=settings.get("dataKeyPath"),
+        read_sidecar=sidecar_reader(fs),
+    )
 
 
 def meta_wrapped_key(fs: FileSystem, directory: str) -> bytes | None:
     """Wrapped key from ``<directory>/.meta`` when it exists (BigDL output directories)."""
-    meta = fs.join(directory, bigdl.META_FILE)
-    return _meta_wrapped(fs, meta) if fs.exists(meta) else None
-
-
-def _meta_wrapped(fs: FileSystem, meta: str) -> bytes:
-    import base64
-
-    try:
-        encrypted = bigdl.read_meta(fs.read_bytes(meta))
-        return base64.b64decode(encrypted, validate=True)
-    except (UnknownFormatError, ValueError) as exc:
-        raise KeyFileError(f"{meta}: {exc}") from None
-
-
-def _parent(path: str) -> str:
-    cut = path.rstrip("/").rfind("/")
-    return path[:cut] if cut > 0 else "/"
+    return resolve.meta_wrapped_key(directory, sidecar_reader(fs))
 
 
 def unwrap(settings: KmsSettings, wrapped: WrappedKey, path: str) -> DataKey:
-    """Unwrap through the KMS, at most once per process and key; errors name the object."""
+    """Unwrap through the KMS, at most once per process, backend identity and key; errors name the object."""
     try:
         kms = build_kms(settings)
         material = unwrap_cached(kms, wrapped)
@@ -71,4 +49,4 @@ def require_same_mode(modes: dict[str, str]) -> None:
         raise ConfigError(f"mixed crypto modes in one read ({examples}); read them separately or set cryptoMode")
 
 
-__all__ = ["meta_wrapped_key", "require_same_mode", "unwrap", "wrapped_key_for"]
+__all__ = ["meta_wrapped_key", "require_same_mode", "sidecar_reader", "unwrap", "wrapped_key_for"]

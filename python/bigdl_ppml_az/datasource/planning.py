@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql.datasource import InputPartition
 
-from ..errors import ConfigError, IntegrityError, PpmlError, UnknownFormatError, with_source
+from ..errors import ConfigError, IntegrityError, UnknownFormatError
 from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
@@ -194,4 +194,4 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
     return splits
 
 
-__all__ = ["FileSplit", "PpmlError", "list_data_files", "plan", "with_source"]
+__all__ = ["FileSplit", "list_data_files", "plan"]

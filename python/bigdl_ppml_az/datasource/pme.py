@@ -1,9 +1,10 @@
 """Parquet Modular Encryption (cryptoMode ``aes_gcm_v1`` / ``aes_gcm_ctr_v1``) inside ``ppml-enc``.
 
-pyarrow encrypts and decrypts; our KMS only wraps PME's key-encryption keys, through the same KmsClient the JVM
-path uses (:mod:`bigdl_ppml_az.jvm.pme`), so files interoperate with Spark's native PME reader and writer.
+pyarrow encrypts and decrypts; our KMS only wraps PME's key-encryption keys, through the adapter
+:mod:`bigdl_ppml_az.kms.pme_client` over the configured backend (the same wrapping as the JVM client, so files
+interoperate with Spark's native PME reader and writer; key ids from a footer are pinned to the configured vault).
 One crypto factory per worker process and KMS configuration: pyarrow caches unwrapped key-encryption keys in
-it, so a task reading many files calls the KMS once per key, not once per file (and fetches one Azure token).
+it, so a task reading many files calls the KMS once per key, not once per file.
 Only files with an encrypted footer (trailing magic ``PARE``) are accepted: a plaintext Parquet file read under
 a PME crypto mode would otherwise decrypt "successfully" and hide the misconfiguration.
 """
@@ -20,10 +21,10 @@ import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
 
 from ..errors import IntegrityError, PpmlError, UnknownFormatError, WrongKeyError, with_source
-from ..jvm import pme
+from ..kms import KmsSettings, pme_client
 
 ENCRYPTED_FOOTER = b"PARE"
-_FACTORY_TTL = 30 * 60  # seconds; Azure access tokens inside the connection config last about an hour
+_FACTORY_TTL = 30 * 60  # seconds; pyarrow's key-encryption-key cache is dropped with its factory
 
 _lock = threading.Lock()
 _factories: dict[tuple[tuple[str, str], ...], tuple[float, pe.CryptoFactory, pe.KmsConnectionConfig]] = {}
@@ -36,7 +37,8 @@ def _factory(options: Mapping[str, str]) -> tuple[pe.CryptoFactory, pe.KmsConnec
     with _lock:
         entry = _factories.get(cache_key)
         if entry is None or now - entry[0] > _FACTORY_TTL:
-            entry = (now, pme.crypto_factory(), pme.kms_connection_config(options))
+            settings = KmsSettings.from_options(options)
+            entry = (now, pme_client.crypto_factory(settings), pme_client.connection_config(settings))
             _factories[cache_key] = entry
         return entry[1], entry[2]
 
@@ -88,8 +90,8 @@ def new_writer(sink: Any, schema: pa.Schema, options: Mapping[str, str], mode: s
     """A ``pq.ParquetWriter`` encrypting every column and the footer under ``footer_key`` (fresh data keys)."""
     factory, config = _factory(options)
     encryption = pe.EncryptionConfiguration(
-        footer_key=footer_key or pme.DEFAULT_MASTER_KEY,
-        encryption_algorithm=pme.algorithm(mode),
+        footer_key=footer_key or pme_client.DEFAULT_MASTER_KEY,
+        encryption_algorithm=pme_client.pme_algorithm(mode),
         uniform_encryption=True,
     )
     try:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
 from pyspark.sql.types import StructType
 
-from ..errors import IntegrityError, PpmlError
+from ..errors import IntegrityError, PpmlError, with_source
 from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..options import Options
@@ -48,9 +48,7 @@ class PpmlEncReader(DataSourceReader):
         try:
             yield from self._read_split(split)
         except PpmlError as exc:
-            if split.path in str(exc):
-                raise
-            raise type(exc)(f"{split.path}: {exc}") from None
+            raise with_source(exc, split.path) from None
         except (OSError, pa.ArrowException) as exc:  # messages may quote data: keep only the kind
             raise PpmlError(f"{split.path}: read failed ({type(exc).__name__})") from None
 

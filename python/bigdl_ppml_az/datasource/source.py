@@ -19,9 +19,11 @@ class PpmlEncDataSource(DataSource):
 
     def _options(self, side: str) -> Options:
         """Built and checked once here, at the boundary; everything below gets typed, case-insensitive getters."""
+        from ..kms.registry import kms_option_names
         from .options import checked_options
 
-        return checked_options({str(k): str(v) for k, v in dict(self.options).items()}, side)
+        options = {str(k): str(v) for k, v in dict(self.options).items()}
+        return checked_options(options, side, extra=kms_option_names())
 
     def schema(self) -> StructType:
         from .infer import infer_schema

@@ -35,7 +35,7 @@ from pyspark.sql.types import StructType
 from ..errors import PpmlError, with_source
 from ..filecrypt import _data_key_for_encryption
 from ..formats import DataKey, bigdl, codec_for
-from ..kms import KmsSettings, WrappedKey, build_kms
+from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key
 from ..options import Options, as_options
 from ..storage import FileStatus, FileSystem, filesystem_for
 from ..storage.manifest import Manifest, committed, read_manifest, relative_name, write_manifest
@@ -125,13 +125,22 @@ class PpmlEncWriter(DataSourceArrowWriter):
         final_name = f"part-{part:05d}-{self.job_id}.{ext}" + (f".{suffix}" if suffix else "")
         temp_path = f"{self.path}/{TEMP_DIR}/{self.job_id}/{attempt}/{final_name}"
         fs = filesystem_for(self.path, self.options)
-        key = None if self.wrapped is None else (self.key or unwrap(self.kms_settings, self.wrapped, self.path))
+        wrapped = self.wrapped
+        codec = codec_for(self.settings.crypto_mode)
+        own_key = self.key is None and codec.wraps_bytes and not codec.directory_meta  # key in each file's header
+        kms = build_kms(self.kms_settings) if own_key else None
+        if wrapped is not None and kms is not None and getattr(kms, "per_task_data_keys", False):
+            # a public-key KMS (azure-skr): workers can wrap but only attested ones unwrap, so a task makes its own
+            material, wrapped = generate_data_key(kms, compat=codec.key_compat)
+            key: DataKey | None = DataKey(material)
+        else:
+            key = None if self.wrapped is None else (self.key or unwrap(self.kms_settings, self.wrapped, self.path))
         try:
             with fs.open_write(temp_path) as handle:
                 if key is None:
                     rows = self._write_pme(_Sink(handle), first, _chain(first, iterator))
                 else:
-                    crypt = self._encrypting_writer(handle, key)
+                    crypt = self._encrypting_writer(handle, key, wrapped)
                     rows = self._encode(_Sink(crypt), first, _chain(first, iterator))
                     crypt.close()
         except BaseException as exc:  # a failed attempt removes its partial part; a retry writes its own
@@ -156,13 +165,14 @@ class PpmlEncWriter(DataSourceArrowWriter):
                 rows += batch.num_rows
         return rows
 
-    def _encrypting_writer(self, handle: Any, key: DataKey) -> Any:
-        assert self.wrapped is not None
+    def _encrypting_writer(self, handle: Any, key: DataKey, wrapped: WrappedKey | None = None) -> Any:
+        wrapped = wrapped or self.wrapped
+        assert wrapped is not None
         codec = codec_for(self.settings.crypto_mode)
         return codec.open_writer(
             handle,
             key,
-            self.wrapped,
+            wrapped,
             segment_size=self.settings.segment_size,
             content_type=self.settings.content_format,
         )

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from ..formats import BIGDL_COMPAT, KEY_BESIDE, Codec, DataKey, ObjectInfo, all_codecs, ppml_gcm, probe
+from ..formats import KEY_BESIDE, Codec, DataKey, ObjectInfo, all_codecs, ppml_gcm, probe
 from ..formats import common as formats_common
 from ..formats import native as formats_native
-from ..kms import KeyManagementService, KmsSettings, WrappedKey, build_kms, unwrap_cached
-from ..kms.bigdl_keys import read_data_key_file
+from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key, unwrap_cached
+from ..kms.resolve import resolve_wrapped_key
 from ..storage import expand_paths, filesystem_for
 
 KEY_PREFIX = "fs.ppml.secret.key."
@@ -62,12 +62,8 @@ def _encode(material: bytes) -> str:
     return base64.b64encode(material).decode("ascii")
 
 
-def _wrapped(info: ObjectInfo, kms: KeyManagementService, settings: KmsSettings) -> WrappedKey:
-    ref = info.key_ref
-    assert ref is not None
-    if ref.kms_type is not None and ref.kms_type != settings.kms_type:
-        raise ConfigError(f"the data key was wrapped by kms {ref.kms_type}, but kms {settings.kms_type} was given")
-    return WrappedKey(ref.kms_type or settings.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
+def _wrapped(info: ObjectInfo, path: str, settings: KmsSettings) -> WrappedKey:
+    return resolve_wrapped_key(info, path, kms_type=settings.kms_type)
 
 
 def register(spark: Any, info: ObjectInfo, key: DataKey) -> str:
@@ -89,7 +85,9 @@ def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
         raise ConfigError("nativeaescbc (.nativecbc) files need option dataKeyPath (BigDL data key file)")
     settings = KmsSettings.from_options(options)
     kms = build_kms(settings)
-    material = unwrap_cached(kms, WrappedKey(settings.kms_type, "", "", read_data_key_file(path)))
+    headerless = ObjectInfo(formats_native.CODEC.name, 0, b"", None)  # what a .nativecbc file tells: nothing
+    wrapped = resolve_wrapped_key(headerless, path, kms_type=settings.kms_type, data_key_path=path)
+    material = unwrap_cached(kms, wrapped)
     hadoop_conf(spark).set(NATIVE_KEY, _encode(DataKey(material).as_bigdl_string().encode("utf-8")))
 
 
@@ -134,7 +132,7 @@ def prepare_read(
         assert info.key_ref is not None
         if info.key_ref.wrapped_key in done:
             continue
-        material = unwrap_cached(kms, _wrapped(info, kms, settings))
+        material = unwrap_cached(kms, _wrapped(info, name, settings))
         register(spark, info, DataKey(material))
         done.add(info.key_ref.wrapped_key)
     if native_seen:
@@ -152,7 +150,7 @@ def prepare_write(
     ``.option("compression", ...)``. The same session can read the output back without prepare_read.
     """
     kms = build_kms(KmsSettings.from_options(options))
-    data_key, wrapped = kms.generate_data_key(bigdl_compatible=ppml_gcm.CODEC.key_compat == BIGDL_COMPAT)
+    data_key, wrapped = generate_data_key(kms, compat=ppml_gcm.CODEC.key_compat)
     envelope = ppml_gcm.envelope_for(wrapped, segment_size, content_type)
     conf = hadoop_conf(spark)
     conf.set(WRITE_KEY, _encode(data_key))

@@ -1,36 +1,34 @@
 """Key management: wrap and unwrap data keys under a primary key. Pure Python, no Spark.
 
-A backend is built from :class:`KmsSettings` (plain strings, picklable, never a credential), so each Spark
-worker can build its own client. ``unwrap_cached`` keeps one unwrap per (process, primary key, wrapped key).
+A backend is one class registered by name (see :mod:`.registry` and docs/KMS.md): built-ins ``local`` and
+``azure`` (``AzureKeyManagementService``), plus any class a user's package declares in the entry-point group
+``bigdl_ppml_az.kms``. A backend is built from :class:`KmsSettings` (plain strings, picklable, never a
+credential), so each Spark worker can build its own client. :func:`unwrap_cached` keeps one unwrap per
+(process, backend identity, wrapped key): a cached data key is only handed to a request whose KMS settings are
+the ones that unwrapped it.
+
+Every KMS unwrap emits one DEBUG record on the logger ``bigdl_ppml_az.kms`` (pid and key id, never key bytes);
+tests and benchmarks count those records instead of reading a global counter.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..errors import ConfigError
 from ..options import as_options
 
 LOCAL = "local"
 AZURE = "AzureKeyManagementService"
-_KMS_ALIASES = {
-    "local": LOCAL,
-    "simple": LOCAL,
-    "azure": AZURE,
-    "azurekeymanagementservice": AZURE,
-    "azurekms": AZURE,
-}
+BIGDL_COMPAT = "bigdl"  # wrap() compat value: the wrap algorithm BigDL PPML used for this backend
+UNWRAP_LOGGER = "bigdl_ppml_az.kms"
 
-
-def normalize_kms_type(name: str | None) -> str:
-    key = (name or "").strip().lower()
-    if key not in _KMS_ALIASES:
-        raise ConfigError(f"unknown kms {name!r}; use 'local' or 'azure' (AzureKeyManagementService)")
-    return _KMS_ALIASES[key]
+log = logging.getLogger(UNWRAP_LOGGER)
 
 
 @dataclass(frozen=True)
@@ -40,30 +38,15 @@ class WrappedKey:
     kms_type: str
     key_id: str
     algorithm: str
-    ciphertext: bytes
-
-
-class KeyManagementService(Protocol):
-    kms_type: str
-
-    @property
-    def key_id(self) -> str:
-        """Identifier of the primary key (Key Vault key URL with version, or local key fingerprint)."""
-        ...
-
-    def generate_data_key(self, bigdl_compatible: bool = False) -> tuple[bytes, WrappedKey]:
-        """A fresh 32-byte data key and its wrapped form (BigDL-compatible wrap algorithm if asked)."""
-        ...
-
-    def unwrap(self, wrapped: WrappedKey) -> bytes: ...
+    ciphertext: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
 class KmsSettings:
     """Plain settings a worker can rebuild a KMS client from. No secrets: credentials come from the environment.
 
-    ``options`` carries backend options with the data source's names (``primaryKeyPath``, ``vault``,
-    ``primaryKeyId``, ``primaryKeyName``, ``clientId``, ``vaultUrl``...).
+    ``kms_type`` is the backend's canonical registry name. ``options`` carries backend options with the data
+    source's names (``primaryKeyPath``, ``vault``, ``primaryKeyId``, ``clientId``...); lookups ignore case.
     """
 
     kms_type: str
@@ -74,8 +57,8 @@ class KmsSettings:
         opts = as_options(options)  # the data source's and the CLI's Options: any case, BigDL's aliases
         kms = opts.get_str("kms")
         if not kms:
-            raise ConfigError("option 'kms' is required: 'local' (with primaryKeyPath) or 'azure'")
-        kept = tuple(sorted((k, v) for k, v in opts.items() if _is_kms_option(k)))
+            raise ConfigError("option 'kms' is required: 'local' (with primaryKeyPath), 'azure' or a plug-in backend")
+        kept = tuple(sorted((k, str(v)) for k, v in opts.items() if _is_kms_option(k) and v is not None))
         return cls(normalize_kms_type(kms), kept)
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -84,6 +67,9 @@ class KmsSettings:
                 return value
         return default
 
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.options)
+
 
 def _is_kms_option(name: str) -> bool:
     """Storage settings (account keys, SAS tokens) share the options map but never belong in KMS settings."""
@@ -91,10 +77,41 @@ def _is_kms_option(name: str) -> bool:
     return lowered not in ("kms", "kmstype", "kms_type") and not lowered.startswith(("fs.azure", "spark.hadoop."))
 
 
+@runtime_checkable
+class KeyManagementService(Protocol):
+    """What every backend does. Construction: a ``from_settings(settings)`` classmethod (see :class:`KmsBackend`)."""
+
+    kms_type: str
+
+    @property
+    def key_id(self) -> str:
+        """Stable identifier of the primary key (recorded in ppml-gcm envelopes)."""
+        ...
+
+    @property
+    def identity(self) -> str:
+        """Fingerprint of everything that decides which keys this instance can unwrap (cache key; no secrets)."""
+        ...
+
+    def wrap(self, data_key: bytes, *, compat: str = "") -> WrappedKey:
+        """Wrap ``data_key``; ``compat="bigdl"`` uses the algorithm BigDL PPML used (a property of the format)."""
+        ...
+
+    def unwrap(self, wrapped: WrappedKey) -> bytes: ...
+
+
+from .registry import (  # noqa: E402 - the registry needs the types above
+    KmsBackend,
+    backend_for,
+    kms_option_names,
+    known_backends,
+    normalize_kms_type,
+    register_backend,
+)
+
 _cache_lock = threading.Lock()
-_unwrap_cache: dict[tuple[str, str, bytes], bytes] = {}
+_unwrap_cache: dict[tuple[str, str, str, str, bytes], bytes] = {}
 _kms_cache: dict[KmsSettings, KeyManagementService] = {}
-unwrap_calls = 0  # KMS unwraps made by this process (tests and benchmarks read it)
 
 
 def build_kms(settings: KmsSettings) -> KeyManagementService:
@@ -103,58 +120,73 @@ def build_kms(settings: KmsSettings) -> KeyManagementService:
         cached = _kms_cache.get(settings)
     if cached is not None:
         return cached
-    kms: KeyManagementService
-    if settings.kms_type == LOCAL:
-        from .local import LocalKms
-
-        path = settings.get("primaryKeyPath") or settings.get("primaryKey")
-        if not path:
-            raise ConfigError("kms=local needs option primaryKeyPath (create one with `ppml-az keys create`)")
-        kms = LocalKms.load(path)
-    elif settings.kms_type == AZURE:
-        try:
-            from .azure import AzureKms  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - present once the Azure backend lands
-            raise ConfigError(f"Azure Key Vault backend unavailable: {exc}") from None
-        kms = AzureKms.from_settings(settings)
-    else:
-        raise ConfigError(f"unknown kms {settings.kms_type!r}")
+    kms = backend_for(settings.kms_type).from_settings(settings)
     with _cache_lock:
         _kms_cache.setdefault(settings, kms)
         return _kms_cache[settings]
 
 
 def unwrap_cached(kms: KeyManagementService, wrapped: WrappedKey) -> bytes:
-    """Unwrap through the KMS at most once per process for a given (kms, key id, wrapped key)."""
-    global unwrap_calls
-    cache_key = (wrapped.kms_type, wrapped.key_id, wrapped.ciphertext)
+    """Unwrap through ``kms`` at most once per process for a given (backend identity, wrapped key).
+
+    The backend's ``identity`` is part of the cache key, so a request configured with another primary key,
+    vault, key or credential never receives a data key that a different configuration unwrapped: its own
+    backend is asked, and refuses.
+    """
+    cache_key = (kms.identity, wrapped.kms_type, wrapped.key_id, wrapped.algorithm, wrapped.ciphertext)
     with _cache_lock:
         hit = _unwrap_cache.get(cache_key)
     if hit is not None:
         return hit
     plaintext = kms.unwrap(wrapped)
     with _cache_lock:
-        unwrap_calls += 1
         _unwrap_cache[cache_key] = plaintext
-    call_log = os.environ.get("PPML_AZ_KMS_CALL_LOG")
-    if call_log:  # test hook: count unwraps across worker processes (pid and key id only, never key bytes)
-        with open(call_log, "a", encoding="utf-8") as log:
-            log.write(f"{os.getpid()} {wrapped.key_id}\n")
+    if not log.isEnabledFor(logging.DEBUG):
+        return plaintext
+    key_id = wrapped.key_id or _configured_key_id(kms)
+    log.debug(
+        "unwrap pid=%d kms=%s key_id=%s",
+        os.getpid(),
+        kms.kms_type,
+        key_id,
+        extra={"kms_type": kms.kms_type, "key_id": key_id},
+    )
     return plaintext
+
+
+def _configured_key_id(kms: KeyManagementService) -> str:
+    try:
+        return kms.key_id
+    except Exception:  # noqa: BLE001 - a log line must not fail an unwrap that succeeded
+        return "?"
 
 
 def new_data_key() -> bytes:
     return os.urandom(32)
 
 
+def generate_data_key(kms: KeyManagementService, *, compat: str = "") -> tuple[bytes, WrappedKey]:
+    """A fresh 32-byte data key and its wrapped form (``compat="bigdl"`` for BigDL-format output)."""
+    data_key = new_data_key()
+    return data_key, kms.wrap(data_key, compat=compat)
+
+
 __all__ = [
     "AZURE",
+    "BIGDL_COMPAT",
     "LOCAL",
+    "UNWRAP_LOGGER",
     "KeyManagementService",
+    "KmsBackend",
     "KmsSettings",
     "WrappedKey",
+    "backend_for",
     "build_kms",
+    "generate_data_key",
+    "kms_option_names",
+    "known_backends",
     "new_data_key",
     "normalize_kms_type",
+    "register_backend",
     "unwrap_cached",
 ]

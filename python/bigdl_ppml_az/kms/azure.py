@@ -51,7 +51,7 @@ from azure.keyvault.keys import KeyClient, KeyVaultKey, KeyVaultKeyIdentifier
 from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
 
 from ..errors import ConfigError, KmsError, WrongKeyError
-from . import AZURE, KmsSettings, WrappedKey, new_data_key
+from . import AZURE, BIGDL_COMPAT, KmsSettings, WrappedKey
 from .bigdl_keys import read_primary_key_id
 
 RSA_OAEP_256 = KeyWrapAlgorithm.rsa_oaep_256.value
@@ -167,6 +167,25 @@ class AzureKms:
     """Key Vault backend. Clients are built lazily and per process; instances are cached by ``build_kms``."""
 
     kms_type = AZURE
+    aliases = ("azure", "azurekms", "akv", "keyvault")
+    option_names = (
+        "vault",
+        "vaultUrl",
+        "vaultName",
+        "azureVault",
+        "primaryKeyId",
+        "primaryKeyName",
+        "primaryKeyPath",
+        "primaryKey",
+        "clientId",
+        "credential",
+        "connectionVerify",
+        "verifyChallengeResource",
+        "kmsRetryTotal",
+        "kmsRetryBackoff",
+        "kmsRetryBackoffMax",
+        "kmsTimeout",
+    )
 
     def __init__(
         self,
@@ -198,11 +217,23 @@ class AzureKms:
         self._key_client: KeyClient | None = None
         self._crypto_clients: dict[str, CryptographyClient] = {}
         self._key: KeyVaultKey | None = None
+        self._pme_backends: dict[str, AzureKms] = {}
 
     # ---- construction -------------------------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: KmsSettings) -> AzureKms:
         return cls.from_options(dict(settings.options))
+
+    @classmethod
+    def portable_options(cls, options: Mapping[str, str]) -> dict[str, str]:
+        """``options`` with a primary key file replaced by the key id it holds, so workers need no copy of it."""
+        out = dict(options)
+        path = next((v for k, v in options.items() if k.lower() in ("primarykeypath", "primarykey")), None)
+        if path:
+            key_id = read_primary_key_id(path)
+            out = {k: v for k, v in out.items() if k.lower() not in ("primarykeypath", "primarykey")}
+            out["primaryKeyId" if "://" in key_id else "primaryKeyName"] = key_id
+        return out
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> AzureKms:
@@ -316,12 +347,71 @@ class AzureKms:
             return self._key_id
         return str(self._primary().id)
 
-    # ---- data keys -----------------------------------------------------------------------------------------
-    def generate_data_key(self, bigdl_compatible: bool = False) -> tuple[bytes, WrappedKey]:
-        data_key = new_data_key()
-        return data_key, self.wrap(data_key, RSA_OAEP if bigdl_compatible else RSA_OAEP_256)
+    @property
+    def identity(self) -> str:
+        """Vault, configured key, credential kind and client id: what decides which data keys this can unwrap."""
+        kind = (self._credential_kind or os.environ.get("PPML_AZ_KV_CREDENTIAL") or "default").strip().lower()
+        key = self._key_id or (f"name:{self._key_name}" if self._key_name else "")
+        return f"azure|{self.vault_url}|{key}|{kind}|{self._client_id or ''}"
 
-    def wrap(self, data_key: bytes, algorithm: str = RSA_OAEP_256) -> WrappedKey:
+    def __repr__(self) -> str:
+        return f"AzureKms(vault_url={self.vault_url!r}, key={self._key_id or self._key_name!r})"
+
+    def key_url(self, master: str, source: str = "") -> str:
+        """A Key Vault key URL for ``master`` (a key name, ``name/version`` or a URL), pinned to this vault.
+
+        ``master`` may come from an untrusted file (a PME footer): a URL outside the configured vault, or not
+        https, is refused here, before any network call, naming ``source`` and the foreign host.
+        """
+        where = f"{source}: " if source else ""
+        master = master.strip()
+        if "://" not in master:
+            if not master or not all(ch.isalnum() or ch in "-/" for ch in master) or master.count("/") > 1:
+                raise WrongKeyError(f"{where}key id {master!r} is not a Key Vault key name or name/version")
+            return f"{self.vault_url}/keys/{master}"
+        parsed = urlparse(master)
+        if parsed.scheme.lower() != "https" or not _same_vault(master, self.vault_url):
+            raise WrongKeyError(
+                f"{where}key id names host {parsed.scheme}://{parsed.netloc}, outside the configured vault "
+                f"{self.vault_url}; refused (set option vault to that key's vault if you trust this file)"
+            )
+        return str(_parse_key_id(master, source or "key id").source_id)
+
+    def for_key(self, key_url: str) -> AzureKms:
+        """The same vault and credential settings with another primary key of this vault (PME master keys)."""
+        pinned = self.key_url(key_url)
+        return AzureKms(
+            self.vault_url,
+            key_id=pinned,
+            client_id=self._client_id,
+            credential_kind=self._credential_kind,
+            connection_verify=self._connection_verify,
+            verify_challenge_resource=self._verify_challenge,
+            retry_total=self._retry[0],
+            retry_backoff=self._retry[1],
+            retry_backoff_max=self._retry[2],
+            timeout=self._timeout,
+        )
+
+    def pme_master_key(self, master: str, source: str = "") -> tuple[AzureKms, str, str]:
+        """For the PME adapter: (backend for that key, its pinned URL, RSA-OAEP-256); foreign URLs refused."""
+        url = self.key_url(master, source)
+        with self._lock:
+            backend = self._pme_backends.get(url)
+        if backend is None:
+            backend = self.for_key(url)
+            with self._lock:
+                backend = self._pme_backends.setdefault(url, backend)
+        return backend, url, RSA_OAEP_256
+
+    # ---- data keys -----------------------------------------------------------------------------------------
+    def wrap(self, data_key: bytes, *, compat: str = "") -> WrappedKey:
+        """RSA-OAEP-256, or RSA-OAEP (SHA-1) with ``compat="bigdl"``: what BigDL's Azure KMS wrapped with."""
+        if compat not in ("", BIGDL_COMPAT):
+            raise ConfigError(f"unknown wrap compatibility {compat!r}; use '' or {BIGDL_COMPAT!r}")
+        return self.wrap_with(data_key, RSA_OAEP if compat == BIGDL_COMPAT else RSA_OAEP_256)
+
+    def wrap_with(self, data_key: bytes, algorithm: str) -> WrappedKey:
         key = self._primary()
         key_id = str(key.id)
         try:

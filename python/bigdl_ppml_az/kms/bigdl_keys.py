@@ -16,11 +16,15 @@ from ..errors import KeyFileError, OutputExistsError
 
 
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
+    """Key files are small: read at most 64 KiB, regular files only (no FIFO hang, no /dev/zero exhaustion)."""
+    from .resolve import read_local_sidecar
+
     try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise KeyFileError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_local_sidecar(os.fspath(path))
+        if data is None:
+            raise KeyFileError(f"{path}: {what} not found")
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
         raise KeyFileError(f"{path}: cannot read {what} ({type(exc).__name__})") from None
     if not text:
         raise KeyFileError(f"{path}: {what} is empty")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import KeyFileError, OutputExistsError, WrongKeyError
-from . import LOCAL, WrappedKey, new_data_key
+from ..errors import ConfigError, KeyFileError, OutputExistsError, WrongKeyError
+from . import LOCAL, KmsSettings, WrappedKey
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -22,8 +23,28 @@ def fingerprint(primary_key: bytes) -> str:
     return "local:" + hashlib.sha256(b"bigdl-ppml-az local key id\0" + primary_key).hexdigest()[:32]
 
 
+def read_key_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file (never a FIFO or device: no hang, no unbounded read)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KeyFileError(f"{path}: not a regular file")
+        chunks: list[bytes] = []
+        remaining = limit
+        while remaining > 0 and (chunk := os.read(fd, remaining)):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class LocalKms:
+    """AES-256-GCM wrapping under a 32-byte key file; ``identity`` is the key content's fingerprint."""
+
     kms_type = LOCAL
+    aliases = ("simple",)
+    option_names = ("primaryKeyPath", "primaryKey")
 
     def __init__(self, primary_key: bytes, source: str = "<memory>") -> None:
         if len(primary_key) != KEY_SIZE:
@@ -35,6 +56,21 @@ class LocalKms:
     @property
     def key_id(self) -> str:
         return self._key_id
+
+    @property
+    def identity(self) -> str:
+        """The key content decides what unwraps: same bytes under another path unwrap the same data keys."""
+        return f"local|{self._key_id}"
+
+    def __repr__(self) -> str:
+        return f"LocalKms(key_id={self._key_id!r}, source={self.source!r})"
+
+    @classmethod
+    def from_settings(cls, settings: KmsSettings) -> LocalKms:
+        path = settings.get("primaryKeyPath") or settings.get("primaryKey")
+        if not path:
+            raise ConfigError("kms=local needs option primaryKeyPath (create one with `ppml-az keys create`)")
+        return cls.load(path)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> LocalKms:
@@ -53,18 +89,15 @@ class LocalKms:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LocalKms:
         try:
-            key = Path(path).read_bytes()
+            key = read_key_file(path, KEY_SIZE + 1)
         except FileNotFoundError:
             raise KeyFileError(f"{path}: primary key file not found (create one with `ppml-az keys create`)") from None
         except OSError as exc:
             raise KeyFileError(f"{path}: cannot read primary key file ({exc.strerror})") from None
         return cls(key, str(path))
 
-    def generate_data_key(self, bigdl_compatible: bool = False) -> tuple[bytes, WrappedKey]:
-        data_key = new_data_key()
-        return data_key, self.wrap(data_key)
-
-    def wrap(self, data_key: bytes) -> WrappedKey:
+    def wrap(self, data_key: bytes, *, compat: str = "") -> WrappedKey:
+        """AES-256-GCM whatever ``compat`` says: BigDL had no local KMS, so there is no other algorithm."""
         nonce = os.urandom(NONCE_SIZE)
         ciphertext = nonce + self._aead.encrypt(nonce, data_key, self._key_id.encode("utf-8"))
         return WrappedKey(LOCAL, self._key_id, WRAP_ALGORITHM, ciphertext)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import glob as globmod
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
@@ -130,8 +131,44 @@ class LocalFileSystem:
         return os.path.join(base, *parts)
 
 
+FileSystemFactory = Callable[[str, Mapping[str, str]], "FileSystem"]
+ENTRY_POINT_GROUP = "bigdl_ppml_az.storage"
+
+# URL scheme -> factory, or "module:attribute" imported on first use (the Azure SDK loads only for abfss paths).
+_SCHEMES: dict[str, FileSystemFactory | str] = {
+    "": lambda path, options: LocalFileSystem(),
+    "file": lambda path, options: LocalFileSystem(),
+    "abfs": "bigdl_ppml_az.storage.azure:filesystem_for_path",
+    "abfss": "bigdl_ppml_az.storage.azure:filesystem_for_path",
+}
+_plugins_loaded = False
+
+
+def register_scheme(schemes: Iterable[str], factory: FileSystemFactory | str) -> None:
+    """Serve paths with these URL schemes by ``factory(path, options)`` (or a lazy ``"module:attribute"``).
+
+    A storage scheme is one module calling this; plug-in packages do it from an entry point in the
+    ``bigdl_ppml_az.storage`` group (the entry point's object is called with no arguments, on first use).
+    """
+    for scheme in schemes:
+        _SCHEMES[scheme.lower()] = factory
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        entry.load()()
+
+
 def is_remote(path: str) -> bool:
-    return urlparse(path).scheme in ("abfs", "abfss", "wasb", "wasbs")
+    """Not a local path: any URL scheme but ``file`` (a one-letter scheme is a Windows drive)."""
+    scheme = urlparse(path).scheme
+    return scheme not in ("", "file") and len(scheme) > 1
 
 
 def has_glob(path: str) -> bool:
@@ -140,16 +177,24 @@ def has_glob(path: str) -> bool:
 
 def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileSystem:
     """The file system serving ``path``; options carry credentials *names* and endpoints, never secrets logged."""
-    scheme = urlparse(path).scheme
-    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
-        return LocalFileSystem()
-    if scheme in ("abfs", "abfss"):
+    scheme = urlparse(path).scheme.lower()
+    if len(scheme) == 1 and os.name == "nt":
+        scheme = ""
+    if scheme not in _SCHEMES:
+        _load_plugins()
+    factory = _SCHEMES.get(scheme)
+    if factory is None:
+        known = ", ".join(f"{s}://" for s in sorted(_SCHEMES) if s)
+        raise ConfigError(f"{path}: unsupported scheme {scheme!r}; use a local path or one of {known}")
+    if isinstance(factory, str):
+        module_name, _, attribute = factory.partition(":")
         try:
-            from .azure import AzureBlobFileSystem  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - azure-storage-blob missing from the environment
-            raise ConfigError(f"{path}: ADLS Gen2 support unavailable ({exc})") from None
-        return AzureBlobFileSystem.for_path(path, dict(options or {}))
-    raise ConfigError(f"{path}: unsupported scheme {scheme!r}; use a local path, file://, abfss:// or abfs://")
+            factory = getattr(import_module(module_name), attribute)
+        except ImportError as exc:  # pragma: no cover - the backend's SDK is missing from the environment
+            raise ConfigError(f"{path}: support for {scheme}:// is unavailable ({exc})") from None
+        _SCHEMES[scheme] = factory
+    assert callable(factory)
+    return factory(path, dict(options or {}))
 
 
 def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> list[FileStatus]:
@@ -187,4 +232,5 @@ __all__ = [
     "has_glob",
     "is_hidden",
     "is_remote",
+    "register_scheme",
 ]

@@ -626,3 +626,8 @@ class _BlockBlobWriter(io.RawIOBase):
 
 
 __all__ = ["AbfsPath", "AzureBlobFileSystem", "blob_endpoint", "resolve_credential", "spark_conf_options"]
+
+
+def filesystem_for_path(path: str, options: Mapping[str, str]) -> AzureBlobFileSystem:
+    """The ``abfs://``/``abfss://`` entry of the storage scheme registry."""
+    return AzureBlobFileSystem.for_path(path, dict(options))

@@ -109,21 +109,25 @@ def stored_answers(con: Any, sf: float) -> dict[int, ResultSet]:
 
 def _kms_key(info: Any, kms: Mapping[str, str] | None, name: str) -> Any:
     """The unwrapped data key of one object, through the KMS named by ``kms`` (one unwrap per process+key)."""
+    from ..errors import PpmlError, with_source
     from ..formats import DataKey
-    from ..kms import KmsSettings, WrappedKey, build_kms, unwrap_cached
+    from ..kms import KmsSettings, build_kms, unwrap_cached
+    from ..kms.resolve import fs_sidecar_reader, resolve_wrapped_key
 
     if not kms:
         raise ConfigError(f"{name} is encrypted ({info.mode}); pass KMS options (e.g. --kms local --primary-key ...)")
     settings = KmsSettings.from_options(dict(kms))
-    try:  # the data source's resolver knows every layout (BigDL headers, .meta, data key files)
-        from ..datasource.keys import unwrap, wrapped_key_for
-    except ImportError:
-        ref = info.key_ref
-        if ref is None or not ref.kms_type:
-            raise ConfigError(f"{name}: reading {info.mode} objects needs the ppml-enc data source") from None
-        wrapped = WrappedKey(ref.kms_type, ref.key_id or "", ref.wrap_algorithm or "", ref.wrapped_key)
+    wrapped = resolve_wrapped_key(
+        info,
+        name,
+        kms_type=settings.kms_type,
+        data_key_path=settings.get("dataKeyPath"),
+        read_sidecar=fs_sidecar_reader(filesystem_for(name, kms)),
+    )
+    try:
         return DataKey(unwrap_cached(build_kms(settings), wrapped))
-    return unwrap(settings, wrapped_key_for(info, name, settings, filesystem_for(name, kms)), name)
+    except PpmlError as exc:
+        raise with_source(exc, name) from None
 
 
 def read_object(path: str, crypto_mode: str = "auto", kms: Mapping[str, str] | None = None) -> bytes:

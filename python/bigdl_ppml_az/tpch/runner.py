@@ -107,7 +107,7 @@ def write_results(
 
 
 def _encryptor(mode: str, kms: Any) -> Callable[[bytes], bytes]:
-    from ..formats import BIGDL_COMPAT, Codec, DataKey, all_codecs, codec_for
+    from ..formats import Codec, DataKey, all_codecs, codec_for
 
     def usable(codec: Codec) -> bool:  # one self-describing file each: no BigDL .meta next to it
         return codec.writable and codec.wraps_bytes and not codec.directory_meta
@@ -118,7 +118,9 @@ def _encryptor(mode: str, kms: Any) -> Callable[[bytes], bytes]:
         raise ConfigError(f"results can be written plain_text or {names}, not {mode}")
     if kms is None:
         raise ConfigError("encrypted results need a KMS (--kms ... for --output-crypto-mode)")
-    material, wrapped = kms.generate_data_key(bigdl_compatible=codec.key_compat == BIGDL_COMPAT)
+    from ..kms import generate_data_key
+
+    material, wrapped = generate_data_key(kms, compat=codec.key_compat)
     key = DataKey(material)
 
     def seal(data: bytes) -> bytes:

@@ -1,0 +1,313 @@
+"""kms=azure-skr against the emulators (no Spark): wrap without release, one release per token lifetime, and
+each attestation or policy mismatch refused with one error naming what did not match, with no key released."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from bigdl_ppml_az.errors import ConfigError, KmsError, PpmlError
+from bigdl_ppml_az.kms import KmsSettings, WrappedKey, azure_skr, build_kms, generate_data_key, new_data_key, skr_policy
+from bigdl_ppml_az.kms.azure_skr import AzureSkrKms
+from skr_fixtures import HOSTDATA, MEASURED, WRONG_MRENCLAVE, WRONG_SIGNER, SkrEnv, skr_fixture, skr_module_fixture  # noqa: F401
+
+
+def _backend(env: SkrEnv, **extra: str) -> AzureSkrKms:
+    return AzureSkrKms.from_options(env.options(**extra))
+
+
+def _wrapped(env: SkrEnv, count: int = 1, **extra: str) -> list[tuple[bytes, WrappedKey]]:
+    writer = AzureSkrKms.from_options({k: v for k, v in env.options(**extra).items() if k != "attestation"})
+    return [generate_data_key(writer) for _ in range(count)]
+
+
+def test_wrap_uses_the_public_key_only_and_unwrap_releases_once(skr: SkrEnv) -> None:
+    pairs = _wrapped(skr, 3)
+    assert skr.kv.calls["release"] == 0 and skr.maa.calls["attest"] == 0
+    assert skr.kv.calls["wrapKey"] == 0 and skr.kv.calls["unwrapKey"] == 0  # wrapping is local
+    private = skr.kv.private_key(skr.key_id)
+    for data_key, wrapped in pairs:
+        assert wrapped.kms_type == "azure-skr" and wrapped.algorithm == "RSA-OAEP-256"
+        assert wrapped.key_id == skr.key_id
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+        assert private.decrypt(wrapped.ciphertext, oaep) == data_key  # a real RSA-OAEP-256 wrap to the vault key
+    reader = _backend(skr)
+    assert [reader.unwrap(w) for _, w in pairs] == [k for k, _ in pairs]
+    assert skr.kv.calls["release"] == 1 and skr.maa.calls["attest"] == 1 and skr.device.quotes == 1
+    assert skr.kv.calls["unwrapKey"] == 0
+    # Another backend instance with the same identity in this process reuses the released key.
+    assert _backend(skr).unwrap(pairs[0][1]) == pairs[0][0]
+    assert skr.kv.calls["release"] == 1
+
+
+def test_released_key_lives_no_longer_than_the_token(skr: SkrEnv) -> None:
+    skr.maa.ttl = 32  # the backend keeps a key until 30 s before exp
+    (data_key, wrapped), = _wrapped(skr)
+    reader = _backend(skr)
+    assert reader.unwrap(wrapped) == data_key and reader.unwrap(wrapped) == data_key
+    assert skr.kv.calls["release"] == 1
+    time.sleep(2.2)
+    assert reader.unwrap(wrapped) == data_key
+    assert skr.kv.calls["release"] == 2 and skr.maa.calls["attest"] == 2
+
+
+def _refused(env: SkrEnv, backend: AzureSkrKms, wrapped: WrappedKey, vault_released: bool = False) -> str:
+    """The unwrap fails with one line; Key Vault released nothing (unless the test forges its response)."""
+    released_before = sum(env.kv.release.released_to.values())
+    with pytest.raises(PpmlError) as info:
+        backend.unwrap(wrapped)
+    message = str(info.value)
+    assert "\n" not in message
+    assert sum(env.kv.release.released_to.values()) == released_before + int(vault_released)
+    assert not azure_skr._released  # nothing cached in this process
+    return message
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("wrong-mrenclave", "claim x-ms-sgx-mrenclave: token has \"" + "33" * 32),
+        ("wrong-signer", "claim x-ms-sgx-mrsigner: token has \"" + "44" * 32),
+        ("expired", "attestation token expired at"),
+        ("other-issuer", "is not an authority of the policy"),
+        ("unknown-signing-key", "signed by an unknown key"),
+        ("report-data", "report data in the quote does not match SHA-256 of the runtime data"),
+    ],
+)
+def test_attestation_mismatch_is_refused_naming_it(skr: SkrEnv, case: str, expected: str) -> None:
+    (_, wrapped), = _wrapped(skr)
+    extra: dict[str, str] = {}
+    if case == "wrong-mrenclave":
+        skr.device.reset(WRONG_MRENCLAVE)
+    elif case == "wrong-signer":
+        skr.device.reset(WRONG_SIGNER)
+    elif case == "expired":
+        skr.maa.ttl = -5
+    elif case == "other-issuer":
+        extra["maaEndpoint"] = skr.other_maa.url
+    elif case == "unknown-signing-key":
+        skr.maa.sign_with_unknown_key = True
+    else:
+        skr.device.tamper = True
+    message = _refused(skr, _backend(skr, **extra), wrapped)
+    assert expected in message, message
+    if case != "report-data":
+        assert skr.kv.calls["release"] == 1 and f"release key {skr.key_id}" in message
+
+
+def test_policy_edited_to_require_another_claim(skr: SkrEnv) -> None:
+    policy = skr.policy()
+    key_id = skr.create_key("skr-edited", policy)
+    (_, wrapped), = _wrapped(skr, primaryKeyId=key_id)
+    policy["anyOf"][0]["allOf"].append({"claim": "x-ms-sgx-config-id", "equals": "ab" * 32})
+    from azure.keyvault.keys import KeyClient, KeyReleasePolicy
+
+    from bigdl_ppml_az.kms.azure import _EmulatorCredential
+
+    client = KeyClient(skr.kv.url, _EmulatorCredential(), connection_verify=str(skr.bundle),
+                       verify_challenge_resource=False)
+    client.update_key_properties("skr-edited", release_policy=KeyReleasePolicy(json.dumps(policy).encode()))
+    message = _refused(skr, _backend(skr, primaryKeyId=key_id), wrapped)
+    assert "claim x-ms-sgx-config-id: absent from the token" in message, message
+
+
+def test_attestation_none_is_refused_unless_the_policy_admits_it(skr: SkrEnv) -> None:
+    (data_key, wrapped), = _wrapped(skr)
+    with pytest.raises(ConfigError, match="attestation=none: the release policy of key .* admits no unattested"):
+        _backend(skr, attestation="none").unwrap(wrapped)
+    assert skr.kv.calls["release"] == 0
+    dev_policy = {"version": "1.0.0", "anyOf": [{"authority": "none", "allOf": [
+        {"claim": "x-ms-attestation-type", "equals": "none"}]}]}
+    dev_key = skr.create_key("skr-dev", dev_policy)
+    (dev_data_key, dev_wrapped), = _wrapped(skr, primaryKeyId=dev_key)
+    assert _backend(skr, attestation="none", primaryKeyId=dev_key).unwrap(dev_wrapped) == dev_data_key
+    assert skr.kv.calls["release"] == 1 and skr.maa.calls["attest"] == 0
+
+
+def test_release_response_is_verified(skr: SkrEnv) -> None:
+    (_, wrapped), = _wrapped(skr)
+    # A chain that does not reach the configured trust roots (the vault's TLS CA is not the release CA).
+    message = _refused(skr, _backend(skr, releaseTrustRoots=str(skr.kv.ca_path)), wrapped, vault_released=True)
+    assert "does not chain to a trusted root" in message
+    azure_skr.forget_released_keys()
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    skr.kv.release.substitute_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    message = _refused(skr, _backend(skr), wrapped, vault_released=True)
+    assert "does not match the key it names" in message
+
+
+def test_sevsnp_sidecar_provider(skr: SkrEnv) -> None:
+    policy = skr_policy.build_policy(skr.maa.url, sevsnp_hostdata=HOSTDATA.hex())
+    key_id = skr.create_key("skr-snp", policy)
+    (data_key, wrapped), = _wrapped(skr, primaryKeyId=key_id)
+    options = {"attestation": "sevsnp-sidecar", "sidecarEndpoint": skr.sidecar.url, "primaryKeyId": key_id}
+    assert _backend(skr, **options).unwrap(wrapped) == data_key
+    assert skr.sidecar.calls >= 1 and skr.kv.calls["release"] == 1
+    azure_skr.forget_released_keys()
+    wrong = skr_policy.build_policy(skr.maa.url, sevsnp_hostdata="77" * 32)
+    other_key = skr.create_key("skr-snp-other", wrong)
+    (_, other_wrapped), = _wrapped(skr, primaryKeyId=other_key)
+    message = _refused(skr, _backend(skr, **{**options, "primaryKeyId": other_key}), other_wrapped)
+    assert "claim x-ms-sevsnpvm-hostdata" in message
+    with pytest.raises(ConfigError, match="sidecarEndpoint=http://10.0.0.1:8080: the SKR sidecar must be http"):
+        _backend(skr, **{**options, "sidecarEndpoint": "http://10.0.0.1:8080"})
+
+
+def test_writes_refuse_a_key_without_release_policy_and_reads_need_attestation(skr: SkrEnv) -> None:
+    from bigdl_ppml_az.kms.azure import create_primary_key
+
+    plain = create_primary_key(skr.kv.url, "not-exportable", key_size=2048, options=skr.kv_options())
+    with pytest.raises(KmsError, match="is not exportable with a release policy"):
+        generate_data_key(AzureSkrKms.from_options(skr.options(primaryKeyId=plain)))
+    (_, wrapped), = _wrapped(skr)
+    options = {k: v for k, v in skr.options().items() if k != "attestation"}
+    with pytest.raises(ConfigError, match="option attestation is required to read with kms=azure-skr"):
+        AzureSkrKms.from_options(options).unwrap(wrapped)
+    with pytest.raises(ConfigError, match="option attestation=tpm: unknown evidence provider"):
+        _backend(skr, attestation="tpm")
+
+
+def test_released_key_is_never_printed_or_pickled(skr: SkrEnv, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    settings = KmsSettings.from_options(skr.options())
+    backend = build_kms(settings)
+    (data_key, wrapped), = _wrapped(skr)
+    assert backend.unwrap(wrapped) == data_key
+    released = next(iter(azure_skr._released.values()))
+    with pytest.raises(TypeError):
+        pickle.dumps(backend)
+    with pytest.raises(TypeError):
+        pickle.dumps(released)
+    private = skr.kv.private_key(skr.key_id)
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    numbers = private.private_numbers()
+    forms = [der.hex(), der[:64].hex(), format(numbers.d, "x")[:64], str(numbers.d)[:64], str(numbers.p)[:64]]
+    import base64
+
+    forms.append(base64.b64encode(der).decode()[:64])
+    texts = [repr(backend), repr(released), str(pickle.dumps(settings)), caplog.text]
+    for text in texts:
+        for form in forms:
+            assert form not in text
+
+
+def test_options_are_declared_and_identity_names_what_decides_the_keys(skr: SkrEnv) -> None:
+    for name in ("attestation", "maaEndpoint", "attestationDevice", "sidecarEndpoint", "releaseTrustRoots"):
+        assert name in AzureSkrKms.OPTIONS
+    from bigdl_ppml_az.kms import normalize_kms_type
+
+    assert {normalize_kms_type(alias) for alias in azure_skr.ALIASES} == {"azure-skr"}
+    a, b = _backend(skr), _backend(skr, clientId="11111111-2222-3333-4444-555555555555")
+    assert a.identity != b.identity and skr.kv.url in a.identity and "sgx-gramine" in a.identity
+    assert new_data_key() != new_data_key()
+
+
+def test_policy_evaluation_agrees_with_the_emulator(skr: SkrEnv) -> None:
+    from kv_release import KeyRelease
+
+    policy = skr.policy()
+    good = {"iss": skr.maa.url, "x-ms-attestation-type": "sgx", "x-ms-sgx-is-debuggable": False,
+            "x-ms-sgx-mrenclave": MEASURED.mrenclave.hex(), "x-ms-sgx-mrsigner": MEASURED.mrsigner.hex(),
+            "x-ms-sgx-product-id": MEASURED.isvprodid}
+    variants = [good, {**good, "x-ms-sgx-is-debuggable": True}, {**good, "x-ms-sgx-product-id": 8},
+                {**good, "x-ms-sgx-product-id": "7"}, {k: v for k, v in good.items() if k != "x-ms-sgx-mrsigner"}]
+    for claims in variants:
+        ours = skr_policy.evaluate(policy, claims, skr.maa.url).ok
+        theirs, _ = KeyRelease._holds({"allOf": policy["anyOf"][0]["allOf"]}, claims)
+        assert ours == theirs, claims
+    assert [skr_policy.evaluate(policy, c, skr.maa.url).ok for c in variants] == [True, False, False, False, False]
+    ranged = {"version": "1.0.0", "anyOf": [{"authority": skr.maa.url, "anyOf": [
+        {"claim": "x-ms-sgx-svn", "greaterOrEquals": 3}, {"claim": "x-ms-sgx-config-id", "exists": True}]}]}
+    assert skr_policy.evaluate(ranged, {"x-ms-sgx-svn": 3}, skr.maa.url).ok
+    verdict = skr_policy.evaluate(ranged, {"x-ms-sgx-svn": 2}, skr.maa.url)
+    assert not verdict.ok and "x-ms-sgx-svn" in verdict.reason and "x-ms-sgx-config-id" in verdict.reason
+
+
+def test_cli_create_show_and_check(skr: SkrEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from bigdl_ppml_az.cli import main
+
+    monkeypatch.setenv("PPML_AZ_KV_CREDENTIAL", "emulator")
+    monkeypatch.setenv("PPML_AZ_KV_CA_BUNDLE", str(skr.bundle))
+    monkeypatch.setenv("PPML_AZ_KV_VERIFY_CHALLENGE_RESOURCE", "false")
+    key_file = tmp_path / "skr.key"
+    args = ["keys", "create", "--kms", "azure-skr", "--vault", skr.kv.url, "--name", "skr-cli", "--key-size", "2048",
+            "--primary-key", str(key_file), "--maa-endpoint", skr.maa.url, "--sgx-mrenclave", MEASURED.mrenclave.hex(),
+            "--sgx-mrsigner", MEASURED.mrsigner.hex().upper(), "--sgx-isvprodid", str(MEASURED.isvprodid)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    printed = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert {"claim": "x-ms-sgx-mrsigner", "equals": MEASURED.mrsigner.hex()} in printed["anyOf"][0]["allOf"]
+    assert printed["anyOf"][0]["authority"] == skr.maa.url + "/"
+    key_id = key_file.read_text().strip()
+    assert skr.kv.keys["skr-cli"][-1].exportable and skr.kv.keys["skr-cli"][-1].ops == ["wrapKey", "encrypt"]
+    assert main(["keys", "policy", "show", "--vault", skr.kv.url, "--name", "skr-cli"]) == 0
+    assert json.loads(capsys.readouterr().out) == printed
+    # A token from the right enclave passes; one from another enclave is named by its failing claim.
+    token_file = tmp_path / "token.jwt"
+    import hashlib
+
+    empty = hashlib.sha256(b"").digest() + bytes(32)
+    good = skr.maa.attest(skr.quoting.quote(empty, MEASURED), {}, 0)
+    token_file.write_text(good)
+    assert main(["keys", "policy", "check", "--primary-key", str(key_file), "--token", str(token_file)]) == 0
+    assert "is satisfied" in capsys.readouterr().out
+    token_file.write_text(skr.maa.attest(skr.quoting.quote(empty, WRONG_MRENCLAVE), {}, 0))
+    assert main(["keys", "policy", "check", "--primary-key", str(key_file), "--token", str(token_file)]) == 1
+    out = capsys.readouterr().out
+    assert f"release of {key_id} would be refused: claim x-ms-sgx-mrenclave: token has" in out
+    skr.maa.sign_with_unknown_key = True
+    token_file.write_text(skr.maa.attest(skr.quoting.quote(empty, MEASURED), {}, 0))
+    assert main(["keys", "policy", "check", "--primary-key", str(key_file), "--token", str(token_file)]) == 1
+    assert "signed by an unknown key" in capsys.readouterr().out
+    assert main(["keys", "create", "--kms", "azure-skr", "--vault", skr.kv.url, "--name", "skr-cli2",
+                 "--maa-endpoint", skr.maa.url, "--sgx-mrenclave", "abc"]) == 1
+    assert "--sgx-mrenclave 'abc': expected 64 hex digits" in capsys.readouterr().err
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps({"version": "1.0.0", "anyOf": [{"authority": skr.maa.url}]}))
+    assert main(["keys", "create", "--kms", "azure-skr", "--vault", skr.kv.url, "--name", "skr-cli3",
+                 "--release-policy", str(policy_file)]) == 1
+    assert "needs exactly one allOf or anyOf" in capsys.readouterr().err
+    assert "skr-cli3" not in skr.kv.keys
+
+
+def test_quote_binds_what_the_provider_wrote(skr: SkrEnv) -> None:
+    from bigdl_ppml_az.kms.attestation import GramineSgxProvider
+    from maa_emulator import parse_quote
+
+    provider = GramineSgxProvider(str(skr.device.directory), skr.maa.url, str(skr.bundle), 10)
+    runtime = b'{"keys":[]}'
+    info = parse_quote(provider.quote(runtime), skr.quoting.public)
+    import hashlib
+
+    assert info["report_data"] == hashlib.sha256(runtime).digest() + bytes(32)
+    assert info["mrenclave"] == MEASURED.mrenclave.hex()
+    assert dataclasses.asdict(MEASURED)["isvprodid"] == info["isvprodid"]
+
+
+def test_immutable_release_policy_cannot_be_edited(skr: SkrEnv) -> None:
+    from azure.core.exceptions import HttpResponseError
+    from azure.keyvault.keys import KeyClient, KeyReleasePolicy
+
+    from bigdl_ppml_az.kms.azure import _EmulatorCredential
+    from bigdl_ppml_az.kms.azure_skr import create_release_key
+
+    create_release_key(skr.kv.url, "skr-immutable", skr.policy(), key_size=2048, options=skr.kv_options(),
+                       immutable=True)
+    client = KeyClient(skr.kv.url, _EmulatorCredential(), connection_verify=str(skr.bundle),
+                       verify_challenge_resource=False)
+    open_policy = {"version": "1.0.0", "anyOf": [{"authority": skr.other_maa.url, "allOf": [
+        {"claim": "x-ms-attestation-type", "exists": True}]}]}
+    with pytest.raises(HttpResponseError, match="immutable"):
+        client.update_key_properties("skr-immutable", release_policy=KeyReleasePolicy(json.dumps(open_policy).encode()))
