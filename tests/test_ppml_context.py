@@ -320,14 +320,10 @@ def test_bigdl_job_jvm_path_same_results(local_runs: dict[str, Any]) -> None:
     assert jvm["named_amyKey"] == jvm["base"] and jvm["named_bobKey"] == jvm["base"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kms.unwrap_cached keys its cache by (kms type, key id, wrapped key), not by the KMS identity that "
-    "unwrapped it, so in a process that already unwrapped amy's key a read naming bob's key gets amy's key from the "
-    "cache (DESIGN 9: caches are keyed by the KMS identity); reported to the KMS registry work",
-)
 @pytest.mark.parametrize("path", ["ppml-enc", "jvm"])
 def test_named_key_cannot_read_the_other_keys_data(local_runs: dict[str, Any], path: str) -> None:
+    """bob's key must not read amy's data, even in a process that already unwrapped amy's key (the unwrap cache
+    is keyed by the KMS identity since the KMS registry; before it, this read succeeded from the cache)."""
     cross = local_runs[path]["named_cross"]
     assert cross != "read" and ("WrongKeyError" in cross or "unwrap" in cross)
 
