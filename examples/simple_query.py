@@ -26,17 +26,19 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from bigdl_ppml_az import formats, kms
+from bigdl_ppml_az import bigdl_conf, formats, kms
 from bigdl_ppml_az.storage.azure import spark_conf_options
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="BigDL PPML simple query on encrypted data (bigdl-ppml-az)")
-    parser.add_argument("--kms_type", default="AzureKeyManagementService",
-                        help="AzureKeyManagementService (azure) or local")  # fmt: skip
+    parser.add_argument("--kms_type", default=None,
+                        help="AzureKeyManagementService (azure, the default) or local; without --kms_type and "
+                             "--primary_key_path the spark.bigdl.kms.* / spark.bigdl.primaryKey.defaultKey.* "
+                             "settings of the Spark conf are used")  # fmt: skip
     parser.add_argument("--azure_vault", "--vault", dest="azure_vault", help="Key Vault name or URL")
     parser.add_argument("--azure_client_id", help="client id of the user-assigned managed identity (AKS)")
-    parser.add_argument("--primary_key_path", required=True, help="primary key file (Key Vault key id, or local key)")
+    parser.add_argument("--primary_key_path", help="primary key file (Key Vault key id, or local key)")
     parser.add_argument("--data_key_path", help="BigDL data key file (Base64 of the wrapped data key)")
     parser.add_argument("--input_encrypt_mode", default="aes/cbc/pkcs5padding",
                         help="plain_text, aes/cbc/pkcs5padding, ppml-gcm or auto")  # fmt: skip
@@ -57,9 +59,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def ppml_options(args: argparse.Namespace, spark: SparkSession) -> dict[str, str]:
     """ppml-enc options from the guide's arguments, plus the ABFS settings of the Spark conf."""
-    options = spark_conf_options(spark.sparkContext.getConf().getAll())
-    options["kms"] = kms.normalize_kms_type(args.kms_type)  # any registered backend, by its canonical name
-    options["primaryKeyPath"] = args.primary_key_path
+    conf = dict(spark.sparkContext.getConf().getAll())
+    options = spark_conf_options(conf)
+    bigdl_conf.check_all(conf)  # a spark.bigdl.* setting we cannot honour is an error, even when flags win
+    if args.kms_type is None and args.primary_key_path is None:
+        from_conf = bigdl_conf.key_options(conf)
+        if not from_conf:
+            raise SystemExit(
+                "--primary_key_path is required (or set spark.bigdl.kms.type and spark.bigdl.kms.key.primary)"
+            )
+        options.update(from_conf)
+    else:
+        if args.primary_key_path is None:
+            raise SystemExit("--primary_key_path is required with --kms_type")
+        # any registered backend, by its canonical name
+        options["kms"] = kms.normalize_kms_type(args.kms_type or "AzureKeyManagementService")
+        options["primaryKeyPath"] = args.primary_key_path
     if args.data_key_path:
         options["dataKeyPath"] = args.data_key_path
     if args.azure_vault:

@@ -484,6 +484,13 @@ def _encrypt_planned(
 def _data_key_for_encryption(
     kms: KeyManagementService, codec: Codec, data_key_file: str | None
 ) -> tuple[bytes, WrappedKey]:
+    """The run's data key; the codec checks it can record the wrapped key before anything is written."""
+    material, wrapped = _data_key(kms, codec, data_key_file)
+    codec.check_wrapped_key(wrapped.ciphertext, wrapped.key_id)
+    return material, wrapped
+
+
+def _data_key(kms: KeyManagementService, codec: Codec, data_key_file: str | None) -> tuple[bytes, WrappedKey]:
     if data_key_file is None:
         return generate_data_key(kms, compat=codec.key_compat)
     wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, read_data_key_file(data_key_file))
@@ -790,6 +797,8 @@ def inspect_path(
     if not fs.exists(path):
         raise StorageError(f"{path}: no such file or directory")
     paths = [status.path for status in fs.list_files(path)] if fs.is_dir(path) else [path]
+    if not paths:
+        raise StorageError(f"{path}: no data files to inspect in this directory (hidden files like .meta are skipped)")
     return [inspect_file(p, crypto_mode=crypto_mode, options=options) for p in paths]
 
 

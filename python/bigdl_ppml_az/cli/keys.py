@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, KmsError, OutputExistsError
+from ..formats.bigdl import BIGDL_RSA_BITS
 from ..kms import AZURE, BIGDL_COMPAT, LOCAL, KeyManagementService, KmsSettings, build_kms, generate_data_key
 from ..kms.bigdl_keys import write_data_key_file
 from ..kms.local import LocalKms
@@ -40,13 +41,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     create.add_argument(
         "--key-size",
         type=int,
-        default=DEFAULT_RSA_KEY_SIZE,
+        default=None,
         metavar="BITS",
-        help=f"RSA key size of a new Key Vault key (default {DEFAULT_RSA_KEY_SIZE})",
+        help=f"RSA key size of a new Key Vault key (default {DEFAULT_RSA_KEY_SIZE}; {BIGDL_RSA_BITS} with --bigdl)",
+    )
+    create.add_argument(
+        "--bigdl",
+        action="store_true",
+        help=f"a key for BigDL's aes/cbc/pkcs5padding layout: a {BIGDL_RSA_BITS}-bit Key Vault key, the largest "
+        "whose wrapped data keys fit BigDL's 400-byte header",
     )
     skr.add_create_arguments(create)
     create.set_defaults(func=_create)
     skr.register_policy(actions)
+    from .keys_export import register_export
+
+    register_export(actions)
     keys.set_defaults(func=lambda args: _usage(keys))
 
 
@@ -100,6 +110,13 @@ def _create(args: argparse.Namespace) -> int:
 def _create_azure_key(args: argparse.Namespace) -> KeyManagementService:
     if not args.vault or not args.primary_key_name:
         raise ConfigError("keys create --kms azure needs --vault NAME_OR_URL and --name KEY_NAME")
+    if args.key_size is None:
+        args.key_size = BIGDL_RSA_BITS if args.bigdl else DEFAULT_RSA_KEY_SIZE
+    if args.bigdl and args.key_size != BIGDL_RSA_BITS:
+        raise ConfigError(
+            f"--key-size {args.key_size} with --bigdl: BigDL's header holds the wrapped key of a {BIGDL_RSA_BITS}-bit "
+            "RSA key only; drop --key-size, or drop --bigdl and use --crypto-mode ppml-gcm"
+        )
     if args.key_size < 2048:
         raise ConfigError(f"--key-size {args.key_size}: Key Vault RSA keys are 2048, 3072 or 4096 bits")
     try:

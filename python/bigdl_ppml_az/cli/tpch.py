@@ -133,13 +133,21 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--input DIR is required (the TPC-H data directory)")
     in_mode = normalize_mode(args.input_crypto_mode)
     out_mode = normalize_mode(args.output_crypto_mode)
-    kms = _kms_options(args, required=encrypted(in_mode) or encrypted(out_mode))
+    kms = _kms_options(args, required=False)
     native = bool(getattr(args, "native", False))
     if native and not encrypted(in_mode):
         raise ConfigError("--native reads encrypted input; it needs an --input-crypto-mode other than plain_text")
     queries = _check_run_arguments(args, kms)
     spark = spark_session(args.master, args.shuffle_partitions, args.driver_memory, native=native)
-    t = tables(spark, args.input, args.format, in_mode, kms, native=native)
+    from ..bigdl_session import session_key_options
+
+    kms_options = session_key_options(spark, kms)  # flags win; else the guide's spark.bigdl.* settings
+    if kms_options is None and (encrypted(in_mode) or encrypted(out_mode)):
+        raise ConfigError(
+            "encrypted data needs --kms (local with --primary-key PATH, or azure with --vault), or the "
+            "spark.bigdl.kms.* settings in the Spark conf"
+        )
+    t = tables(spark, args.input, args.format, in_mode, kms_options, native=native)
     console = _console()
 
     def progress(number: int, result: Any, seconds: float) -> None:
@@ -158,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     console.print(f"total {result.total_seconds:.2f} s for {len(result.seconds)} queries")
     if args.output:
-        backend = build_kms(KmsSettings.from_options(kms)) if kms and encrypted(out_mode) else None
+        backend = build_kms(KmsSettings.from_options(kms_options)) if kms_options and encrypted(out_mode) else None
         write_results(result, args.output, out_mode, backend)
         console.print(f"results ({out_mode}) and timings.json written to {args.output}")
     return 0

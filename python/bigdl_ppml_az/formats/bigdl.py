@@ -32,7 +32,7 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ..errors import IntegrityError, UnknownFormatError, WrongKeyError
+from ..errors import ConfigError, IntegrityError, UnknownFormatError, WrongKeyError
 from ..safeio import MAX_META_FILE, loads_bounded
 from .ppml_gcm import read_exact
 
@@ -78,6 +78,33 @@ def native_key(key_string: str) -> bytes:
     if len(key) not in (16, 24, 32):
         raise WrongKeyError(f"nativeaescbc data key decodes to {len(key)} bytes; AES needs 16, 24 or 32")
     return key
+
+
+# The encrypted data key string (Base64 of the wrapped key) fits in 400 - 8 - 16 = 376 characters: the 256-byte
+# RSA-OAEP wrap of a 2048-bit key (344 characters) fits, 3072-bit (512) and 4096-bit (684) keys do not.
+
+
+MAX_ENCRYPTED_KEY_CHARS = COMMON_HEADER_SIZE - 8 - IV_SIZE  # 376
+BIGDL_RSA_BITS = 2048
+
+
+def encrypted_key_chars(wrapped: bytes) -> int:
+    return len(base64.b64encode(wrapped))
+
+
+def check_common_key_fits(wrapped: bytes, key_id: str = "") -> None:
+    """Raise a one-line ConfigError saying what to do when ``wrapped`` cannot go into a BigDL header."""
+    chars = encrypted_key_chars(wrapped)
+    if chars <= MAX_ENCRYPTED_KEY_CHARS:
+        return
+    bits = len(wrapped) * 8
+    what = f"primary key {key_id}" if key_id else "the primary key"
+    raise ConfigError(
+        f"crypto mode aes/cbc/pkcs5padding: {what} wraps data keys into {len(wrapped)} bytes (an RSA-{bits} key), "
+        f"whose Base64 ({chars} characters) does not fit BigDL's 400-byte header (at most {MAX_ENCRYPTED_KEY_CHARS}, "
+        f"a {BIGDL_RSA_BITS}-bit RSA key); nothing was written. Create a BigDL-compatible key with `ppml-az keys "
+        "create --kms azure --bigdl ...` (2048-bit), or keep this key and use --crypto-mode ppml-gcm"
+    )
 
 
 @dataclass(frozen=True)

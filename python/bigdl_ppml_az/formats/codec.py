@@ -261,6 +261,9 @@ class Codec:
         """
         return self.open_reader(info, source, key, verify=verify, name=name)
 
+    def check_wrapped_key(self, wrapped: bytes, key_id: str = "") -> None:
+        """Raise when this layout cannot record ``wrapped`` (called before anything is written); default: any."""
+
     def open_writer(
         self,
         sink: BinaryIO,

@@ -96,6 +96,9 @@ class CommonCodec(Codec):
             raise ValueError(f"{self.name} needs a data key")
         return bigdl.common_reader(source, info.file_size, key.as_bigdl_string(), withhold_final_block=True)
 
+    def check_wrapped_key(self, wrapped: bytes, key_id: str = "") -> None:
+        bigdl.check_common_key_fits(wrapped, key_id)  # BigDL's 400-byte header: RSA-2048 wraps at most
+
     def open_writer(
         self,
         sink: BinaryIO,
