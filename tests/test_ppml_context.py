@@ -398,12 +398,6 @@ def test_bigdl_job_on_key_vault_emulator(azure_run: dict[str, Any]) -> None:
     assert len(results["textfile"]) == results["base"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ppml-enc lower-cases option names, and the pyarrow PME KMS client (jvm/pme.kms_connection_config) looks "
-    "up connectionVerify/verifyChallengeResource (and clientId) case-sensitively, so PME with Key Vault through "
-    "ppml-enc loses them (here: the emulator's CA, so TLS fails); reported",
-)
 def test_pme_on_key_vault_emulator(spark: Any, kv: Any, tmp_path: Path) -> None:
     """Parquet Modular Encryption with a Key Vault key through PPMLContext (extra options: the emulator's TLS)."""
     import uuid
@@ -426,4 +420,5 @@ def test_pme_on_key_vault_emulator(spark: Any, kv: Any, tmp_path: Path) -> None:
     back = ctx.read(CryptoMode.AES_GCM_CTR_V1).parquet(out)
     assert ctx.last_path == "ppml-enc"
     assert sorted(tuple(r) for r in back.collect()) == sorted(tuple(r) for r in df.collect())
-    assert kv.calls.get("wrapKey", 0) > 0 and kv.calls.get("unwrapKey", 0) > 0
+    # the keys went through the vault: wrapping may use the fetched public key (get), unwrapping never can
+    assert kv.calls.get("wrapKey", 0) + kv.calls.get("get", 0) > 0 and kv.calls.get("unwrapKey", 0) > 0

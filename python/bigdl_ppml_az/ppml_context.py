@@ -202,6 +202,9 @@ class PPMLContext:
         from .datasource import PpmlEncDataSource
 
         spark.dataSource.register(PpmlEncDataSource)  # keys are always passed explicitly from here
+        from .spill import check_io_encryption
+
+        check_io_encryption(spark)  # once per application: decrypted shuffle/spill data would be plaintext
 
     # ------------------------------------------------------------------------------------------ keys
     @property
