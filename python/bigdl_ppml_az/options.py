@@ -103,6 +103,13 @@ TABLE: tuple[OptionSpec, ...] = (
     # ---- planning
     OptionSpec("maxPartitionBytes", SIZE, "bytes of ciphertext per split (Spark's spark.sql.files."
                "maxPartitionBytes, which Python data sources cannot read)", "planning", 128 << 20, sides=READ),
+    OptionSpec("openCostInBytes", SIZE, "estimated cost of opening one file, in bytes, when packing files and "
+               "splits into tasks (Spark's spark.sql.files.openCostInBytes)", "planning", 4 << 20, sides=READ),
+    OptionSpec("minPartitions", INT, "lower bound on tasks when packing (Spark's spark.sql.files."
+               "minPartitionNum; 0: the session's default parallelism if visible, else the planning machine's "
+               "CPU count, at least 2)", "planning", 0, sides=READ),
+    OptionSpec("planningThreads", INT, "file headers probed concurrently on the driver while planning",
+               "planning", 16, sides=READ),
     OptionSpec("chunkBytes", SIZE, "plaintext bytes parsed per Arrow batch in a worker", "planning", 4 << 20,
                sides=READ),
     OptionSpec("samplingBytes", SIZE, "plaintext bytes of the first file read to infer a schema", "planning",

@@ -1,4 +1,5 @@
-"""Worker side of a read: open one split, unwrap its key (once per process), decrypt, parse, yield batches."""
+"""Worker side of a read: for each split of the task, open it, unwrap its key (once per process), decrypt,
+parse and yield batches."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from .lines import line_chunks, owned_bytes
 from .options import ReadSettings, paths_of
 from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
 from .parsing import CsvParser
-from .planning import FileSplit, plan
+from .planning import FilePartition, FileSplit, plan
 
 
 class PpmlEncReader(DataSourceReader):
@@ -40,9 +41,13 @@ class PpmlEncReader(DataSourceReader):
         return list(plan(self.options, self.settings, paths_of(self.options)))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        if not isinstance(partition, FileSplit):  # no data files: Spark substitutes an empty partition
-            return
-        yield from self._read(partition)
+        """One task: its splits in order, each with its own key (unwrapped once per process) and checks."""
+        if isinstance(partition, FilePartition):
+            for split in partition.splits:
+                yield from self._read(split)
+        elif isinstance(partition, FileSplit):
+            yield from self._read(partition)
+        # anything else: no data files, Spark substituted an empty partition
 
     def _read(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         try:
