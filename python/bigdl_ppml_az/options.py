@@ -114,7 +114,13 @@ TABLE: tuple[OptionSpec, ...] = (
                sides=READ),
     OptionSpec("samplingBytes", SIZE, "plaintext bytes of the first file read to infer a schema", "planning",
                4 << 20, sides=READ),
-    OptionSpec("pushFilters", BOOL, "format=parquet: skip row groups by their statistics", "planning", False,
+    OptionSpec("pushFilters", BOOL, "prune key=value partition directories by the query's filters, and for "
+               "format=parquet skip row groups by their statistics (needs the session conf "
+               "spark.sql.python.filterPushdown.enabled=true)", "planning", False, sides=READ),
+    OptionSpec("basePath", PATH, "root of a partitioned table when reading some of its key=value directories "
+               "(Spark's basePath)", "planning", None, sides=READ),
+    OptionSpec("partitionColumnTypeInference", BOOL, "type key=value partition columns as Spark does (Spark's "
+               "spark.sql.sources.partitionColumnTypeInference.enabled); false: all strings", "planning", True,
                sides=READ),
     # ---- data key delivery
     OptionSpec("keyDelivery", CHOICE, "executor: each worker unwraps its keys; driver: keys ride in task "

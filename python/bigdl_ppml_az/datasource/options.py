@@ -51,6 +51,8 @@ class ReadSettings:
     min_partitions: int = 0  # 0: the session's default parallelism when visible, else max(2, CPU count)
     planning_threads: int = 16
     given: frozenset[str] = frozenset()  # planning options the user set (they win over the session's conf)
+    base_path: str | None = None
+    partition_inference: bool = True
     key_delivery: str = "executor"
     verify: bool = True
     chunk_bytes: int = 4 << 20
@@ -92,6 +94,8 @@ class ReadSettings:
             min_partitions=opts.get_int("minPartitions"),
             planning_threads=_planning_threads(opts),
             given=frozenset(name for name in PLANNING_OPTIONS if opts.raw(name) is not None),
+            base_path=opts.get_path("basePath"),
+            partition_inference=opts.get_bool("partitionColumnTypeInference"),
             key_delivery=delivery,
             verify=opts.get_bool("verify"),
             chunk_bytes=opts.get_size("chunkBytes"),

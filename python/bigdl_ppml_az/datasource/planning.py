@@ -22,9 +22,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyspark.sql.datasource import InputPartition
+from pyspark.sql.types import StructType
 
 from ..errors import ConfigError, IntegrityError, PpmlError, StorageError, UnknownFormatError, with_source
 from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
@@ -32,7 +33,8 @@ from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
 from . import pme
 from .keys import require_same_mode, unwrap, wrapped_key_for
-from .options import ReadSettings, check_driver_delivery
+from .options import ReadSettings, check_driver_delivery, paths_of
+from .partitions import Discovered, discover, keeps, typed_value
 
 
 @dataclass(repr=False, kw_only=True)
@@ -50,6 +52,7 @@ class FileSplit(InputPartition):
     first_split: bool
     wrapped: WrappedKey | None
     key: DataKey | None = field(default=None)  # only with keyDelivery=driver
+    partition: tuple[tuple[str, str | None], ...] = ()  # key=value directories: (column, raw value or None)
 
     def __repr__(self) -> str:
         return f"FileSplit({self.path}, {self.info.mode}, units {self.first_unit}..{self.stop_unit - 1})"
@@ -158,6 +161,18 @@ def pack(
     return partitions
 
 
+def with_partition_columns(data: StructType, options: Mapping[str, str]) -> StructType:
+    """The read schema: data columns, then the key=value partition columns (a data column of the same name gives
+    way, as in Spark). Lists the files once more; probes nothing."""
+    settings = ReadSettings.from_options(options)
+    files = list_data_files(paths_of(options), options, required=False, encrypted=encrypted(settings.crypto_mode))
+    found = discover(files, paths_of(options), settings.base_path, settings.partition_inference)
+    if not found.columns:
+        return data
+    names = set(found.columns)
+    return StructType([f for f in data.fields if f.name not in names] + list(found.schema().fields))
+
+
 def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> ObjectInfo:
     if settings.crypto_mode != AUTO:
         codec = codec_for(settings.crypto_mode)
@@ -256,21 +271,38 @@ def pme_splits(
     ]
 
 
-def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -> list[FilePartition]:
-    """The tasks of a read: splits of all files, packed as Spark packs file splits. Errors name the file."""
+def plan(
+    options: Mapping[str, str],
+    settings: ReadSettings,
+    paths: list[str],
+    filters: Sequence[Any] = (),
+    schema: StructType | None = None,
+) -> list[FilePartition]:
+    """The tasks of a read: splits of all files, packed as Spark packs file splits. Errors name the file.
+
+    ``filters`` (Spark filters pushed to the reader) prune key=value directories before any file is opened;
+    ``schema`` is the read schema (its types win for partition columns it names)."""
     packing = packing_for(settings)
-    splits, lengths, max_split_bytes = plan_splits(options, settings, paths, packing)
+    splits, lengths, max_split_bytes = plan_splits(options, settings, paths, packing, filters, schema)
     return pack(splits, lengths, packing, max_split_bytes)
 
 
 def plan_splits(
-    options: Mapping[str, str], settings: ReadSettings, paths: list[str], packing: Packing | None = None
+    options: Mapping[str, str],
+    settings: ReadSettings,
+    paths: list[str],
+    packing: Packing | None = None,
+    filters: Sequence[Any] = (),
+    schema: StructType | None = None,
 ) -> tuple[list[FileSplit], list[int], int]:
     """All splits of a read in file order, each split's ciphertext bytes (for packing), and the split target."""
     kms_settings = KmsSettings.from_options(options) if encrypted(settings.crypto_mode) else None
     if settings.key_delivery == "driver":
         check_driver_delivery(options)
     files = list_data_files(paths, options, required=False, encrypted=encrypted(settings.crypto_mode))
+    found = discover(files, paths, settings.base_path, settings.partition_inference)
+    if found.columns and filters:
+        files = _pruned(files, found, filters, schema)
     packing = packing or packing_for(settings)
     max_split_bytes = packing.max_split_bytes([f.size for f in files])  # the task target
     cut_bytes = packing.max_partition_bytes  # where files are cut (see the module docstring)
@@ -298,10 +330,11 @@ def plan_splits(
     splits: list[FileSplit] = []
     lengths: list[int] = []
     for status, (info, wrapped) in zip(files, probed, strict=True):
+        partition = tuple(zip(found.columns, found.values[status.path], strict=True))
         if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): units are row groups
             fs = filesystem_for(status.path, options)
             for split, length in pme_splits(fs, status, info, cut_bytes, options):
-                splits.append(split)
+                splits.append(replace(split, partition=partition))
                 lengths.append(length)
             continue
         key: DataKey | None = None
@@ -324,10 +357,30 @@ def plan_splits(
                     first_split=first == 0,
                     wrapped=wrapped,
                     key=key,
+                    partition=partition,
                 )
             )
             lengths.append(status.size * (stop - first) // count)
     return splits, lengths, max_split_bytes
+
+
+def _pruned(
+    files: list[FileStatus], found: Discovered, filters: Sequence[Any], schema: StructType | None
+) -> list[FileStatus]:
+    """Files whose key=value directories can hold rows passing the filters (decided once per directory)."""
+    types = dict(zip(found.columns, found.types, strict=True))
+    if schema is not None:
+        types.update({f.name: f.dataType for f in schema.fields if f.name in types})
+    decided: dict[tuple[str | None, ...], bool] = {}
+    kept: list[FileStatus] = []
+    for status in files:
+        raw = found.values[status.path]
+        if raw not in decided:
+            row = {n: typed_value(v, types[n]) for n, v in zip(found.columns, raw, strict=True)}
+            decided[raw] = keeps(filters, row)
+        if decided[raw]:
+            kept.append(status)
+    return kept
 
 
 _T = TypeVar("_T")
