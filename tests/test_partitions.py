@@ -27,7 +27,7 @@ MODES = ["AIR", "RAIL"]
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """plain/day=<date>/mode=<str>/n=<int>/part-*.csv (one default partition), and its ppml-gcm copy."""
+    """plain/dt=<date>/mode=<str>/n=<int>/part-*.csv (one default partition), and its ppml-gcm copy."""
     root = tmp_path_factory.mktemp("parts")
     key = root / "primary.key"
     kms = LocalKms.create(key)
@@ -37,7 +37,7 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for mode in MODES:
             for n in (1, 20):
                 for part in range(2):
-                    write_csv(plain / f"day={day}" / f"mode={mode}" / f"n={n}" / f"part-{part}.csv", 15, start=start)
+                    write_csv(plain / f"dt={day}" / f"mode={mode}" / f"n={n}" / f"part-{part}.csv", 15, start=start)
                     start += 15
     return {"key": key, "plain": plain, "enc": encrypt(kms, plain, root / "enc")}
 
@@ -59,7 +59,7 @@ def spark_csv(spark: Any, path: Path, **options: str) -> Any:
 def test_discovered_columns_and_types_match_sparks_reader(spark: Any, table: dict[str, Path]) -> None:
     ours = ppml_read(spark, table["key"], header="true").load(str(table["enc"]))
     theirs = spark_csv(spark, table["plain"])
-    assert ours.schema.simpleString().endswith(",day:date,mode:string,n:int>")
+    assert ours.schema.simpleString().endswith(",dt:date,mode:string,n:int>")
     assert_same(ours, theirs, ordered=False)
 
 
@@ -69,21 +69,21 @@ def test_inferred_data_types_and_partitions_together(spark: Any, table: dict[str
 
 
 def test_base_path_rule(spark: Any, table: dict[str, Path]) -> None:
-    """Reading one directory: without basePath it is the root (no day column); with it, day is a column."""
-    leaf = "day=2026-11-02"
+    """Reading one directory: without basePath it is the root (no dt column); with it, dt is a column."""
+    leaf = "dt=2026-11-02"
     ours = ppml_read(spark, table["key"], header="true").load(str(table["enc"] / leaf))
     assert_same(ours, spark_csv(spark, table["plain"] / leaf), ordered=False)
-    assert "day" not in ours.columns
+    assert "dt" not in ours.columns
     ours = ppml_read(spark, table["key"], header="true", basePath=str(table["enc"])).load(str(table["enc"] / leaf))
     theirs = spark_csv(spark, table["plain"] / leaf, basePath=str(table["plain"]))
     assert_same(ours, theirs, ordered=False)
-    assert "day" in ours.columns
+    assert "dt" in ours.columns
 
 
 def test_pruning_matches_spark_and_opens_only_matching_directories(
     spark: Any, table: dict[str, Path], filter_pushdown: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for where in ("day = '2026-11-01'", "mode = 'RAIL' AND n > 5", "day IS NULL", "n IN (20)"):
+    for where in ("dt = '2026-11-01'", "mode = 'RAIL' AND n > 5", "dt IS NULL", "n IN (20)"):
         ours = ppml_read(spark, table["key"], header="true", pushFilters="true").load(str(table["enc"])).where(where)
         assert_same(ours, spark_csv(spark, table["plain"]).where(where), ordered=False)
     opened: list[str] = []
@@ -96,19 +96,19 @@ def test_pruning_matches_spark_and_opens_only_matching_directories(
     monkeypatch.setattr(LocalFileSystem, "open_read", counting)
     schema = ppml_read(spark, table["key"], header="true").load(str(table["enc"])).schema
     reader = _reader(table, schema)
-    handed_back = list(reader.pushFilters([EqualTo(("day",), dt.date(2026, 11, 1)), GreaterThan(("n",), 5)]))
+    handed_back = list(reader.pushFilters([EqualTo(("dt",), dt.date(2026, 11, 1)), GreaterThan(("n",), 5)]))
     assert len(handed_back) == 2  # Spark still evaluates them
     opened.clear()
     partitions = reader.partitions()
     paths = {s.path for p in partitions for s in p.splits}  # type: ignore[attr-defined]
-    assert len(paths) == 4 and all("/day=2026-11-01/" in p and "/n=20/" in p for p in paths)
+    assert len(paths) == 4 and all("/dt=2026-11-01/" in p and "/n=20/" in p for p in paths)
     assert sorted(set(opened)) == sorted(paths)  # no other file's header was read
 
 
 def test_pruning_on_a_null_partition(table: dict[str, Path], spark: Any) -> None:
     schema = ppml_read(spark, table["key"], header="true").load(str(table["enc"])).schema
     reader = _reader(table, schema)
-    list(reader.pushFilters([IsNull(("day",)), In(("mode",), ("AIR",))]))
+    list(reader.pushFilters([IsNull(("dt",)), In(("mode",), ("AIR",))]))
     paths = {s.path for p in reader.partitions() for s in p.splits}  # type: ignore[attr-defined]
     assert len(paths) == 4 and all("__HIVE_DEFAULT_PARTITION__/mode=AIR/" in p for p in paths)
 
@@ -145,6 +145,16 @@ def test_partition_type_inference_rules() -> None:
     assert list(escaped.values.values()) == [("2026-11-01 10:00:00",)]
     assert _discover("k=__HIVE_DEFAULT_PARTITION__").values["/t/k=__HIVE_DEFAULT_PARTITION__/part-0.csv"] == (None,)
     assert discover([FileStatus("/t/k=1/a", 1)], ["/t"], None, infer_types=False).types[0].simpleString() == "string"
+
+
+def test_data_column_named_like_a_partition_is_refused(spark: Any, table: dict[str, Path], tmp_path: Path) -> None:
+    """write_csv's files have a ``day`` column: a day=... directory above them is refused with one clear line."""
+    clash = tmp_path / "clash"
+    (clash / "day=2026-11-01").mkdir(parents=True)
+    source = next((table["enc"] / "dt=2026-11-01" / "mode=AIR" / "n=1").iterdir())
+    (clash / "day=2026-11-01" / source.name).write_bytes(source.read_bytes())
+    with pytest.raises(Exception, match="column day is both in the files and a key=value partition directory"):
+        ppml_read(spark, table["key"], header="true").load(str(clash)).schema  # noqa: B018
 
 
 def test_conflicting_layouts_and_base_path_errors() -> None:

@@ -7,7 +7,8 @@ Types (``spark.sql.sources.partitionColumnTypeInference.enabled``, default true,
 cannot read; option ``partitionColumnTypeInference=false`` turns it off): int, else bigint, else an integral
 decimal too long for bigint, else double, else date (``yyyy-MM-dd``), else timestamp, else string; columns whose
 values infer differently widen (int < bigint < decimal < double), any other mix is string. The schema is the
-data columns followed by the partition columns (a data column of the same name gives way, as in Spark).
+data columns followed by the partition columns; a data column with a partition column's name is refused (Spark
+merges the two; ppml-enc does not yet).
 
 Pruning: with option ``pushFilters=true`` (and ``spark.sql.python.filterPushdown.enabled=true`` in the
 session, without which Spark refuses readers that push filters), comparisons on partition columns drop whole
@@ -226,13 +227,35 @@ def _keeps(item: Any, row: dict[str, Any]) -> bool | None:
     if kind == "IsNotNull":
         return value is not None
     if kind == "In":
-        return value is not None and value in item.value
+        if value is None:
+            return False
+        literals = tuple(item.value)
+        return value in literals if all(_comparable(value, v) for v in literals) else None
     compare = _COMPARE.get(kind)
     if compare is None:
         return None
     if value is None or item.value is None:
         return kind == "EqualNullSafe" and value is None and item.value is None
+    if not _comparable(value, item.value):
+        return None  # a literal of another type than the column: let Spark decide
     try:
         return bool(compare(value, item.value))
     except TypeError:  # a literal of another type than the column: let Spark decide
         return None
+
+
+def _comparable(value: Any, literal: Any) -> bool:
+    """Whether comparing a partition value with a filter literal means what Spark means (numbers with numbers,
+    dates with dates...); otherwise the filter is left undecided and the directory kept."""
+    numbers = (int, float, Decimal)
+    if isinstance(value, bool) or isinstance(literal, bool):
+        return type(value) is type(literal)
+    if isinstance(value, numbers) and isinstance(literal, numbers):
+        return not (isinstance(value, float) and isinstance(literal, Decimal)) and not (
+            isinstance(value, Decimal) and isinstance(literal, float)
+        )
+    if isinstance(value, dt.datetime) or isinstance(literal, dt.datetime):
+        return isinstance(value, dt.datetime) and isinstance(literal, dt.datetime) and (
+            (value.tzinfo is None) == (literal.tzinfo is None)
+        )
+    return type(value) is type(literal)

@@ -162,15 +162,20 @@ def pack(
 
 
 def with_partition_columns(data: StructType, options: Mapping[str, str]) -> StructType:
-    """The read schema: data columns, then the key=value partition columns (a data column of the same name gives
-    way, as in Spark). Lists the files once more; probes nothing."""
+    """The read schema: data columns, then the key=value partition columns. Lists the files once more; probes
+    nothing."""
     settings = ReadSettings.from_options(options)
     files = list_data_files(paths_of(options), options, required=False, encrypted=encrypted(settings.crypto_mode))
     found = discover(files, paths_of(options), settings.base_path, settings.partition_inference)
     if not found.columns:
         return data
-    names = set(found.columns)
-    return StructType([f for f in data.fields if f.name not in names] + list(found.schema().fields))
+    clash = [f.name for f in data.fields if f.name in set(found.columns)]
+    if clash:
+        raise ConfigError(
+            f"{paths_of(options)[0]}: column {clash[0]} is both in the files and a key=value partition directory; "
+            "ppml-enc does not merge the two (Spark does): rename the directories or the column"
+        )
+    return StructType(list(data.fields) + list(found.schema().fields))
 
 
 def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> ObjectInfo:
