@@ -103,11 +103,24 @@ TABLE: tuple[OptionSpec, ...] = (
     # ---- planning
     OptionSpec("maxPartitionBytes", SIZE, "bytes of ciphertext per split (Spark's spark.sql.files."
                "maxPartitionBytes, which Python data sources cannot read)", "planning", 128 << 20, sides=READ),
+    OptionSpec("openCostInBytes", SIZE, "estimated cost of opening one file, in bytes, when packing files and "
+               "splits into tasks (Spark's spark.sql.files.openCostInBytes)", "planning", 4 << 20, sides=READ),
+    OptionSpec("minPartitions", INT, "lower bound on tasks when packing (Spark's spark.sql.files."
+               "minPartitionNum; 0: the session's default parallelism if visible, else the planning machine's "
+               "CPU count, at least 2)", "planning", 0, sides=READ),
+    OptionSpec("planningThreads", INT, "file headers probed concurrently on the driver while planning",
+               "planning", 16, sides=READ),
     OptionSpec("chunkBytes", SIZE, "plaintext bytes parsed per Arrow batch in a worker", "planning", 4 << 20,
                sides=READ),
     OptionSpec("samplingBytes", SIZE, "plaintext bytes of the first file read to infer a schema", "planning",
                4 << 20, sides=READ),
-    OptionSpec("pushFilters", BOOL, "format=parquet: skip row groups by their statistics", "planning", False,
+    OptionSpec("pushFilters", BOOL, "prune key=value partition directories by the query's filters, and for "
+               "format=parquet skip row groups by their statistics (needs the session conf "
+               "spark.sql.python.filterPushdown.enabled=true)", "planning", False, sides=READ),
+    OptionSpec("basePath", PATH, "root of a partitioned table when reading some of its key=value directories "
+               "(Spark's basePath)", "planning", None, sides=READ),
+    OptionSpec("partitionColumnTypeInference", BOOL, "type key=value partition columns as Spark does (Spark's "
+               "spark.sql.sources.partitionColumnTypeInference.enabled); false: all strings", "planning", True,
                sides=READ),
     # ---- data key delivery
     OptionSpec("keyDelivery", CHOICE, "executor: each worker unwraps its keys; driver: keys ride in task "

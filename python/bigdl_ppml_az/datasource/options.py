@@ -18,6 +18,8 @@ from ..options import Options, OptionSpec, as_options, spec_for
 CONTENT_FORMATS = spec_for("format").choices
 MODES = spec_for("mode").choices
 DEFAULT_MAX_PARTITION_BYTES = int(spec_for("maxPartitionBytes").default)  # type: ignore[call-overload]
+DEFAULT_OPEN_COST_BYTES = int(spec_for("openCostInBytes").default)  # type: ignore[call-overload]
+PLANNING_OPTIONS = ("maxPartitionBytes", "openCostInBytes", "minPartitions")
 SECURE_TRANSPORT_ENV = "PPML_AZ_SECURE_TRANSPORT"
 
 
@@ -45,6 +47,12 @@ class ReadSettings:
     mode: str = "PERMISSIVE"
     corrupt_column: str = "_corrupt_record"
     max_partition_bytes: int = DEFAULT_MAX_PARTITION_BYTES
+    open_cost_bytes: int = DEFAULT_OPEN_COST_BYTES
+    min_partitions: int = 0  # 0: the session's default parallelism when visible, else max(2, CPU count)
+    planning_threads: int = 16
+    given: frozenset[str] = frozenset()  # planning options the user set (they win over the session's conf)
+    base_path: str | None = None
+    partition_inference: bool = True
     key_delivery: str = "executor"
     verify: bool = True
     chunk_bytes: int = 4 << 20
@@ -82,11 +90,24 @@ class ReadSettings:
             mode=mode,
             corrupt_column=opts.get_str("columnNameOfCorruptRecord") or "_corrupt_record",
             max_partition_bytes=opts.get_size("maxPartitionBytes"),
+            open_cost_bytes=opts.get_size("openCostInBytes"),
+            min_partitions=opts.get_int("minPartitions"),
+            planning_threads=_planning_threads(opts),
+            given=frozenset(name for name in PLANNING_OPTIONS if opts.raw(name) is not None),
+            base_path=opts.get_path("basePath"),
+            partition_inference=opts.get_bool("partitionColumnTypeInference"),
             key_delivery=delivery,
             verify=opts.get_bool("verify"),
             chunk_bytes=opts.get_size("chunkBytes"),
             sample_bytes=opts.get_size("samplingBytes"),
         )
+
+
+def _planning_threads(opts: Options) -> int:
+    threads = opts.get_int("planningThreads")
+    if threads < 1:
+        raise ConfigError(f"option planningThreads={threads}: needs at least one thread; use 1 (sequential) or more")
+    return threads
 
 
 @dataclass(frozen=True)

@@ -5,22 +5,36 @@ plaintext. BigDL common files are one split each (their whole-file HMAC is check
 Parquet and ``multiLine`` reads are one split per file. Parquet Modular Encryption files (cryptoMode
 aes_gcm_v1/aes_gcm_ctr_v1) are not probed: their keys live in the Parquet footer, which the worker decrypts;
 only files larger than maxPartitionBytes have their footer decrypted here, to split them at row groups.
+
+Splits are then packed into tasks as Spark's file sources do (``FilePartition.getFilePartitions``): a task
+target ``maxSplitBytes = min(maxPartitionBytes, max(openCostInBytes, totalBytes / minPartitions))`` where
+``totalBytes`` counts every file plus its open cost; files, largest first, fill a task until the next split
+would pass ``maxSplitBytes``, each split costing its size plus ``openCostInBytes`` (see :func:`pack`). Unlike
+Spark, a file is cut only at ``maxPartitionBytes``, never smaller to reach ``minPartitions``: every extra split
+of an encrypted file authenticates its final segment again, and small tables gain nothing from it.
+Headers are probed by a bounded thread pool (``planningThreads``), keeping file order. The driver holds a few
+small records per split, never anything sized by what a header declares (unit starts are arithmetic).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from pyspark.sql.datasource import InputPartition
+from pyspark.sql.types import StructType
 
-from ..errors import ConfigError, IntegrityError, UnknownFormatError
+from ..errors import ConfigError, IntegrityError, PpmlError, StorageError, UnknownFormatError, with_source
 from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
 from . import pme
 from .keys import require_same_mode, unwrap, wrapped_key_for
-from .options import ReadSettings, check_driver_delivery
+from .options import ReadSettings, check_driver_delivery, paths_of
+from .partitions import Discovered, discover, keeps, typed_value
 
 
 @dataclass(repr=False, kw_only=True)
@@ -38,11 +52,130 @@ class FileSplit(InputPartition):
     first_split: bool
     wrapped: WrappedKey | None
     key: DataKey | None = field(default=None)  # only with keyDelivery=driver
+    partition: tuple[tuple[str, str | None], ...] = ()  # key=value directories: (column, raw value or None)
 
     def __repr__(self) -> str:
         return f"FileSplit({self.path}, {self.info.mode}, units {self.first_unit}..{self.stop_unit - 1})"
 
     __str__ = __repr__
+
+
+@dataclass(repr=False, kw_only=True)
+class FilePartition(InputPartition):
+    """One task: splits of one or more files, read one after another (Spark's ``FilePartition``)."""
+
+    index: int
+    splits: tuple[FileSplit, ...]
+
+    def __repr__(self) -> str:
+        files = len({s.path for s in self.splits})
+        return f"FilePartition({self.index}, {len(self.splits)} split(s) of {files} file(s))"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Spark's packing knobs, resolved: the session's conf where visible, the data source's options over it."""
+
+    max_partition_bytes: int
+    open_cost_bytes: int
+    min_partitions: int
+
+    def max_split_bytes(self, sizes: Sequence[int]) -> int:
+        """Spark's ``maxSplitBytes``: split target that spreads small tables over ``min_partitions`` tasks."""
+        total = sum(size + self.open_cost_bytes for size in sizes)
+        per_core = total // max(1, self.min_partitions)
+        return max(1, min(self.max_partition_bytes, max(self.open_cost_bytes, per_core)))
+
+
+def packing_for(settings: ReadSettings) -> Packing:
+    """Options the user gave win; else ``spark.sql.files.*`` of the active session (only visible when planning
+    runs in the driver's own Python process, which Spark 4's Python data sources never do); else defaults."""
+    conf = _session_conf()
+    mpb = settings.max_partition_bytes
+    open_cost = settings.open_cost_bytes
+    minimum = settings.min_partitions
+    if "maxPartitionBytes" not in settings.given and conf.get("maxPartitionBytes"):
+        mpb = conf["maxPartitionBytes"]
+    if "openCostInBytes" not in settings.given and conf.get("openCostInBytes"):
+        open_cost = conf["openCostInBytes"]
+    if "minPartitions" not in settings.given and conf.get("minPartitions"):
+        minimum = conf["minPartitions"]
+    if minimum <= 0:
+        minimum = conf.get("parallelism") or max(2, os.cpu_count() or 2)
+    return Packing(mpb, open_cost, minimum)
+
+
+def _session_conf() -> dict[str, int]:
+    from ..options import parse_size_text
+
+    try:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+    except Exception:  # pragma: no cover - no JVM in this process
+        session = None
+    if session is None:
+        return {}
+    found: dict[str, int] = {}
+    try:
+        for name, key in (
+            ("maxPartitionBytes", "spark.sql.files.maxPartitionBytes"),
+            ("openCostInBytes", "spark.sql.files.openCostInBytes"),
+            ("minPartitions", "spark.sql.files.minPartitionNum"),
+        ):
+            value = session.conf.get(key, None)
+            parsed = parse_size_text(str(value)) if value else None
+            if parsed:
+                found[name] = parsed
+        found["parallelism"] = int(session.sparkContext.defaultParallelism)
+    except Exception:  # pragma: no cover - a remote (Connect) session has no SparkContext
+        pass
+    return found
+
+
+def pack(
+    splits: Sequence[FileSplit], lengths: Sequence[int], packing: Packing, max_split_bytes: int
+) -> list[FilePartition]:
+    """Spark's bin-packing: largest first, each split costing its length plus the open cost; a task closes when
+    the next split would pass ``max_split_bytes``.
+
+    Spark sorts the splits themselves; here files are sorted (largest first, ties in listing order) and a file's
+    splits stay together in order. For files Spark does not split either (the many-small-files case) that is
+    Spark's order; where ppml-enc cuts a file Spark would not (units are smaller than Spark's splits), rows
+    still come in the order Spark's reader returns them for the plaintext copy, file by file.
+    """
+    order = sorted(range(len(splits)), key=lambda i: -splits[i].info.file_size)
+    partitions: list[FilePartition] = []
+    current: list[FileSplit] = []
+    size = 0
+    for i in order:
+        if current and size + lengths[i] > max_split_bytes:
+            partitions.append(FilePartition(index=len(partitions), splits=tuple(current)))
+            current, size = [], 0
+        current.append(splits[i])
+        size += lengths[i] + packing.open_cost_bytes
+    if current:
+        partitions.append(FilePartition(index=len(partitions), splits=tuple(current)))
+    return partitions
+
+
+def with_partition_columns(data: StructType, options: Mapping[str, str]) -> StructType:
+    """The read schema: data columns, then the key=value partition columns. Lists the files once more; probes
+    nothing."""
+    settings = ReadSettings.from_options(options)
+    files = list_data_files(paths_of(options), options, required=False, encrypted=encrypted(settings.crypto_mode))
+    found = discover(files, paths_of(options), settings.base_path, settings.partition_inference)
+    if not found.columns:
+        return data
+    clash = [f.name for f in data.fields if f.name in set(found.columns)]
+    if clash:
+        raise ConfigError(
+            f"{paths_of(options)[0]}: column {clash[0]} is both in the files and a key=value partition directory; "
+            "ppml-enc does not merge the two (Spark does): rename the directories or the column"
+        )
+    return StructType(list(data.fields) + list(found.schema().fields))
 
 
 def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> ObjectInfo:
@@ -75,24 +208,25 @@ def list_data_files(
     return files
 
 
-def unit_layout(info: ObjectInfo, settings: ReadSettings) -> UnitLayout:
+def unit_layout(info: ObjectInfo, settings: ReadSettings, max_split_bytes: int) -> UnitLayout:
     """Units of one object and how many one split reads (all of them for multiLine, Parquet or unsplittable
     codecs)."""
-    layout = info.codec.unit_layout(info, settings.max_partition_bytes)
+    layout = info.codec.unit_layout(info, max_split_bytes)
     if settings.multi_line or settings.content_format == "parquet":
-        return UnitLayout(layout.unit_size, layout.starts, layout.count)
+        return replace(layout, per_split=layout.count)
     return layout
 
 
 def pme_splits(
-    fs: FileSystem, status: FileStatus, info: ObjectInfo, settings: ReadSettings, options: Mapping[str, str]
-) -> list[FileSplit]:
+    fs: FileSystem, status: FileStatus, info: ObjectInfo, max_split_bytes: int, options: Mapping[str, str]
+) -> list[tuple[FileSplit, int]]:
     """PME Parquet: units are row groups. A file up to maxPartitionBytes is one split over all its row groups
     (``unit_count`` 0: not counted, the footer stays unread here); a larger one is cut at row-group boundaries
     into runs of about maxPartitionBytes (compressed), which needs its footer decrypted on the driver."""
-    if status.size <= settings.max_partition_bytes:
+    if status.size <= max_split_bytes:
         return [
-            FileSplit(
+            (
+                FileSplit(
                 path=status.path,
                 info=info,
                 first_unit=0,
@@ -103,6 +237,8 @@ def pme_splits(
                 end=None,
                 first_split=True,
                 wrapped=None,
+                ),
+                status.size,
             )
         ]
     with fs.open_read(status.path) as source:
@@ -112,16 +248,17 @@ def pme_splits(
         for g in range(metadata.num_row_groups)
     ]
     count = len(sizes)
-    runs: list[tuple[int, int]] = []
+    runs: list[tuple[int, int, int]] = []
     first, run_bytes = 0, 0
     for group, size in enumerate(sizes):
-        if group > first and run_bytes + size > settings.max_partition_bytes:
-            runs.append((first, group))
+        if group > first and run_bytes + size > max_split_bytes:
+            runs.append((first, group, run_bytes))
             first, run_bytes = group, 0
         run_bytes += size
-    runs.append((first, max(count, first + 1)))
+    runs.append((first, max(count, first + 1), run_bytes))
     return [
-        FileSplit(
+        (
+            FileSplit(
             path=status.path,
             info=info,
             first_unit=a,
@@ -132,19 +269,50 @@ def pme_splits(
             end=None,
             first_split=a == 0,
             wrapped=None,
+            ),
+            length,
         )
-        for a, b in runs
+        for a, b, length in runs
     ]
 
 
-def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -> list[FileSplit]:
-    """All splits of a read, in file order. Errors name the file."""
+def plan(
+    options: Mapping[str, str],
+    settings: ReadSettings,
+    paths: list[str],
+    filters: Sequence[Any] = (),
+    schema: StructType | None = None,
+) -> list[FilePartition]:
+    """The tasks of a read: splits of all files, packed as Spark packs file splits. Errors name the file.
+
+    ``filters`` (Spark filters pushed to the reader) prune key=value directories before any file is opened;
+    ``schema`` is the read schema (its types win for partition columns it names)."""
+    packing = packing_for(settings)
+    splits, lengths, max_split_bytes = plan_splits(options, settings, paths, packing, filters, schema)
+    return pack(splits, lengths, packing, max_split_bytes)
+
+
+def plan_splits(
+    options: Mapping[str, str],
+    settings: ReadSettings,
+    paths: list[str],
+    packing: Packing | None = None,
+    filters: Sequence[Any] = (),
+    schema: StructType | None = None,
+) -> tuple[list[FileSplit], list[int], int]:
+    """All splits of a read in file order, each split's ciphertext bytes (for packing), and the split target."""
     kms_settings = KmsSettings.from_options(options) if encrypted(settings.crypto_mode) else None
     if settings.key_delivery == "driver":
         check_driver_delivery(options)
     files = list_data_files(paths, options, required=False, encrypted=encrypted(settings.crypto_mode))
-    infos: dict[str, ObjectInfo] = {}
-    for status in files:
+    found = discover(files, paths, settings.base_path, settings.partition_inference)
+    if found.columns and filters:
+        files = _pruned(files, found, filters, schema)
+    packing = packing or packing_for(settings)
+    max_split_bytes = packing.max_split_bytes([f.size for f in files])  # the task target
+    cut_bytes = packing.max_partition_bytes  # where files are cut (see the module docstring)
+
+    def probe_one(status: FileStatus) -> tuple[ObjectInfo, WrappedKey | None]:
         fs = filesystem_for(status.path, options)
         info = probe_file(fs, status, settings)
         env = info.envelope
@@ -157,23 +325,28 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
                 f"{status.path}: holds {env.content_type} but the read has format={settings.content_format} "
                 "(mixed formats in one read?)"
             )
-        infos[status.path] = info
-    require_same_mode({p: i.mode for p, i in infos.items()})
-    splits: list[FileSplit] = []
-    for status in files:
-        info = infos[status.path]
-        fs = filesystem_for(status.path, options)
-        if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): units are row groups
-            splits.extend(pme_splits(fs, status, info, settings, options))
-            continue
         wrapped: WrappedKey | None = None
-        key: DataKey | None = None
-        if kms_settings is not None and info.codec.encrypted:
+        if kms_settings is not None and info.codec.encrypted and info.codec.wraps_bytes:
             wrapped = wrapped_key_for(info, status.path, kms_settings, fs)
-            if settings.key_delivery == "driver":
-                key = unwrap(kms_settings, wrapped, status.path)
-        layout = unit_layout(info, settings)
-        count, starts = layout.count, layout.starts
+        return info, wrapped
+
+    probed = in_order(probe_one, files, settings.planning_threads, lambda f: f.path)
+    require_same_mode({f.path: info.mode for f, (info, _) in zip(files, probed, strict=True)})
+    splits: list[FileSplit] = []
+    lengths: list[int] = []
+    for status, (info, wrapped) in zip(files, probed, strict=True):
+        partition = tuple(zip(found.columns, found.values[status.path], strict=True))
+        if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): units are row groups
+            fs = filesystem_for(status.path, options)
+            for split, length in pme_splits(fs, status, info, cut_bytes, options):
+                splits.append(replace(split, partition=partition))
+                lengths.append(length)
+            continue
+        key: DataKey | None = None
+        if kms_settings is not None and wrapped is not None and settings.key_delivery == "driver":
+            key = unwrap(kms_settings, wrapped, status.path)
+        layout = unit_layout(info, settings, cut_bytes)
+        count = layout.count
         for first in range(0, count, layout.per_split):
             stop = min(count, first + layout.per_split)
             splits.append(
@@ -184,14 +357,63 @@ def plan(options: Mapping[str, str], settings: ReadSettings, paths: list[str]) -
                     stop_unit=stop,
                     unit_count=count,
                     unit_size=layout.unit_size,
-                    start=starts[first],
-                    end=starts[stop] if stop < count else None,
+                    start=layout.start(first),
+                    end=layout.start(stop) if stop < count else None,
                     first_split=first == 0,
                     wrapped=wrapped,
                     key=key,
+                    partition=partition,
                 )
             )
-    return splits
+            lengths.append(status.size * (stop - first) // count)
+    return splits, lengths, max_split_bytes
 
 
-__all__ = ["FileSplit", "list_data_files", "plan"]
+def _pruned(
+    files: list[FileStatus], found: Discovered, filters: Sequence[Any], schema: StructType | None
+) -> list[FileStatus]:
+    """Files whose key=value directories can hold rows passing the filters (decided once per directory)."""
+    types = dict(zip(found.columns, found.types, strict=True))
+    if schema is not None:
+        types.update({f.name: f.dataType for f in schema.fields if f.name in types})
+    decided: dict[tuple[str | None, ...], bool] = {}
+    kept: list[FileStatus] = []
+    for status in files:
+        raw = found.values[status.path]
+        if raw not in decided:
+            row = {n: typed_value(v, types[n]) for n, v in zip(found.columns, raw, strict=True)}
+            decided[raw] = keeps(filters, row)
+        if decided[raw]:
+            kept.append(status)
+    return kept
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def in_order(work: Callable[[_T], _R], items: Sequence[_T], threads: int, name: Callable[[_T], str]) -> list[_R]:
+    """``[work(i) for i in items]`` on at most ``threads`` threads. The first failure in item order is raised
+    (naming its item); work not yet started is cancelled."""
+    if threads <= 1 or len(items) <= 1:
+        return [_named(work, item, name) for item in items]
+    with ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix="ppml-plan") as pool:
+        futures: list[Future[_R]] = [pool.submit(_named, work, item, name) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _named(work: Callable[[_T], _R], item: _T, name: Callable[[_T], str]) -> _R:
+    try:
+        return work(item)
+    except PpmlError as exc:
+        raise with_source(exc, name(item)) from None
+    except OSError as exc:  # messages may quote paths of other files or data: keep only the kind
+        raise StorageError(f"{name(item)}: read failed while planning ({type(exc).__name__})") from None
+
+
+__all__ = ["FilePartition", "FileSplit", "Packing", "list_data_files", "pack", "plan"]

@@ -1,4 +1,5 @@
-"""Worker side of a read: open one split, unwrap its key (once per process), decrypt, parse, yield batches."""
+"""Worker side of a read: for each split of the task, open it, unwrap its key (once per process), decrypt,
+parse and yield batches."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
+from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import StructType
 
 from ..errors import IntegrityError, PpmlError, with_source
@@ -23,7 +25,8 @@ from .lines import line_chunks, owned_bytes
 from .options import ReadSettings, paths_of
 from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
 from .parsing import CsvParser
-from .planning import FileSplit, plan
+from .partitions import typed_value
+from .planning import FilePartition, FileSplit, plan
 
 
 class PpmlEncReader(DataSourceReader):
@@ -35,22 +38,53 @@ class PpmlEncReader(DataSourceReader):
         self.schema = schema
         self.kms_settings = KmsSettings.from_options(options) if encrypted(self.settings.crypto_mode) else None
         self.row_group_filters: list[tuple[str, str, Any]] = []
+        self.pushed: list[Filter] = []  # filters Spark pushed (pushFilters=true): prune partition directories
 
     def partitions(self) -> list[InputPartition]:
-        return list(plan(self.options, self.settings, paths_of(self.options)))
+        return list(plan(self.options, self.settings, paths_of(self.options), self.pushed, self.schema))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        if not isinstance(partition, FileSplit):  # no data files: Spark substitutes an empty partition
-            return
-        yield from self._read(partition)
+        """One task: its splits in order, each with its own key (unwrapped once per process) and checks."""
+        if isinstance(partition, FilePartition):
+            for split in partition.splits:
+                yield from self._read(split)
+        elif isinstance(partition, FileSplit):
+            yield from self._read(partition)
+        # anything else: no data files, Spark substituted an empty partition
 
     def _read(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._read_split(split)
+            if not self._partition_names(split):
+                yield from self._read_split(split)
+                return
+            for batch in self._read_split(split):
+                yield self._with_partition(batch, split)
         except PpmlError as exc:
             raise with_source(exc, split.path) from None
         except (OSError, pa.ArrowException) as exc:  # messages may quote data: keep only the kind
             raise PpmlError(f"{split.path}: read failed ({type(exc).__name__})") from None
+
+    def _partition_names(self, split: FileSplit) -> set[str]:
+        """Partition columns of this split that the read schema asks for (values come from its directories)."""
+        return {n for n, _ in split.partition} & set(self.schema.names) if split.partition else set()
+
+    def _data_schema(self, split: FileSplit) -> StructType:
+        names = self._partition_names(split)
+        return StructType([f for f in self.schema.fields if f.name not in names]) if names else self.schema
+
+    def _with_partition(self, batch: pa.RecordBatch, split: FileSplit) -> pa.RecordBatch:
+        """``batch`` (data columns in order) with the split's partition values as constant columns, in the
+        read schema's order."""
+        raw = dict(split.partition)
+        arrays: list[pa.Array] = []
+        data = iter(batch.columns)
+        for f in self.schema.fields:
+            if f.name in raw:
+                value = typed_value(raw[f.name], f.dataType)
+                arrays.append(pa.array([value] * batch.num_rows, type=to_arrow_type(f.dataType)))
+            else:
+                arrays.append(next(data))
+        return pa.RecordBatch.from_arrays(arrays, names=self.schema.names)
 
     def _key(self, split: FileSplit) -> DataKey | None:
         if split.key is not None:
@@ -76,9 +110,10 @@ class PpmlEncReader(DataSourceReader):
                 for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
                     pass
             if settings.content_format == "parquet":
-                yield from read_parquet(open_parquet(reader), self.schema, row_group_skipper(self.row_group_filters))
+                skipper = row_group_skipper(self.row_group_filters)
+                yield from read_parquet(open_parquet(reader), self._data_schema(split), skipper)
                 return
-            parser = self._parser(split.path)
+            parser = self._parser(split.path, self._data_schema(split))
             pieces = iter_plaintext(reader, split.path, split.first_unit, None)
             skip_header = settings.header and split.first_split and settings.content_format == "csv"
             if settings.multi_line and isinstance(parser, CsvParser):
@@ -105,24 +140,27 @@ class PpmlEncReader(DataSourceReader):
                 def skip(metadata: Any, group: int) -> bool:
                     return not first <= group < stop or (by_stats is not None and by_stats(metadata, group))
 
-            yield from pme.iter_batches(split.path, read_parquet(file, self.schema, skip))
+            yield from pme.iter_batches(split.path, read_parquet(file, self._data_schema(split), skip))
 
-    def _parser(self, path: str) -> CsvParser | JsonParser | TextParser:
+    def _parser(self, path: str, schema: StructType) -> CsvParser | JsonParser | TextParser:
         fmt = self.settings.content_format
         if fmt == "json":
-            return JsonParser(self.settings, self.schema, path)
+            return JsonParser(self.settings, schema, path)
         if fmt == "text":
-            return TextParser(self.settings, self.schema, path)
-        return CsvParser(self.settings, self.schema, path)
+            return TextParser(self.settings, schema, path)
+        return CsvParser(self.settings, schema, path)
 
 
 class PpmlEncParquetReader(PpmlEncReader):
-    """Parquet reads with row-group skipping. Spark refuses readers that implement pushFilters unless
+    """Reads that take Spark's filters: key=value directories pruned while planning, and for Parquet row groups
+    skipped by statistics. Spark refuses readers that implement pushFilters unless
     spark.sql.python.filterPushdown.enabled=true, so this reader is used only when option pushFilters=true."""
 
     def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:  # noqa: N802 - Spark's name
-        """Parquet: remember comparisons to skip row groups by statistics. Spark still evaluates every filter."""
+        """Remember the filters (partition pruning; Parquet row-group skipping). Spark still evaluates every
+        filter on the rows, so each is handed back."""
         for item in filters:
+            self.pushed.append(item)
             op = _OPS.get(type(item).__name__)
             if self.settings.content_format == "parquet" and op and len(item.attribute) == 1:  # type: ignore[attr-defined]
                 self.row_group_filters.append((item.attribute[0], op, item.value))  # type: ignore[attr-defined]

@@ -27,14 +27,16 @@ class PpmlEncDataSource(DataSource):
 
     def schema(self) -> StructType:
         from .infer import infer_schema
+        from .planning import with_partition_columns
 
-        return infer_schema(self._options(READ))
+        options = self._options(READ)
+        return with_partition_columns(infer_schema(options), options)
 
     def reader(self, schema: StructType) -> DataSourceReader:
         from .reader import PpmlEncParquetReader, PpmlEncReader
 
         options = self._options(READ)
-        if options.get_choice("format") == "parquet" and options.get_bool("pushFilters"):
+        if options.get_bool("pushFilters"):  # Spark then needs spark.sql.python.filterPushdown.enabled=true
             return PpmlEncParquetReader(options, schema)
         return PpmlEncReader(options, schema)
 

@@ -16,7 +16,7 @@ generic suite over it (a read-only mode also needs a test writer there). The JVM
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol, overload
 
@@ -146,18 +146,34 @@ class WrappedKeyLike(Protocol):
     def ciphertext(self) -> bytes: ...
 
 
-class UnitStarts(Sequence[int]):
-    """Plaintext offset of each unit, computed on demand: never a list of every unit.
+@dataclass(frozen=True)
+class UnitLayout:
+    """How one object cuts into units for splitting, by arithmetic (no per-unit list: a crafted header that
+    declares billions of units costs the planner nothing): unit 0 holds ``first_len`` plaintext bytes, every
+    later unit ``stride`` bytes, and one split reads ``per_split`` units."""
 
-    The unit count comes from the file size, which a sparse file or a hostile store can make huge; planning
-    indexes only the split boundaries, so memory stays O(number of splits) (issue 10, item 6).
-    """
+    unit_size: int  # the reader's unit size (CBC/plaintext bytes); 0 when the format fixes it (GCM segments)
+    count: int  # number of units (at least 1)
+    per_split: int  # units one task reads; equal to the count when the codec is not splittable
+    first_len: int  # plaintext bytes of unit 0
+    stride: int  # plaintext bytes of each later unit (the last may be shorter)
 
-    def __init__(self, count: int, start_of: Callable[[int], int]) -> None:
-        self._count, self._start_of = count, start_of
+    def start(self, unit: int) -> int:
+        """Plaintext offset of ``unit``'s first byte; ``start(0) == 0``."""
+        return 0 if unit <= 0 else self.first_len + (unit - 1) * self.stride
+
+    @property
+    def starts(self) -> Sequence[int]:
+        """Lazy view of every unit's start (tests and tools; the planner calls :meth:`start`)."""
+        return _Starts(self)
+
+
+class _Starts(Sequence[int]):
+    def __init__(self, layout: UnitLayout) -> None:
+        self._layout = layout
 
     def __len__(self) -> int:
-        return self._count
+        return self._layout.count
 
     @overload
     def __getitem__(self, index: int) -> int: ...
@@ -167,25 +183,12 @@ class UnitStarts(Sequence[int]):
 
     def __getitem__(self, index: int | slice) -> int | list[int]:
         if isinstance(index, slice):
-            return [self._start_of(i) for i in range(*index.indices(self._count))]
+            return [self._layout.start(i) for i in range(*index.indices(self._layout.count))]
         if index < 0:
-            index += self._count
-        if not 0 <= index < self._count:
-            raise IndexError(f"unit {index} out of range 0..{self._count - 1}")
-        return self._start_of(index)
-
-
-@dataclass(frozen=True)
-class UnitLayout:
-    """How one object cuts into units for splitting: plaintext offset of each unit and units per split."""
-
-    unit_size: int  # the reader's unit size (CBC/plaintext bytes); 0 when the format fixes it (GCM segments)
-    starts: Sequence[int]  # plaintext offset of each unit's first byte; starts[0] == 0 (a UnitStarts, lazy)
-    per_split: int  # units one task reads; equal to the count when the codec is not splittable
-
-    @property
-    def count(self) -> int:
-        return len(self.starts)
+            index += self._layout.count
+        if not 0 <= index < self._layout.count:
+            raise IndexError(index)
+        return self._layout.start(index)
 
 
 def block_unit_size(max_partition_bytes: int) -> int:
@@ -198,7 +201,7 @@ def block_layout(payload: int, max_partition_bytes: int, splittable: bool) -> Un
     unit = block_unit_size(max_partition_bytes)
     count = max(1, -(-payload // unit))
     per_split = max(1, min(count, max_partition_bytes // unit)) if splittable else count
-    return UnitLayout(unit, UnitStarts(count, unit.__mul__), per_split)
+    return UnitLayout(unit, count, per_split, unit, unit)
 
 
 class Codec:

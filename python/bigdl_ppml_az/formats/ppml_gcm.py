@@ -38,7 +38,6 @@ from .codec import (
     ObjectInfo,
     PlaintextReader,
     UnitLayout,
-    UnitStarts,
     WrappedKeyLike,
     Writer,
     register,
@@ -466,8 +465,10 @@ class PpmlGcmCodec(Codec):
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
         assert info.segment_size is not None
         layout = Layout(len(info.head), info.segment_size, info.file_size)
-        starts = UnitStarts(layout.segment_count, layout.plaintext_start)  # arithmetic: O(1) memory
-        return UnitLayout(0, starts, max(1, min(len(starts), max_partition_bytes // info.segment_size)))
+        count = layout.segment_count
+        per_split = max(1, min(count, max_partition_bytes // info.segment_size))
+        first = layout.plaintext_start(1) if count > 1 else layout.plaintext_size
+        return UnitLayout(0, count, per_split, first, info.segment_size - TAG_SIZE)
 
     def shim_key(self, info: ObjectInfo, key: DataKey) -> tuple[str, bytes | None, bytes] | None:
         if info.envelope is None:
