@@ -110,7 +110,11 @@ def register_policy(actions: argparse._SubParsersAction[Any]) -> None:
     policy = actions.add_parser("policy", help="show or check a Secure Key Release policy",
                                 description="Show a key's release policy, or check an attestation token against it.")
     sub = policy.add_subparsers(dest="policy_command", metavar="ACTION")
-    show = sub.add_parser("show", help="print the key's release policy (JSON)")
+    show = sub.add_parser(
+        "show",
+        help="print the key's release policy (JSON)",
+        description="Print the release policy of a Secure Key Release key in Key Vault or Managed HSM, as JSON.",
+    )
     add_kms_arguments(show, key_name_flags=("--name", "--primary-key-name"))
     show.set_defaults(func=_show, kms=SKR)
     check = sub.add_parser(
