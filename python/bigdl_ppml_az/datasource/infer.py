@@ -39,6 +39,7 @@ from .keys import unwrap, wrapped_key_for
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
+from .sparkcsv import first_line, header_tokens, needs_exact, tokenize_lines
 from .pme import open_file as pme_open
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
@@ -96,52 +97,86 @@ def _without_view_types(schema: pa.Schema) -> pa.Schema:
     return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
 
 
-def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
-    parse = pacsv.ParseOptions(
-        delimiter=settings.sep,
-        quote_char=settings.quote or False,
-        escape_char=settings.arrow_escape,
-        newlines_in_values=settings.multi_line,
-        invalid_row_handler=lambda row: "skip",
-    )
-    first = pacsv.read_csv(
-        io.BytesIO(sample),
-        pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
-        parse,
-        pacsv.ConvertOptions(column_types={}, strings_can_be_null=False),
-    ).slice(0, 1)
-    if first.num_rows == 0:
-        return []
-    width = first.num_columns
-    if not settings.header:
-        return [f"_c{i}" for i in range(width)]
-    raw = [first.column(i)[0].as_py() for i in range(width)]
-    names = [str(v) if v not in (None, "") else f"_c{i}" for i, v in enumerate(raw)]
+def _safe_names(raw: list[str | None], settings: ReadSettings) -> list[str]:
+    """Spark's makeSafeHeader: empty or nullValue names become ``_c<i>``; case-insensitive duplicates get the index."""
+    names = [str(v) if v not in (None, "", settings.null_value) else f"_c{i}" for i, v in enumerate(raw)]
     lowered = [n.lower() for n in names]
-    return [f"{n}{i}" if lowered.count(n.lower()) > 1 else n for i, n in enumerate(names)]  # Spark's dedup
+    return [f"{n}{i}" if lowered.count(n.lower()) > 1 else n for i, n in enumerate(names)]
+
+
+def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
+    """Column names from Spark's first line (its tokens are the same on both paths for such lines)."""
+    tokens = header_tokens(sample.decode("utf-8", "replace"), settings)
+    if tokens is None:
+        return []
+    if not settings.header:
+        return [f"_c{i}" for i in range(len(tokens))]
+    return _safe_names(list(tokens), settings)
+
+
+def _exact_sample(sample: bytes, settings: ReadSettings, path: str) -> tuple[list[str], bytes | None]:
+    """Names, and the sample's records re-written as clean CSV for pyarrow's type inference (Spark's line-mode
+    tokens: non-null values quoted, nulls empty), for samples pyarrow would tokenize differently."""
+    tokens = header_tokens(sample.decode("utf-8", "replace"), settings)
+    if tokens is None:
+        return [], None
+    names = _safe_names(list(tokens), settings) if settings.header else [f"_c{i}" for i in range(len(tokens))]
+    if not settings.infer_schema:
+        return names, None
+    header = first_line(sample.decode("utf-8", "replace"), settings) if settings.header else None
+    columns, _, _ = tokenize_lines(sample, settings, len(names), False, header)
+    rows = zip(*(c.to_pylist() for c in columns), strict=True) if columns else iter(())
+    lines = [",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in row) for row in rows]
+    return names, ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
+    """Whether a line equal to the header comes again (Spark's inference drops such lines: exact path)."""
+    if not settings.header:
+        return False
+    head, _, rest = sample.partition(b"\n")
+    head = head.rstrip(b"\r")
+    return bool(head) and (rest.startswith(head + b"\n") or b"\n" + head + b"\n" in rest or
+                           rest.endswith(head) or b"\n" + head + b"\r" in rest or rest.startswith(head + b"\r"))
 
 
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
-    if not sample.strip():
-        raise ConfigError(f"{path}: cannot infer a schema from an empty file; pass .schema(...)")
-    names = _csv_names(sample, settings)
-    if not settings.infer_schema:
-        return StructType([StructField(n, StringType(), True) for n in names])
-    table = pacsv.read_csv(
-        io.BytesIO(sample),
-        pacsv.ReadOptions(
-            column_names=[f"c{i}" for i in range(len(names))], skip_rows=1 if settings.header else 0, use_threads=False
-        ),
-        pacsv.ParseOptions(
+    if header_tokens(sample.decode("utf-8", "replace"), settings) is None:
+        return StructType([])  # Spark: a file without records (blank, whitespace, BOM) reads as no columns
+    clean: bytes | None = None
+    if not settings.multi_line and (needs_exact(sample, settings, True) or _header_repeats(sample, settings)):
+        names, clean = _exact_sample(sample, settings, path)
+        header = False
+        parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
+        null_values = [""]
+    else:
+        names = _csv_names(sample, settings)
+        header = settings.header
+        parse = pacsv.ParseOptions(
             delimiter=settings.sep,
             quote_char=settings.quote or False,
             escape_char=settings.arrow_escape,
             newlines_in_values=settings.multi_line,
             invalid_row_handler=lambda row: "skip",
-        ),
+        )
+        null_values = sorted({"", settings.null_value})
+        clean = sample
+    if not settings.infer_schema:
+        return StructType([StructField(n, StringType(), True) for n in names])
+    body = clean if clean is not None else b""
+    if not body.strip(b"\r\n") or (header and not body.split(b"\n", 1)[1:]):
+        return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string
+    if not body.endswith(b"\n"):
+        body += b"\n"  # pyarrow: a last line without a newline is "Empty CSV file or block" after skip_rows
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1 if header else 0,
+                          use_threads=False),
+        parse,
         pacsv.ConvertOptions(
-            null_values=sorted({"", settings.null_value}),
+            null_values=null_values,
             strings_can_be_null=True,
+            quoted_strings_can_be_null=False if clean is not sample else True,
             true_values=["true", "True", "TRUE"],
             false_values=["false", "False", "FALSE"],
         ),

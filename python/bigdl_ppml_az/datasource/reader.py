@@ -42,6 +42,8 @@ class PpmlEncReader(DataSourceReader):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         if not isinstance(partition, FileSplit):  # no data files: Spark substitutes an empty partition
             return
+        if not self.schema.fields and self.settings.content_format == "csv":  # Spark: no columns, no rows
+            return
         yield from self._read(partition)
 
     def _read(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
