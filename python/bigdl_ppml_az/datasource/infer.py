@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -143,45 +144,86 @@ def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
     if header_tokens(sample.decode("utf-8", "replace"), settings) is None:
         return StructType([])  # Spark: a file without records (blank, whitespace, BOM) reads as no columns
-    clean: bytes | None = None
-    if not settings.multi_line and (needs_exact(sample, settings, True) or _header_repeats(sample, settings)):
-        names, clean = _exact_sample(sample, settings, path)
-        header = False
-        parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
-        null_values = [""]
-    else:
-        names = _csv_names(sample, settings)
-        header = settings.header
-        parse = pacsv.ParseOptions(
-            delimiter=settings.sep,
-            quote_char=settings.quote or False,
-            escape_char=settings.arrow_escape,
-            newlines_in_values=settings.multi_line,
-            invalid_row_handler=lambda row: "skip",
-        )
-        null_values = sorted({"", settings.null_value})
-        clean = sample
+    names = _csv_names(sample, settings)
     if not settings.infer_schema:
         return StructType([StructField(n, StringType(), True) for n in names])
-    body = clean if clean is not None else b""
+    exact = settings.multi_line is False and (
+        needs_exact(sample, settings, True) or _header_repeats(sample, settings) or _padded_number(sample)
+    )
+    if not exact:
+        ragged: list[int] = []
+        table = _infer_table(
+            sample,
+            len(names),
+            settings.header,
+            pacsv.ParseOptions(
+                delimiter=settings.sep,
+                quote_char=settings.quote or False,
+                escape_char=settings.arrow_escape,
+                newlines_in_values=settings.multi_line,
+                invalid_row_handler=lambda row: ragged.append(1) or "skip",  # type: ignore[func-returns-value]
+            ),
+            sorted({"", settings.null_value}),
+            True,
+        )
+        if not ragged or settings.multi_line:
+            return _typed(names, table, [False] * len(names))
+    # Spark's tokens re-written as clean CSV (non-null values quoted, nulls empty) for pyarrow's type inference
+    _, clean = _exact_sample(sample, settings, path)
+    _, padded = _exact_columns(sample, settings, len(names))
+    parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
+    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False), padded)
+
+
+_PADDED_NUMBER = re.compile(rb"[ \t]+[+-]?\d|\d[ \t]+")
+
+
+def _padded_number(sample: bytes) -> bool:
+    """A number with spaces around it: Spark's integer parse refuses it and its double parse accepts it."""
+    return _PADDED_NUMBER.search(sample) is not None
+
+
+def _exact_columns(sample: bytes, settings: ReadSettings, width: int) -> tuple[list[pa.Array], list[bool]]:
+    header = first_line(sample.decode("utf-8", "replace"), settings) if settings.header else None
+    columns, _, _ = tokenize_lines(sample, settings, width, False, header)
+    padded = [
+        any(v is not None and v != v.strip("".join(map(chr, range(0x21)))) for v in c.to_pylist()) for c in columns
+    ]
+    return columns, padded
+
+
+def _infer_table(body: bytes, width: int, header: bool, parse: pacsv.ParseOptions, nulls: list[str],
+                 quoted_null: bool) -> pa.Table | None:  # fmt: skip
     if not body.strip(b"\r\n") or (header and not body.split(b"\n", 1)[1:]):
-        return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string
+        return None  # no data rows
     if not body.endswith(b"\n"):
         body += b"\n"  # pyarrow: a last line without a newline is "Empty CSV file or block" after skip_rows
-    table = pacsv.read_csv(
+    return pacsv.read_csv(
         io.BytesIO(body),
-        pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1 if header else 0,
-                          use_threads=False),
+        pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], skip_rows=1 if header else 0,
+                          use_threads=False),  # fmt: skip
         parse,
         pacsv.ConvertOptions(
-            null_values=null_values,
+            null_values=nulls,
             strings_can_be_null=True,
-            quoted_strings_can_be_null=False if clean is not sample else True,
+            quoted_strings_can_be_null=quoted_null,
             true_values=["true", "True", "TRUE"],
             false_values=["false", "False", "FALSE"],
         ),
     )
-    return StructType([StructField(n, _spark_type(table.column(i)), True) for i, n in enumerate(names)])
+
+
+def _typed(names: list[str], table: pa.Table | None, padded: list[bool]) -> StructType:
+    """Spark types of the inferred columns; integers with spaces around them are doubles in Spark."""
+    if table is None:
+        return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string
+    fields = []
+    for i, n in enumerate(names):
+        t = _spark_type(table.column(i))
+        if padded[i] and isinstance(t, (IntegerType, LongType)):
+            t = DoubleType()
+        fields.append(StructField(n, t, True))
+    return StructType(fields)
 
 
 def _spark_type(column: pa.ChunkedArray) -> DataType:

@@ -24,6 +24,7 @@ from .sparkcsv import LineTokenizer, needs_exact, tokenize_lines
 
 _OFFSET = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
 _TRUE = ["true", "True", "TRUE"]
+_JAVA_TRIM = "".join(chr(c) for c in range(0x21))
 _FALSE = ["false", "False", "FALSE"]
 
 
@@ -104,6 +105,8 @@ class Converter:
             if not pc.all(pc.or_(pc.match_substring_regex(values, r"^\s*[+-]?\d+\s*$"), pc.is_null(values))).as_py():
                 raise pa.ArrowInvalid("not an integer")
             return pc.utf8_trim_whitespace(values).cast(target)
+        if pa.types.is_floating(target):  # Java's Double.parseDouble trims characters up to U+0020 first
+            return pc.utf8_trim(values, characters=_JAVA_TRIM).cast(target)
         return values.cast(target)
 
     def _timestamps(self, values: pa.Array, target: pa.DataType) -> pa.Array:
