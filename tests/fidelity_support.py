@@ -94,7 +94,8 @@ def csv_cases(draw: Any) -> Case:
 
 def generate(strategy: Any, count: int, seed: int = 11) -> list[Case]:
     """``count`` examples, the same ones every run (hypothesis with a fixed seed, no database)."""
-    from hypothesis import HealthCheck, given, seed as hseed, settings
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hseed
 
     out: list[Case] = []
 
@@ -136,7 +137,7 @@ def _norm(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
     if isinstance(value, datetime.datetime) and value.tzinfo is not None:
-        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
     if isinstance(value, Decimal):
         return ("dec", str(value))
     return value

@@ -40,8 +40,8 @@ from .keys import unwrap, wrapped_key_for
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
-from .sparkcsv import first_line, header_tokens, needs_exact, tokenize_lines
 from .pme import open_file as pme_open
+from .sparkcsv import first_line, header_tokens, needs_exact, tokenize_lines
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 

@@ -20,10 +20,12 @@ and the corrupt-record column are applied by :mod:`.parsing` exactly as on the p
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .options import ReadSettings
 
@@ -49,6 +51,16 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+@functools.lru_cache(maxsize=16)
+def _well_quoted(sep: str, quote: str, escape: str | None) -> str:
+    """RE2 pattern of a line whose every quoted value is closed right before a separator or the line end and
+    holds no escape (doubled quotes when ``escape`` equals ``quote``): on such lines pyarrow and Spark agree."""
+    s, q = re.escape(sep), re.escape(quote)
+    inner = f"(?:[^{q}\\r]|{q}{q})*" if escape == quote else f"[^{q}\\r]*"
+    field = f"(?:{q}{inner}{q}|[^{q}{s}\\r]*)"
+    return f"^{field}(?:{s}{field})*\\r?$"
+
+
 def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
     """Whether pyarrow's CSV reader could give another answer than Spark's line mode for these bytes.
 
@@ -57,10 +69,13 @@ def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
     """
     if len(settings.sep) != 1 or settings.comment:
         return True
-    if settings.quote and settings.quote.encode("utf-8") in chunk:
-        return True
     if settings.escape and settings.escape != settings.quote and settings.escape.encode("utf-8") in chunk:
         return True
+    if settings.quote and settings.quote.encode("utf-8") in chunk:
+        lines = pa.array(chunk.split(b"\n"), pa.binary())  # (bytes.split beats pyarrow split_pattern here)
+        pattern = _well_quoted(settings.sep, settings.quote, settings.escape)
+        if not pc.all(pc.match_substring_regex(lines, pattern)).as_py():
+            return True
     if first and chunk.startswith(b"\xef\xbb\xbf"):
         return True
     if b"\r" in chunk and _LONE_CR.search(chunk):
@@ -76,6 +91,7 @@ class LineTokenizer:
         self.sep = settings.sep
         self.quote = settings.quote or ""
         self.escape = settings.escape or ""
+        self._special = re.compile("[" + re.escape(self.quote + self.escape) + "]") if self.quote else re.compile("$^")
 
     def tokens(self, line: str) -> list[tuple[str, bool]]:
         sep, quote = self.sep, self.quote
@@ -100,28 +116,37 @@ class LineTokenizer:
         quote, escape, sep = self.quote, self.escape, self.sep
         n, j = len(line), start + 1
         buf: list[str] = []
-        while j < n:
-            c = line[j]
-            if escape and c == escape and j + 1 < n and line[j + 1] in (quote, escape) and escape != quote:
-                buf.append(line[j + 1])
+        special = self._special
+        while True:
+            found = special.search(line, j)
+            if found is None:
+                buf.append(line[j:])
+                break
+            k = found.start()
+            if k > j:
+                buf.append(line[j:k])
+            j = k
+            if escape != quote and line[j] == escape:
+                if j + 1 < n and line[j + 1] in (quote, escape):
+                    buf.append(line[j + 1])
+                    j += 2
+                else:
+                    buf.append(escape)
+                    j += 1
+                continue
+            if escape == quote and j + 1 < n and line[j + 1] == quote:
+                buf.append(quote)
                 j += 2
                 continue
-            if c == quote:
-                if escape == quote and j + 1 < n and line[j + 1] == quote:
-                    buf.append(quote)
-                    j += 2
-                    continue
-                k = j + 1
-                while k < n and line[k] in " \t" and not line.startswith(sep, k):
-                    k += 1
-                if k >= n or line.startswith(sep, k):
-                    return "".join(buf), True, k
-                stop = line.find(sep, j + 1)  # unescaped quote: STOP_AT_DELIMITER
-                stop = n if stop < 0 else stop
-                return quote + "".join(buf) + quote + line[j + 1 : stop], False, stop
-            buf.append(c)
-            j += 1
-        if not buf and j == start + 1:
+            k = j + 1  # a closing quote: spaces and tabs may follow before the separator or the line end
+            while k < n and line[k] in " \t" and not line.startswith(sep, k):
+                k += 1
+            if k >= n or line.startswith(sep, k):
+                return "".join(buf), True, k
+            stop = line.find(sep, j + 1)  # unescaped quote: STOP_AT_DELIMITER
+            stop = n if stop < 0 else stop
+            return quote + "".join(buf) + quote + line[j + 1 : stop], False, stop
+        if start + 1 == n:
             return quote, False, n  # a lone quote at the line end is a literal quote (univocity)
         return "".join(buf), True, n
 
@@ -186,4 +211,5 @@ def header_tokens(text: str, settings: ReadSettings) -> list[str] | None:
     return None if line is None else [value for value, _ in LineTokenizer(settings).tokens(line)]
 
 
-__all__ = ["LineTokenizer", "first_line", "header_tokens", "java_blank", "needs_exact", "records", "split_lines", "tokenize_lines"]
+__all__ = ["LineTokenizer", "first_line", "header_tokens", "java_blank", "needs_exact", "records", "split_lines",
+           "tokenize_lines"]  # fmt: skip
