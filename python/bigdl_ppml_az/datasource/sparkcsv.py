@@ -32,7 +32,8 @@ from .options import ReadSettings
 BOM = "\ufeff"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LONE_CR = re.compile(rb"\r(?!\n)")
-_BLANK_LINE = re.compile(rb"(?:^|\n)[\x00-\x20]*(?:\n|$)")
+_LOW_AFTER_LINE_END = re.compile(rb"\n[\x00-\x20]")  # a line starting with a character Java's trim drops
+_BLANK_REST = re.compile(rb"[\x00-\x09\x0b-\x20]*(?:\n|$)")  # ... and holding nothing else
 
 
 _TRIM = "".join(chr(c) for c in range(0x21))  # what Java's String.trim() drops: U+0000..U+0020
@@ -76,12 +77,22 @@ def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
         pattern = _well_quoted(settings.sep, settings.quote, settings.escape)
         if not pc.all(pc.match_substring_regex(lines, pattern)).as_py():
             return True
-    if first and chunk.startswith(b"\xef\xbb\xbf"):
+        quoted_null = (settings.quote + settings.null_value + settings.quote).encode("utf-8")
+        if settings.null_value and quoted_null in chunk:  # Spark nulls it, pyarrow keeps quoted values
+            return True
+    if chunk.startswith(b"\xef\xbb\xbf"):  # at a file start (a chunk inside a file starts with a line)
         return True
     if b"\r" in chunk and _LONE_CR.search(chunk):
         return True
     body = chunk[:-1] if chunk.endswith(b"\n") else chunk
-    return _BLANK_LINE.search(body) is not None
+    return _has_blank_line(body)
+
+
+def _has_blank_line(body: bytes) -> bool:
+    """A line that Java's ``trim()`` empties, found with one literal-prefix scan (fast on clean data)."""
+    if not body or _BLANK_REST.match(body):
+        return True
+    return any(_BLANK_REST.match(body, m.start() + 1) for m in _LOW_AFTER_LINE_END.finditer(body))
 
 
 class LineTokenizer:
