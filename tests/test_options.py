@@ -191,9 +191,7 @@ def test_size_syntax_refuses_everything_else(value: str) -> None:
         {"header": "maybe"},
         {"maxPartitionBytes": "big"},
         {"format": "xml"},
-        {"mode": "lax"},
         {"keyDelivery": "pigeon"},
-        {"sep": ";;"},
         {"sep": ""},
         {"kmsRetryTotal": "ten"},
         {"kmsTimeout": "-1"},
@@ -204,6 +202,14 @@ def test_size_syntax_refuses_everything_else(value: str) -> None:
 )
 def test_bad_values_use_one_message_format(given: dict[str, str]) -> None:
     assert MESSAGE.match(error(given)), error(given)
+
+
+def test_spark_accepts_these_so_ppml_enc_does() -> None:
+    """Issue 11: Spark accepts a multi-character sep and any mode (unknown ones are PERMISSIVE); so does ppml-enc."""
+    from bigdl_ppml_az.datasource.options import ReadSettings
+
+    settings = ReadSettings.from_options(Options({"sep": ";;", "mode": "lax", "comment": "#"}).check("read"))
+    assert (settings.sep, settings.mode, settings.comment) == (";;", "PERMISSIVE", "#")
 
 
 def test_choices_and_chars() -> None:
@@ -221,7 +227,7 @@ def test_choices_and_chars() -> None:
 # ---- Spark options that ppml-enc refuses by name --------------------------------------------------------------
 
 BRIEF_REFUSED = [
-    "comment", "ignoreLeadingWhiteSpace", "lineSep", "encoding", "samplingRatio", "enforceSchema", "emptyValue",
+    "ignoreLeadingWhiteSpace", "lineSep", "encoding", "samplingRatio", "enforceSchema", "emptyValue",
     "nanValue", "positiveInf", "negativeInf", "maxColumns", "preferDate", "locale", "unescapedQuoteHandling",
     "dropFieldIfAllNull", "allowComments", "charset", "quoteAll", "compression", "wholetext",
 ]  # fmt: skip
@@ -342,8 +348,8 @@ def test_spark_read_misspelt_option_suggests(spark: Any, data: dict[str, Path]) 
 
 
 def test_spark_read_refuses_spark_options_by_name(spark: Any, data: dict[str, Path]) -> None:
-    message = spark_error(lambda: ppml_read(spark, data["key"], comment="#").load(str(data["enc"])).collect())
-    assert "option comment: Spark's CSV option" in message and "not supported by ppml-enc" in message
+    message = spark_error(lambda: ppml_read(spark, data["key"], lineSep="#").load(str(data["enc"])).collect())
+    assert "option lineSep: Spark's CSV option" in message and "not supported by ppml-enc" in message
 
 
 def test_spark_read_option_names_any_case(spark: Any, data: dict[str, Path]) -> None:

@@ -82,16 +82,19 @@ TABLE: tuple[OptionSpec, ...] = (
                "source", "", sides=WRITE),
     # ---- CSV
     OptionSpec("header", BOOL, "first line holds the column names (read: skipped; write: written)", "csv", False),
-    OptionSpec("sep", CHAR, "field separator, one character (\\t for tab)", "csv", ",", aliases=("delimiter",),
-               allow_empty=False),
+    OptionSpec("sep", STR, "field separator, one or more characters (\\t for tab); writes: one character", "csv",
+               ",", aliases=("delimiter",), allow_empty=False),
     OptionSpec("quote", CHAR, "quote character; empty turns quoting off", "csv", '"', sides=READ),
     OptionSpec("escape", CHAR, "escape character inside quoted values; equal to quote means doubled quotes",
                "csv", "\\", sides=READ),
     OptionSpec("nullValue", STR, "the string that reads as null", "csv", "", sides=READ),
+    OptionSpec("comment", CHAR, "lines starting with this character are skipped (read; exact-semantics path)",
+               "csv", None, sides=READ),
     OptionSpec("inferSchema", BOOL, "infer column types from a sample of the first file", "csv", False, sides=READ),
     # ---- CSV and JSON parsing
-    OptionSpec("mode", CHOICE, "malformed records: keep with nulls, drop, or fail", "parsing", "PERMISSIVE",
-               sides=READ, choices=("PERMISSIVE", "DROPMALFORMED", "FAILFAST")),
+    OptionSpec("mode", STR, "malformed records: PERMISSIVE keeps them with nulls, DROPMALFORMED drops them, "
+               "FAILFAST fails; any other value is PERMISSIVE, as in Spark", "parsing", "PERMISSIVE", sides=READ,
+               choices=("PERMISSIVE", "DROPMALFORMED", "FAILFAST")),
     OptionSpec("columnNameOfCorruptRecord", STR, "string column receiving malformed records (PERMISSIVE)",
                "parsing", "_corrupt_record", sides=READ, allow_empty=False),
     OptionSpec("multiLine", BOOL, "records may span lines (CSV quoted newlines; JSON one document per file)",
@@ -159,7 +162,6 @@ TABLE: tuple[OptionSpec, ...] = (
     OptionSpec("paths", STR, "JSON list of the paths of load([p, q])", "spark", None),
     # ---- Spark's CSV options ppml-enc does not implement yet
     _spark("encoding", "spark-csv", "charset of the files", BOTH, aliases=("charset",)),
-    _spark("comment", "spark-csv", "lines starting with this character are skipped"),
     _spark("ignoreLeadingWhiteSpace", "spark-csv", "trim leading whitespace of values", BOTH),
     _spark("ignoreTrailingWhiteSpace", "spark-csv", "trim trailing whitespace of values", BOTH),
     _spark("nanValue", "spark-csv", "the string that reads as NaN"),

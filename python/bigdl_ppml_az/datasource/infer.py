@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -40,6 +41,7 @@ from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
+from .sparkcsv import first_line, header_tokens, needs_exact, tokenize_lines
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
@@ -124,60 +126,135 @@ def _without_view_types(schema: pa.Schema) -> pa.Schema:
     return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
 
 
-def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
-    parse = pacsv.ParseOptions(
-        delimiter=settings.sep,
-        quote_char=settings.quote or False,
-        escape_char=settings.arrow_escape,
-        newlines_in_values=settings.multi_line,
-        invalid_row_handler=lambda row: "skip",
-    )
-    first = pacsv.read_csv(
-        io.BytesIO(sample),
-        pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
-        parse,
-        pacsv.ConvertOptions(column_types={}, strings_can_be_null=False),
-    ).slice(0, 1)
-    if first.num_rows == 0:
-        return []
-    width = first.num_columns
-    if not settings.header:
-        return [f"_c{i}" for i in range(width)]
-    raw = [first.column(i)[0].as_py() for i in range(width)]
-    names = [str(v) if v not in (None, "") else f"_c{i}" for i, v in enumerate(raw)]
+def _safe_names(raw: list[str | None], settings: ReadSettings) -> list[str]:
+    """Spark's makeSafeHeader: empty or nullValue names become ``_c<i>``; case-insensitive duplicates get the index."""
+    names = [str(v) if v not in (None, "", settings.null_value) else f"_c{i}" for i, v in enumerate(raw)]
     lowered = [n.lower() for n in names]
-    return [f"{n}{i}" if lowered.count(n.lower()) > 1 else n for i, n in enumerate(names)]  # Spark's dedup
+    return [f"{n}{i}" if lowered.count(n.lower()) > 1 else n for i, n in enumerate(names)]
+
+
+def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
+    """Column names from Spark's first line (its tokens are the same on both paths for such lines)."""
+    tokens = header_tokens(sample.decode("utf-8", "replace"), settings)
+    if tokens is None:
+        return []
+    if not settings.header:
+        return [f"_c{i}" for i in range(len(tokens))]
+    return _safe_names(list(tokens), settings)
+
+
+def _exact_sample(sample: bytes, settings: ReadSettings, path: str) -> tuple[list[str], bytes | None]:
+    """Names, and the sample's records re-written as clean CSV for pyarrow's type inference (Spark's line-mode
+    tokens: non-null values quoted, nulls empty), for samples pyarrow would tokenize differently."""
+    tokens = header_tokens(sample.decode("utf-8", "replace"), settings)
+    if tokens is None:
+        return [], None
+    names = _safe_names(list(tokens), settings) if settings.header else [f"_c{i}" for i in range(len(tokens))]
+    if not settings.infer_schema:
+        return names, None
+    header = first_line(sample.decode("utf-8", "replace"), settings) if settings.header else None
+    columns, _, _ = tokenize_lines(sample, settings, len(names), False, header)
+    rows = zip(*(c.to_pylist() for c in columns), strict=True) if columns else iter(())
+    lines = [",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in row) for row in rows]
+    return names, ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
+    """Whether a line equal to the header comes again (Spark's inference drops such lines: exact path)."""
+    if not settings.header:
+        return False
+    head, _, rest = sample.partition(b"\n")
+    head = head.rstrip(b"\r")
+    return bool(head) and (rest.startswith(head + b"\n") or b"\n" + head + b"\n" in rest or
+                           rest.endswith(head) or b"\n" + head + b"\r" in rest or rest.startswith(head + b"\r"))
 
 
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
-    if not sample.strip():
-        raise ConfigError(f"{path}: cannot infer a schema from an empty file; pass .schema(...)")
+    if header_tokens(sample.decode("utf-8", "replace"), settings) is None:
+        return StructType([])  # Spark: a file without records (blank, whitespace, BOM) reads as no columns
     # Invalid UTF-8 reads as U+FFFD, as Spark's CSV reader does; otherwise pyarrow cannot hand a malformed
     # row to the skipping handler and inference fails on one damaged line.
     sample = sample.decode("utf-8", errors="replace").encode("utf-8")
     names = _csv_names(sample, settings)
     if not settings.infer_schema:
         return StructType([StructField(n, StringType(), True) for n in names])
-    table = pacsv.read_csv(
-        io.BytesIO(sample),
-        pacsv.ReadOptions(
-            column_names=[f"c{i}" for i in range(len(names))], skip_rows=1 if settings.header else 0, use_threads=False
-        ),
-        pacsv.ParseOptions(
-            delimiter=settings.sep,
-            quote_char=settings.quote or False,
-            escape_char=settings.arrow_escape,
-            newlines_in_values=settings.multi_line,
-            invalid_row_handler=lambda row: "skip",
-        ),
+    exact = settings.multi_line is False and (
+        needs_exact(sample, settings, True) or _header_repeats(sample, settings) or _padded_number(sample)
+    )
+    if not exact:
+        ragged: list[int] = []
+        table = _infer_table(
+            sample,
+            len(names),
+            settings.header,
+            pacsv.ParseOptions(
+                delimiter=settings.sep,
+                quote_char=settings.quote or False,
+                escape_char=settings.arrow_escape,
+                newlines_in_values=settings.multi_line,
+                invalid_row_handler=lambda row: ragged.append(1) or "skip",  # type: ignore[func-returns-value]
+            ),
+            sorted({"", settings.null_value}),
+            True,
+        )
+        if not ragged or settings.multi_line:
+            return _typed(names, table, [False] * len(names))
+    # Spark's tokens re-written as clean CSV (non-null values quoted, nulls empty) for pyarrow's type inference
+    _, clean = _exact_sample(sample, settings, path)
+    _, padded = _exact_columns(sample, settings, len(names))
+    parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
+    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False), padded)
+
+
+_PADDED_NUMBER = re.compile(rb"[ \t]+[+-]?\d|\d[ \t]+")
+
+
+def _padded_number(sample: bytes) -> bool:
+    """A number with spaces around it: Spark's integer parse refuses it and its double parse accepts it."""
+    return _PADDED_NUMBER.search(sample) is not None
+
+
+def _exact_columns(sample: bytes, settings: ReadSettings, width: int) -> tuple[list[pa.Array], list[bool]]:
+    header = first_line(sample.decode("utf-8", "replace"), settings) if settings.header else None
+    columns, _, _ = tokenize_lines(sample, settings, width, False, header)
+    padded = [
+        any(v is not None and v != v.strip("".join(map(chr, range(0x21)))) for v in c.to_pylist()) for c in columns
+    ]
+    return columns, padded
+
+
+def _infer_table(body: bytes, width: int, header: bool, parse: pacsv.ParseOptions, nulls: list[str],
+                 quoted_null: bool) -> pa.Table | None:  # fmt: skip
+    if not body.strip(b"\r\n") or (header and not body.split(b"\n", 1)[1:]):
+        return None  # no data rows
+    if not body.endswith(b"\n"):
+        body += b"\n"  # pyarrow: a last line without a newline is "Empty CSV file or block" after skip_rows
+    return pacsv.read_csv(
+        io.BytesIO(body),
+        pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], skip_rows=1 if header else 0,
+                          use_threads=False),  # fmt: skip
+        parse,
         pacsv.ConvertOptions(
-            null_values=sorted({"", settings.null_value}),
+            null_values=nulls,
             strings_can_be_null=True,
+            quoted_strings_can_be_null=quoted_null,
             true_values=["true", "True", "TRUE"],
             false_values=["false", "False", "FALSE"],
         ),
     )
-    return StructType([StructField(n, _spark_type(table.column(i)), True) for i, n in enumerate(names)])
+
+
+def _typed(names: list[str], table: pa.Table | None, padded: list[bool]) -> StructType:
+    """Spark types of the inferred columns; integers with spaces around them are doubles in Spark."""
+    if table is None:
+        return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string
+    fields = []
+    for i, n in enumerate(names):
+        t = _spark_type(table.column(i))
+        if padded[i] and isinstance(t, (IntegerType, LongType)):
+            t = DoubleType()
+        fields.append(StructField(n, t, True))
+    return StructType(fields)
 
 
 def _spark_type(column: pa.ChunkedArray) -> DataType:

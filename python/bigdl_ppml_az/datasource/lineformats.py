@@ -55,7 +55,7 @@ class JsonParser:
             yield from self._careful(chunk)
             return
         columns = []
-        bad = pa.array([False] * table.num_rows)
+        bad = pa.array([False] * table.num_rows, pa.bool_())
         for f in self.fields:
             col = table.column(f.name).combine_chunks()
             if col.type != f.type:

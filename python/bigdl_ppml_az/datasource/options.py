@@ -39,6 +39,7 @@ class ReadSettings:
     quote: str | None = '"'
     escape: str | None = "\\"
     null_value: str = ""
+    comment: str | None = None
     date_format: str | None = None
     timestamp_format: str | None = None
     time_zone: str = "UTC"
@@ -70,7 +71,7 @@ class ReadSettings:
     def from_options(cls, options: Mapping[str, str]) -> ReadSettings:
         opts = as_options(options)
         fmt = opts.get_choice("format")
-        mode = opts.get_choice("mode")
+        mode = parse_mode(opts.get_str("mode"))
         delivery = opts.get_choice("keyDelivery")
         crypto_mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode"))
         _check_content_format(crypto_mode, fmt)
@@ -78,10 +79,11 @@ class ReadSettings:
             content_format=fmt,
             crypto_mode=crypto_mode,
             header=opts.get_bool("header"),
-            sep=opts.get_char("sep") or ",",
+            sep=read_separator(opts.get_str("sep") or ","),
             quote=opts.get_char("quote"),
             escape=opts.get_char("escape"),
             null_value=opts.get_str("nullValue") or "",
+            comment=opts.get_char("comment"),
             date_format=opts.get_str("dateFormat") or None,
             timestamp_format=opts.get_str("timestampFormat") or None,
             time_zone=opts.get_str("timeZone") or "UTC",
@@ -140,6 +142,17 @@ class WriteSettings:
             key_delivery=opts.get_choice("keyDelivery"),
             footer_key=opts.get_str("footerKey") or "",
         )
+
+
+def parse_mode(value: str | None) -> str:
+    """Spark's ParseMode.fromString: the three modes in any case; any other value is PERMISSIVE (Spark warns)."""
+    given = (value or "").strip().upper()
+    return given if given in MODES else "PERMISSIVE"
+
+
+def read_separator(value: str) -> str:
+    """Spark's separator syntax on read: any non-empty string, ``\\t`` for a tab."""
+    return "\t" if value == "\\t" else value
 
 
 def _and(items: tuple[str, ...] | list[str]) -> str:

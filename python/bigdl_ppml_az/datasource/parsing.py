@@ -20,9 +20,11 @@ from pyspark.sql.types import StringType, StructType
 
 from ..errors import MalformedRecordError
 from .options import ReadSettings
+from .sparkcsv import LineTokenizer, needs_exact, tokenize_lines
 
 _OFFSET = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
 _TRUE = ["true", "True", "TRUE"]
+_JAVA_TRIM = "".join(chr(c) for c in range(0x21))
 _FALSE = ["false", "False", "FALSE"]
 
 
@@ -78,7 +80,7 @@ class Converter:
     def convert(self, values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Array]:
         """(converted, bad) where bad marks non-null inputs that became null."""
         if pa.types.is_string(target) or pa.types.is_large_string(target):
-            return values.cast(target), pa.array([False] * len(values))
+            return values.cast(target), pa.array([False] * len(values), pa.bool_())
         cleaned = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
         try:
             result = self._vector(cleaned, target)
@@ -103,6 +105,8 @@ class Converter:
             if not pc.all(pc.or_(pc.match_substring_regex(values, r"^\s*[+-]?\d+\s*$"), pc.is_null(values))).as_py():
                 raise pa.ArrowInvalid("not an integer")
             return pc.utf8_trim_whitespace(values).cast(target)
+        if pa.types.is_floating(target):  # Java's Double.parseDouble trims characters up to U+0020 first
+            return pc.utf8_trim(values, characters=_JAVA_TRIM).cast(target)
         return values.cast(target)
 
     def _timestamps(self, values: pa.Array, target: pa.DataType) -> pa.Array:
@@ -151,8 +155,9 @@ class CsvParser:
         self.data_fields = [f for i, f in enumerate(self.target) if i != self.corrupt_index]
         self.names = [f"c{i}" for i in range(len(self.data_fields))]
         self.converter = Converter(settings)
+        self.tokenizer = LineTokenizer(settings)
         self.parse_options = pacsv.ParseOptions(
-            delimiter=settings.sep,
+            delimiter=settings.sep if len(settings.sep) == 1 else ",",  # longer separators: exact path only
             quote_char=settings.quote if settings.quote else False,
             escape_char=settings.arrow_escape,
             double_quote=True,
@@ -217,6 +222,13 @@ class CsvParser:
         malformed records whose extra field PERMISSIVE drops; when no corrupt-record column is asked for, that
         is the same as parsing one extra column and dropping it, which stays on the fast path.
         """
+        if not chunk.endswith(b"\n"):
+            chunk += b"\n"  # a last line without a line end is a record (pyarrow would drop or refuse it)
+        if not self.settings.multi_line and needs_exact(chunk, self.settings, skip_header):
+            yield from self._exact(chunk, skip_header)
+            return
+        if skip_header and not chunk.partition(b"\n")[2].strip(b"\r\n"):
+            return  # the header alone (pyarrow: "Empty CSV file or block")
         batches = self._fast(chunk, skip_header, self.trailing_field)
         if batches is None and self._may_drop_extra():
             batches = self._fast(chunk, skip_header, not self.trailing_field)
@@ -226,6 +238,17 @@ class CsvParser:
             yield from self._careful(chunk, skip_header)
         else:
             yield from batches
+
+    def _exact(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
+        """Spark's line-mode rules (:mod:`.sparkcsv`) for bytes pyarrow would read differently."""
+        strings, ragged, texts = tokenize_lines(chunk, self.settings, len(self.data_fields), skip_header)
+        bad = pa.array(ragged, pa.bool_())
+        columns = []
+        for values, f in zip(strings, self.data_fields, strict=True):
+            col, col_bad = self.converter.convert(values, f.type)
+            columns.append(col)
+            bad = pc.or_(bad, col_bad)
+        yield from self._apply_mode(columns, bad, texts, len(texts))
 
     def _may_drop_extra(self) -> bool:
         return self.settings.mode == "PERMISSIVE" and self.corrupt_index is None
@@ -320,7 +343,7 @@ class CsvParser:
         if self.corrupt_index is not None and raw_lines is None:  # multiLine: fields re-joined (approximate)
             data = table.drop_columns(["__bad"]) if irregular else table
             raw_lines = _record_texts(data, self.settings.sep)
-        bad = pa.array([False] * table.num_rows)
+        bad = pa.array([False] * table.num_rows, pa.bool_())
         columns = []
         for i, f in enumerate(self.data_fields):
             col, col_bad = self.converter.convert(table.column(i).combine_chunks(), f.type)
@@ -361,26 +384,12 @@ class CsvParser:
         return pa.Table.from_pylist(merged, schema=schema)
 
     def _split_fields(self, text: str) -> list[str | None]:
-        options = pacsv.ParseOptions(
-            delimiter=self.parse_options.delimiter,
-            quote_char=self.parse_options.quote_char,
-            escape_char=self.parse_options.escape_char,
-        )
-        try:
-            one = pacsv.read_csv(
-                io.BytesIO(text.encode("utf-8") + b"\n"),
-                pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
-                options,
-                pacsv.ConvertOptions(
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                    column_types={},
-                    null_values=[self.settings.null_value or ""],
-                ),
-            )
-            return [one.column(i)[0].cast(pa.string()).as_py() for i in range(one.num_columns)]
-        except pa.ArrowInvalid:
-            return []
+        """A row pyarrow found irregular, tokenized by Spark's rules (:mod:`.sparkcsv`), nulls as Spark's."""
+        null_value = self.settings.null_value
+        return [
+            None if value == null_value or (not quoted and value == "") else value
+            for value, quoted in self.tokenizer.tokens(text.rstrip("\r"))
+        ]
 
     def _apply_mode(
         self, columns: list[Any], bad: pa.Array, raw: list[str] | None, rows: int

@@ -45,6 +45,8 @@ class PpmlEncReader(DataSourceReader):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         """One task: its splits in order, each with its own key (unwrapped once per process) and checks."""
+        if not self.schema.fields and self.settings.content_format == "csv":  # Spark: no columns, no rows
+            return
         if isinstance(partition, FilePartition):
             for split in partition.splits:
                 yield from self._read(split)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+import struct
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
@@ -26,7 +28,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pyspark import TaskContext
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
@@ -187,19 +188,13 @@ class PpmlEncWriter(DataSourceArrowWriter):
                     rows += batch.num_rows
             return rows
         if fmt == "csv":
-            writer_csv: pacsv.CSVWriter | None = None
-            target = pa.PythonFile(sink, mode="w")
+            header = self.settings.header
             for batch in batches:
-                batch = _csv_ready(batch)
-                if writer_csv is None:
-                    options = pacsv.WriteOptions(
-                        include_header=self.settings.header, delimiter=self.settings.sep, quoting_style="needed"
-                    )
-                    writer_csv = pacsv.CSVWriter(target, batch.schema, write_options=options)
-                writer_csv.write_batch(batch)
+                sink.write(_spark_csv(_csv_ready(batch), self.settings.sep, header))
+                header = False
                 rows += batch.num_rows
-            if writer_csv is not None:
-                writer_csv.close()
+            if header:  # no rows at all: Spark still writes the header
+                sink.write(_spark_csv(_csv_ready(first.slice(0, 0)), self.settings.sep, True))
             return rows
         for batch in batches:
             if fmt == "text":
@@ -276,6 +271,41 @@ def _delete_if_empty(fs: FileSystem, directory: str) -> None:
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     yield first
     yield from rest
+
+
+_WRITE_TRIM = "".join(chr(c) for c in range(0x21))  # univocity trims every character up to U+0020
+
+
+def _spark_value(text: pa.Array, sep: str) -> pa.Array:
+    """Spark's CSV writer rule for one value: quoted when it holds the separator, a quote or a line end, or is
+    empty (``""``, Spark's emptyValue) or starts with ``#``; a quote inside is written ``\\"`` and a backslash
+    before a quote ``\\\\`` (escapeQuotes); null is empty; whitespace around values is trimmed, as Spark's writer
+    does by default."""
+    text = pc.utf8_trim(text, characters=_WRITE_TRIM)  # Spark's ignore{Leading,Trailing}WhiteSpace on write
+    special = pc.match_substring_regex(text, "[" + re.escape(sep) + '"\r\n]|^#')
+    needs = pc.or_(special, pc.equal(text, ""))
+    escaped = pc.replace_substring(pc.replace_substring(text, '\\"', '\\\\"'), '"', '\\"')
+    quoted = pc.binary_join_element_wise('"', escaped, '"', "")
+    return pc.fill_null(pc.if_else(needs, quoted, text), "")
+
+
+def _spark_csv(batch: pa.RecordBatch, sep: str, header: bool) -> bytes:
+    """CSV bytes as Spark's writer writes them (default quote, escape and null settings), built column-wise."""
+    texts = [_spark_value(column.cast(pa.string()), sep) for column in batch.columns]
+    out = b""
+    if header:
+        names = _spark_value(pa.array(batch.schema.names, pa.string()), sep).to_pylist()
+        out = (sep.join(names) + "\n").encode("utf-8")
+    if not batch.num_rows:
+        return out
+    if not texts:
+        return out + b"\n" * batch.num_rows
+    lines = pc.binary_join_element_wise(*texts, sep) if len(texts) > 1 else texts[0]
+    ended = pc.binary_join_element_wise(lines, "\n", "")  # each line plus its end, in one data buffer
+    offsets, data = ended.buffers()[1], ended.buffers()[2]
+    start = struct.unpack_from("<i", offsets, 4 * ended.offset)[0]
+    stop = struct.unpack_from("<i", offsets, 4 * (ended.offset + len(ended)))[0]
+    return out + (bytes(memoryview(data)[start:stop]) if data is not None else b"")
 
 
 def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
