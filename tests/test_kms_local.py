@@ -187,3 +187,20 @@ def test_kms_settings_keep_storage_secrets_out() -> None:
     )
     assert settings.get("primaryKeyPath") == "/keys/primary"
     assert secret not in repr(settings) and secret not in str(settings.options)
+
+
+def test_key_file_replaced_at_the_same_path_is_used_afresh(tmp_path: Path) -> None:
+    """A long-lived worker builds its backend once per settings; a key file replaced at the same path (the wrong
+    key now) must not keep unwrapping with the old key's cached backend."""
+    from bigdl_ppml_az.errors import WrongKeyError as _WrongKey
+    from bigdl_ppml_az.kms import KmsSettings, build_kms, generate_data_key, unwrap_cached
+
+    path = tmp_path / "primary.key"
+    LocalKms.create(path)
+    settings = KmsSettings.from_options({"kms": "local", "primaryKeyPath": str(path)})
+    _, wrapped = generate_data_key(build_kms(settings))
+    assert len(unwrap_cached(build_kms(settings), wrapped)) == 32
+    path.unlink()
+    LocalKms.create(path)  # another key, same path
+    with pytest.raises(_WrongKey):
+        unwrap_cached(build_kms(settings), wrapped)

@@ -111,19 +111,27 @@ from .registry import (  # noqa: E402 - the registry needs the types above
 
 _cache_lock = threading.Lock()
 _unwrap_cache: dict[tuple[str, str, str, str, bytes], bytes] = {}
-_kms_cache: dict[KmsSettings, KeyManagementService] = {}
+_kms_cache: dict[tuple[KmsSettings, object], KeyManagementService] = {}
 
 
 def build_kms(settings: KmsSettings) -> KeyManagementService:
-    """Construct (once per process and settings) the backend the settings name."""
+    """Construct (once per process and settings) the backend the settings name.
+
+    A backend whose key material lives in a file says how to notice that the file changed (``cache_token``,
+    e.g. the key file's inode, size and mtime): a key file replaced at the same path builds a new backend, so a
+    reused worker never keeps using the old key (and its identity, which keys the unwrap cache).
+    """
+    backend = backend_for(settings.kms_type)
+    token_of = getattr(backend, "cache_token", None)
+    cache_key = (settings, token_of(settings) if token_of is not None else None)
     with _cache_lock:
-        cached = _kms_cache.get(settings)
+        cached = _kms_cache.get(cache_key)
     if cached is not None:
         return cached
-    kms = backend_for(settings.kms_type).from_settings(settings)
+    kms = backend.from_settings(settings)
     with _cache_lock:
-        _kms_cache.setdefault(settings, kms)
-        return _kms_cache[settings]
+        _kms_cache.setdefault(cache_key, kms)
+        return _kms_cache[cache_key]
 
 
 def unwrap_cached(kms: KeyManagementService, wrapped: WrappedKey) -> bytes:

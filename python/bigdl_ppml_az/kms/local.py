@@ -50,6 +50,16 @@ class LocalKms:
         return f"LocalKms(key_id={self._key_id!r}, source={self.source!r})"
 
     @classmethod
+    def cache_token(cls, settings: KmsSettings) -> tuple[int, ...] | None:
+        """Changes when the key file is replaced or rewritten (see ``kms.build_kms``)."""
+        path = settings.get("primaryKeyPath") or settings.get("primaryKey")
+        try:
+            info = os.stat(path) if path else None
+        except OSError:
+            return None
+        return None if info is None else (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+    @classmethod
     def from_settings(cls, settings: KmsSettings) -> LocalKms:
         path = settings.get("primaryKeyPath") or settings.get("primaryKey")
         if not path:
