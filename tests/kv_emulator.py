@@ -247,15 +247,7 @@ class KeyVaultEmulator:
         class Handler(_Handler):
             owner = emulator
 
-        server = _QuietServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self._cert, self._key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="kv-emulator", daemon=True)
-        self._thread.start()
+        self._server, self.url, self._thread = serve_https(Handler, self._cert, self._key, "kv-emulator")
         return self
 
     def stop(self) -> None:
@@ -404,6 +396,20 @@ class KeyVaultEmulator:
             except ValueError:
                 raise KvError(400, "BadParameter", "The parameter is incorrect.") from None
         return {"kid": f"{self.url}/keys/{key.name}/{key.version}", "value": _b64url(result)}
+
+
+def serve_https(
+    handler: type[BaseHTTPRequestHandler], cert: Path | str, key: Path | str, name: str
+) -> tuple[_QuietServer, str, threading.Thread]:
+    """An HTTPS server on a free loopback port, serving in a daemon thread: (server, https URL, thread)."""
+    server = _QuietServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return server, f"https://127.0.0.1:{server.server_address[1]}", thread
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import ssl
 import struct
 import threading
 import time
@@ -37,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bigdl_ppml_az.kms._jose import b64url, rsa_public_jwk, sign_rs256, unb64url
-from kv_emulator import _QuietServer, make_tls_files
+from kv_emulator import _QuietServer, make_tls_files, serve_https
 
 HEADER = 48
 BODY = 384
@@ -137,14 +136,7 @@ class MaaEmulator:
         class Handler(_MaaHandler):
             owner = emulator
 
-        server = _QuietServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self._cert, self._key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, name="maa-emulator", daemon=True).start()
+        self._server, self.url, _ = serve_https(Handler, self._cert, self._key, "maa-emulator")
         return self
 
     def stop(self) -> None:
