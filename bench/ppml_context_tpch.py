@@ -23,8 +23,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sf", type=float, default=1.0)
     parser.add_argument("--dir", default="/tmp/shim/bench")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each query per variant; the best counts")
     parser.add_argument("--out", help="write the timings as JSON here")
+    parser.add_argument("--queries", default="1-22", help="queries to run (default 1-22)")
+    parser.add_argument("--skip-ppml-enc", action="store_true", help="only plaintext vs the chosen (JVM) path")
     args = parser.parse_args()
     base = Path(args.dir) / f"sf{args.sf:g}"
     data = native_tpch.prepare(args.sf, base)
@@ -33,6 +35,7 @@ def main() -> int:
     from bigdl_ppml_az.ppml_context import CryptoMode, PPMLContext
     from bigdl_ppml_az.tpch.native import write_pme_tables
     from bigdl_ppml_az.tpch.tables import TABLE_NAMES, Tables
+    from bigdl_ppml_az.tpch.verify import compare
 
     spark = native_tpch.session()
     kms = data["kms"]
@@ -60,25 +63,47 @@ def main() -> int:
         "PPMLContext chosen path": lambda: context_tables(chosen),
         "PPMLContext ppml-enc path": lambda: context_tables(enc),
     }
-    for make in variants.values():
-        tpch.run(make(), [1, 6])
-    best: dict[str, float] = {}
-    paths: dict[str, str | None] = {}
-    for round_ in range(args.rounds):
-        order = list(variants.items())
-        for label, make in order if round_ % 2 == 0 else order[::-1]:
-            tables = make()
-            paths[label] = chosen.last_path if "chosen" in label else enc.last_path if "ppml-enc" in label else "plain"
-            total = sum(tpch.run(tables).seconds.values())
-            print(f"{label:28s} {total:8.1f} s  ({paths[label]})", flush=True)
-            best[label] = min(total, best.get(label, total))
+    if args.skip_ppml_enc:
+        del variants["PPMLContext ppml-enc path"]
+    # Interleaved per query (A B C, then C B A for the next query): load drift on a shared machine hits every
+    # variant alike. Every variant's answer must equal the plaintext answer.
+    tables = {label: make() for label, make in variants.items()}
+    paths = {
+        label: chosen.last_path if "chosen" in label else enc.last_path if "ppml-enc" in label else "plain"
+        for label in variants
+    }
+    for t in tables.values():  # warm-up: JIT, page cache, footers
+        tpch.run(t, [1, 6])
+    totals = dict.fromkeys(variants, 0.0)
+    order = list(variants)
+    for index, number in enumerate(tpch.parse_queries(args.queries)):
+        answers = {}
+        for label in order if index % 2 == 0 else order[::-1]:
+            best = None
+            for _ in range(args.rounds):
+                result = tpch.run(tables[label], [number])
+                seconds = result.seconds[number]
+                best = seconds if best is None else min(best, seconds)
+            answers[label] = result.results[number]
+            totals[label] += best or 0.0
+        first = answers["parquet plaintext"]
+        for label, answer in answers.items():
+            check = compare(number, answer, first)  # the TPC-H rules (ties, float tolerance) of `tpch verify`
+            if not check.passed:
+                raise SystemExit(f"Q{number}: {label} differs from the plaintext answer: {check.detail}")
+        print(f"Q{number:<3d}" + "".join(f"{label}: {totals[label]:8.1f} s  " for label in order), flush=True)
+    best = totals
     spark.stop()
     report = {
         "sf": args.sf,
         "seconds": best,
         "paths": paths,
         "chosen / plaintext": round(best["PPMLContext chosen path"] / best["parquet plaintext"], 3),
-        "chosen / ppml-enc": round(best["PPMLContext chosen path"] / best["PPMLContext ppml-enc path"], 3),
+        "chosen / ppml-enc": (
+            round(best["PPMLContext chosen path"] / best["PPMLContext ppml-enc path"], 3)
+            if "PPMLContext ppml-enc path" in best
+            else None
+        ),
     }
     print(json.dumps(report, indent=2))
     if args.out:
