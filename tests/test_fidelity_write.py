@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import re
 import shutil
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -87,7 +88,8 @@ JSON_ONLY: dict[str, Any] = {
     "ARRAY<INT>": st.lists(st.one_of(st.none(), st.integers(-5, 5)), max_size=3),
     "STRUCT<a: STRING, b: DOUBLE>": st.fixed_dictionaries({"a": st.one_of(st.none(), _string),
                                                            "b": st.one_of(st.none(), _double)}),  # fmt: skip
-    "MAP<STRING, INT>": st.dictionaries(_string, st.one_of(st.none(), st.integers(-5, 5)), max_size=2),
+    # one key: Spark's order of a Python dict's keys is its own, so a second key would test the harness
+    "MAP<STRING, INT>": st.dictionaries(_string, st.one_of(st.none(), st.integers(-5, 5)), max_size=1),
     "ARRAY<STRUCT<d: DATE, s: STRING>>": st.lists(st.fixed_dictionaries({"d": st.one_of(st.none(), _date),
                                                                          "s": st.one_of(st.none(), _string)}),
                                                   max_size=2),
@@ -239,15 +241,35 @@ def compare(spark: Any, groups: list[list[WriteCase]], tmp: Path) -> list[tuple[
         for case, spark_out in zip(group, outputs, strict=True):
             ours = our_bytes(spark, case)
             both_refuse = isinstance(spark_out, str) and isinstance(ours, str)
-            if not both_refuse and ours != spark_out:
+            if not both_refuse and ours != spark_out and not jdk17_double_gap(spark_out, ours):
                 diffs.append((case, spark_out, ours))
     return diffs
 
 
+_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:E-?\d+)?")
+
+
+def jdk17_double_gap(theirs: Any, ours: Any) -> bool:
+    """The one known difference (docs/FIDELITY.md): JDK 17's Double.toString is not the shortest for subnormals
+    and a few values such as 2e23 (``1.9999999999999998E23``), where ppml-enc writes the shortest digits. True
+    only when the outputs differ in numbers alone and every differing pair is the same double."""
+    if not (isinstance(theirs, bytes) and isinstance(ours, bytes)):
+        return False
+    if _NUMBER.sub(b"#", theirs) != _NUMBER.sub(b"#", ours):
+        return False
+    pairs = zip(_NUMBER.findall(theirs), _NUMBER.findall(ours), strict=True)
+    differing = [(a, b) for a, b in pairs if a != b]
+    return bool(differing) and all(float(a) == float(b) and (b"E" in a) for a, b in differing)
+
+
 def _report(diffs: list[tuple[WriteCase, Any, Any]], total: int) -> str:
-    lines = [f"{len(diffs)} of {total} write cases differ from Spark's writer:"]
-    for case, theirs, ours in diffs[:5]:
-        lines.append(f"  {case!r}\n    spark: {theirs!r}\n    ours:  {ours!r}")
+    lines = [f"{len(diffs)} of {total} write cases differ from Spark's writer (differing lines):"]
+    for case, theirs, ours in diffs[:60]:
+        if isinstance(theirs, bytes) and isinstance(ours, bytes):
+            pairs = [(a, b) for a, b in zip(theirs.split(b"\n"), ours.split(b"\n"), strict=False) if a != b][:2]
+            lines.append(f"  {case.fmt} {case.options} spark/ours: {pairs!r}")
+        else:
+            lines.append(f"  {case!r}\n    spark: {theirs!r}\n    ours:  {ours!r}")
     return "\n".join(lines)
 
 
