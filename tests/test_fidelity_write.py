@@ -323,7 +323,7 @@ def test_write_regressions_are_spark_bytes(spark: Any, tmp_path: Path) -> None:
     assert not diffs, _report(diffs, len(REGRESSIONS))
 
 
-SAMPLE = 12
+SAMPLE = 6
 
 
 def test_ppml_enc_writer_output_decrypts_to_spark_bytes(spark: Any, tmp_path: Path) -> None:
