@@ -43,6 +43,7 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
     allow_empty: bool = True  # char/str/path: whether "" is a value (quote="" turns quoting off)
     supported: bool = True  # False: Spark documents it, ppml-enc refuses it by name until it implements it
+    implemented: str = BOTH  # the sides ppml-enc implements; on a side of ``sides`` not listed: refused by name
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -58,6 +59,7 @@ GROUPS = {
     "kms": "Key management (kms=local, kms=azure)",
     "storage": "Storage (abfss:// paths)",
     "spark": "Set by Spark",
+    "write": "CSV and JSON output (Spark's writer options)",
 }
 REFUSED_GROUPS = {"spark-csv": "CSV", "spark-json": "JSON", "spark-text": "text", "spark-parquet": "Parquet",
                   "spark-files": "file source", "spark-write": "writer"}  # fmt: skip
@@ -84,12 +86,13 @@ TABLE: tuple[OptionSpec, ...] = (
     OptionSpec("header", BOOL, "first line holds the column names (read: skipped; write: written)", "csv", False),
     OptionSpec("sep", STR, "field separator, one or more characters (\\t for tab); writes: one character", "csv",
                ",", aliases=("delimiter",), allow_empty=False),
-    OptionSpec("quote", CHAR, "quote character; empty turns quoting off", "csv", '"', sides=READ),
+    OptionSpec("quote", CHAR, "quote character; empty turns quoting off (write: U+0000 quotes, as Spark)", "csv",
+               '"'),
     OptionSpec("escape", CHAR, "escape character inside quoted values; equal to quote means doubled quotes",
-               "csv", "\\", sides=READ),
-    OptionSpec("nullValue", STR, "the string that reads as null", "csv", "", sides=READ),
-    OptionSpec("comment", CHAR, "lines starting with this character are skipped (read; exact-semantics path)",
-               "csv", None, sides=READ),
+               "csv", "\\"),
+    OptionSpec("nullValue", STR, "the string that reads as null (write: the text of a null)", "csv", ""),
+    OptionSpec("comment", CHAR, "lines starting with this character are skipped (read; exact-semantics path); "
+               "write: a first value starting with it is quoted (unset: #)", "csv", None),
     OptionSpec("inferSchema", BOOL, "infer column types from a sample of the first file", "csv", False, sides=READ),
     # ---- CSV and JSON parsing
     OptionSpec("mode", STR, "malformed records: PERMISSIVE keeps them with nulls, DROPMALFORMED drops them, "
@@ -101,8 +104,8 @@ TABLE: tuple[OptionSpec, ...] = (
                "parsing", False, sides=READ),
     OptionSpec("dateFormat", STR, "Spark datetime pattern of date columns", "parsing", None, sides=READ),
     OptionSpec("timestampFormat", STR, "Spark datetime pattern of timestamp columns", "parsing", None, sides=READ),
-    OptionSpec("timeZone", STR, "time zone of timestamps without an offset", "parsing", "UTC", sides=READ,
-               allow_empty=False),
+    OptionSpec("timeZone", STR, "time zone of timestamps without an offset (write: of the timestamps written; "
+               "default the session's)", "parsing", "UTC", allow_empty=False),
     # ---- planning
     OptionSpec("maxPartitionBytes", SIZE, "bytes of ciphertext per split (Spark's spark.sql.files."
                "maxPartitionBytes, which Python data sources cannot read)", "planning", 128 << 20, sides=READ),
@@ -157,31 +160,42 @@ TABLE: tuple[OptionSpec, ...] = (
     # ---- storage (plus every fs.azure.* / spark.hadoop.fs.azure.* setting, passed to storage as is)
     OptionSpec("azureBlobEndpoint", STR, "Blob endpoint URL ({account} is replaced), e.g. Azurite", "storage", None,
                aliases=("azureEndpoint",)),
+    # ---- CSV and JSON output: Spark's writer options (datasource/textwrite.py writes what Spark's writers write)
+    OptionSpec("quoteAll", BOOL, "quote every value", "write", False, sides=WRITE),
+    OptionSpec("escapeQuotes", BOOL, "quote values holding a quote and escape it (false: write quotes as they are)",
+               "write", True, sides=WRITE),
+    OptionSpec("charToEscapeQuoteEscaping", CHAR, "escape written before the escape character inside quoted "
+               "values (default: escape when it differs from quote)", "write", None, implemented=WRITE),
+    OptionSpec("emptyValue", STR, "the text of an empty string (write default: \"\")", "write", None,
+               implemented=WRITE),
+    OptionSpec("ignoreLeadingWhiteSpace", BOOL, "trim leading whitespace (U+0000-U+0020) of values (write "
+               "default: true)", "write", True, implemented=WRITE),
+    OptionSpec("ignoreTrailingWhiteSpace", BOOL, "trim trailing whitespace of values (write default: true)",
+               "write", True, implemented=WRITE),
+    OptionSpec("lineSep", STR, "line separator, one or two characters (CSV, JSON and text)", "write", None,
+               implemented=WRITE, allow_empty=False),
+    OptionSpec("encoding", STR, "charset of the output: UTF-8 (other charsets are refused)", "write", "UTF-8",
+               aliases=("charset",), implemented=WRITE),
+    OptionSpec("compression", STR, "compression codec of the output: none or uncompressed (others are refused)",
+               "write", None, sides=WRITE, aliases=("codec",)),
+    OptionSpec("ignoreNullFields", BOOL, "JSON: leave null fields out", "write", True, sides=WRITE),
     # ---- set by Spark
     OptionSpec("path", STR, "the path of load(p) / save(p)", "spark", None),
     OptionSpec("paths", STR, "JSON list of the paths of load([p, q])", "spark", None),
     # ---- Spark's CSV options ppml-enc does not implement yet
-    _spark("encoding", "spark-csv", "charset of the files", BOTH, aliases=("charset",)),
-    _spark("ignoreLeadingWhiteSpace", "spark-csv", "trim leading whitespace of values", BOTH),
-    _spark("ignoreTrailingWhiteSpace", "spark-csv", "trim trailing whitespace of values", BOTH),
     _spark("nanValue", "spark-csv", "the string that reads as NaN"),
     _spark("positiveInf", "spark-csv", "the string that reads as +Infinity"),
     _spark("negativeInf", "spark-csv", "the string that reads as -Infinity"),
-    _spark("emptyValue", "spark-csv", "the string of an empty value", BOTH),
     _spark("enforceSchema", "spark-csv", "apply the given schema without checking the header"),
     _spark("preferDate", "spark-csv", "infer dates before timestamps"),
     _spark("maxColumns", "spark-csv", "most columns in a record"),
     _spark("maxCharsPerColumn", "spark-csv", "most characters in a value"),
     _spark("maxMalformedLogPerPartition", "spark-csv", "malformed records logged per partition"),
-    _spark("charToEscapeQuoteEscaping", "spark-csv", "escape of the quote escape", BOTH),
     _spark("unescapedQuoteHandling", "spark-csv", "what to do with unescaped quotes"),
     _spark("locale", "spark-csv", "locale of dates and numbers"),
     _spark("samplingRatio", "spark-csv", "fraction of rows used for schema inference (CSV and JSON)"),
-    _spark("lineSep", "spark-csv", "line separator (CSV, JSON and text)", BOTH),
     _spark("timestampNTZFormat", "spark-csv", "pattern of timestamps without time zone (CSV and JSON)", BOTH),
     _spark("enableDateTimeParsingFallback", "spark-csv", "fall back to legacy datetime parsing (CSV and JSON)"),
-    _spark("quoteAll", "spark-csv", "quote every value when writing", WRITE),
-    _spark("escapeQuotes", "spark-csv", "escape quotes inside values when writing", WRITE),
     # ---- Spark's JSON options ppml-enc does not implement yet
     _spark("primitivesAsString", "spark-json", "infer every primitive as string"),
     _spark("prefersDecimal", "spark-json", "infer floating point values as decimal"),
@@ -196,7 +210,6 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("dropFieldIfAllNull", "spark-json", "drop columns that are null or empty in every record"),
     _spark("useUnsafeRow", "spark-json", "internal row format of the JSON parser"),
     _spark("singleVariantColumn", "spark-json", "read each record into one variant column"),
-    _spark("ignoreNullFields", "spark-json", "leave null fields out when writing", WRITE),
     # ---- Spark's text, Parquet, generic file source and writer options
     _spark("wholetext", "spark-text", "one row per file"),
     _spark("mergeSchema", "spark-parquet", "merge the schemas of all files"),
@@ -208,7 +221,6 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("modifiedAfter", "spark-files", "only files modified after this time"),
     _spark("ignoreCorruptFiles", "spark-files", "skip unreadable files"),
     _spark("ignoreMissingFiles", "spark-files", "skip files deleted after listing"),
-    _spark("compression", "spark-write", "compression codec of the output", WRITE, aliases=("codec",)),
     _spark("__partition_columns", "spark-write", "partitionBy(...) columns", WRITE),
 )  # fmt: skip
 
@@ -315,6 +327,11 @@ class Options(Mapping[str, str]):
                 raise ConfigError(
                     f"option {name}: Spark's {kind} option ({spec.meaning}) is not supported by ppml-enc yet; "
                     f"remove it (the options ppml-enc supports: {DOCS})"
+                )
+            if side != BOTH and spec.implemented not in (BOTH, side) and spec.sides in (BOTH, side):
+                raise ConfigError(
+                    f"option {name}: Spark's CSV option ({spec.meaning}) is not supported by ppml-enc on "
+                    f"{side}s yet (only on {spec.implemented}s); remove it (the options ppml-enc supports: {DOCS})"
                 )
             if side != BOTH and spec.sides not in (BOTH, side):
                 raise ConfigError(
@@ -552,7 +569,7 @@ def markdown(table: Iterable[OptionSpec] = TABLE) -> str:
             aliases = ", ".join(f"`{a}`" for a in s.aliases)
             default = _default_text(s)
             out.append(
-                f"| `{s.name}` | {aliases} | {kind} | {f'`{default}`' if default else ''} | {s.sides} | "
+                f"| `{s.name}` | {aliases} | {kind} | {f'`{default}`' if default else ''} | {_sides_text(s)} | "
                 f"{_cell(s.meaning)} |"
             )
         if group == "storage":
@@ -573,6 +590,13 @@ def markdown(table: Iterable[OptionSpec] = TABLE) -> str:
         aliases = ", ".join(f"`{a}`" for a in s.aliases)
         out.append(f"| `{s.name}` | {aliases} | {REFUSED_GROUPS[s.group]} | {s.sides} | {_cell(s.meaning)} |")
     return "\n".join(out) + "\n"
+
+
+def _sides_text(spec: OptionSpec) -> str:
+    if spec.implemented == BOTH or spec.sides != BOTH:
+        return spec.sides
+    other = READ if spec.implemented == WRITE else WRITE
+    return f"{spec.implemented} ({other}: refused)"
 
 
 def main(argv: list[str] | None = None) -> int:

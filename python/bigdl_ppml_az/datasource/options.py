@@ -28,6 +28,7 @@ def checked_options(options: Mapping[str, str], side: str, extra: Iterable[str |
     (read/write) option matches is an error with a suggestion. ``extra``: option names a KMS backend declares."""
     return Options(options).check(side, extra)
 
+
 @dataclass(frozen=True)
 class ReadSettings:
     """What a read needs besides the paths and the KMS: content format, parser options, planning knobs."""
@@ -114,10 +115,25 @@ def _planning_threads(opts: Options) -> int:
 
 @dataclass(frozen=True)
 class WriteSettings:
+    """What a write needs: content format, codec, and Spark's CSV/JSON writer options (defaults are Spark's)."""
+
     content_format: str = "csv"
     crypto_mode: str = DEFAULT_WRITE_MODE
     header: bool = False
     sep: str = ","
+    quote: str = '"'  # Spark's quote="" is U+0000, which its writer then writes as the quote
+    escape: str = "\\"
+    char_to_escape_quote_escaping: str | None = None  # None: univocity's default (escape, if it is not quote)
+    comment: str = "#"  # univocity's default when the option is not set
+    line_sep: str = "\n"
+    ignore_leading: bool = True
+    ignore_trailing: bool = True
+    null_value: str = ""
+    empty_value: str = '""'
+    quote_all: bool = False
+    escape_quotes: bool = True
+    time_zone: str | None = None  # None: the zone of the batches' timestamps (Spark's session time zone)
+    ignore_null_fields: bool = True
     segment_size: int = 1 << 20
     key_delivery: str = "executor"
     footer_key: str = ""  # PME master key id (kms=azure: a Key Vault key name or URL); "" = jvm.pme's default
@@ -133,15 +149,90 @@ class WriteSettings:
             raise ConfigError(f"cryptoMode={mode} cannot be written; use {_writable_modes()}")
         if codec.write_formats is not None and fmt not in codec.write_formats:
             raise ConfigError(f"{codec.title} output supports {_and(codec.write_formats)}, not {fmt}")
+        _check_encoding(opts)
+        _check_compression(opts)
+        quote, escape = opts.get_char("quote"), opts.get_char("escape")
+        empty = opts.get_str("emptyValue")
         return cls(
             content_format=fmt,
             crypto_mode=mode,
             header=opts.get_bool("header"),
-            sep=opts.get_char("sep") or ",",
+            sep=_write_separator(opts),
+            quote="\0" if quote is None else quote,
+            escape="\0" if escape is None else escape,
+            char_to_escape_quote_escaping=opts.get_char("charToEscapeQuoteEscaping"),
+            comment=opts.get_char("comment") or "#",
+            line_sep=_line_separator(opts),
+            ignore_leading=opts.get_bool("ignoreLeadingWhiteSpace"),
+            ignore_trailing=opts.get_bool("ignoreTrailingWhiteSpace"),
+            null_value=opts.get_str("nullValue") or "",
+            empty_value='""' if empty is None else empty,
+            quote_all=opts.get_bool("quoteAll"),
+            escape_quotes=opts.get_bool("escapeQuotes"),
+            time_zone=_write_time_zone(opts),
+            ignore_null_fields=opts.get_bool("ignoreNullFields"),
             segment_size=opts.get_size("segmentSize"),
             key_delivery=opts.get_choice("keyDelivery"),
             footer_key=opts.get_str("footerKey") or "",
         )
+
+
+UTF8_NAMES = ("utf-8", "utf8", "unicode-1-1-utf-8")  # Java's names for UTF-8 (Charset.forName ignores case)
+UNCOMPRESSED = ("none", "uncompressed")
+
+
+def _check_encoding(opts: Options) -> None:
+    """Spark's writer encodes with any Java charset; ppml-enc writes UTF-8 only and refuses the others."""
+    found = opts.raw("encoding")
+    if found is not None and found[1].strip().lower() not in UTF8_NAMES:
+        raise ConfigError(
+            f"option {found[0]}={found[1]}: ppml-enc writes UTF-8 only (Spark's writer would use Java's "
+            f"{found[1]} encoder, byte for byte); remove it or use {found[0]}=UTF-8"
+        )
+
+
+def _check_compression(opts: Options) -> None:
+    """Compressed output would need Hadoop's codecs byte for byte; only Spark's no-compression names pass."""
+    found = opts.raw("compression")
+    if found is not None and found[1].strip().lower() not in UNCOMPRESSED:
+        raise ConfigError(
+            f"option {found[0]}={found[1]}: ppml-enc does not compress its output (the ciphertext would not "
+            f"shrink); remove it or use {found[0]}=none"
+        )
+
+
+def _write_separator(opts: Options) -> str:
+    """Spark's write separator: any non-empty string, ``\\t`` for a tab. Other backslash escapes (which Spark
+    decodes as ``\\u0001``, ``\\r``...) are refused rather than written differently."""
+    found = opts.raw("sep")
+    value = read_separator(found[1]) if found is not None else ","
+    if "\\" in value and found is not None:
+        raise ConfigError(
+            f"option {found[0]}={found[1]}: backslash escapes in a write separator are not supported except "
+            f"\\t; give the character itself"
+        )
+    return value
+
+
+def _line_separator(opts: Options) -> str:
+    """Spark's lineSep on write: one character, or two (its CRLF allowance)."""
+    found = opts.raw("lineSep")
+    if found is None:
+        return "\n"
+    if not 1 <= len(found[1]) <= 2:
+        raise ConfigError(f"option {found[0]}={found[1]!r}: Spark takes one or two characters; give one, e.g. \\n")
+    return found[1]
+
+
+def _write_time_zone(opts: Options) -> str | None:
+    """The zone timestamps are written in; a region id, UTC or a fixed ``+HH:MM`` offset."""
+    found = opts.raw("timeZone")
+    if found is None:
+        return None
+    from .textwrite import zone_for  # the zone rules live with the formatting
+
+    zone_for(found[1], found[0])
+    return found[1]
 
 
 def parse_mode(value: str | None) -> str:
