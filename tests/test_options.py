@@ -228,7 +228,7 @@ def test_choices_and_chars() -> None:
 
 BRIEF_REFUSED = [
     "ignoreLeadingWhiteSpace", "lineSep", "encoding", "samplingRatio", "enforceSchema", "emptyValue",
-    "nanValue", "positiveInf", "negativeInf", "maxColumns", "preferDate", "locale", "unescapedQuoteHandling",
+    "nanValue", "positiveInf", "negativeInf", "maxColumns", "locale", "unescapedQuoteHandling",
     "dropFieldIfAllNull", "allowComments", "charset", "quoteAll", "compression", "wholetext",
 ]  # fmt: skip
 

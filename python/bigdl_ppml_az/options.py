@@ -99,9 +99,17 @@ TABLE: tuple[OptionSpec, ...] = (
                "parsing", "_corrupt_record", sides=READ, allow_empty=False),
     OptionSpec("multiLine", BOOL, "records may span lines (CSV quoted newlines; JSON one document per file)",
                "parsing", False, sides=READ),
-    OptionSpec("dateFormat", STR, "Spark datetime pattern of date columns", "parsing", None, sides=READ),
-    OptionSpec("timestampFormat", STR, "Spark datetime pattern of timestamp columns", "parsing", None, sides=READ),
-    OptionSpec("timeZone", STR, "time zone of timestamps without an offset", "parsing", "UTC", sides=READ,
+    # datetime options (helper "datetime"; datasource/sparkdatetime.py)
+    OptionSpec("dateFormat", STR, "Spark datetime pattern of date columns (read and write; default yyyy-MM-dd)",
+               "parsing", None),
+    OptionSpec("timestampFormat", STR, "Spark datetime pattern of timestamp columns (read: default Spark's ISO "
+               "rules; write: default yyyy-MM-dd'T'HH:mm:ss.SSSXXX)", "parsing", None),
+    OptionSpec("timestampNTZFormat", STR, "Spark datetime pattern of timestamp_ntz columns (write default "
+               "yyyy-MM-dd'T'HH:mm:ss[.SSS])", "parsing", None),
+    OptionSpec("preferDate", BOOL, "inferSchema: values matching dateFormat (default yyyy-MM-dd) infer date, "
+               "else timestamp", "parsing", True, sides=READ),
+    OptionSpec("timeZone", STR, "time zone of timestamps without an offset (Spark's option timeZone; set it to "
+               "spark.sql.session.timeZone, which Python data sources cannot read)", "parsing", "UTC",
                allow_empty=False),
     # ---- planning
     OptionSpec("maxPartitionBytes", SIZE, "bytes of ciphertext per split (Spark's spark.sql.files."
@@ -169,7 +177,6 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("negativeInf", "spark-csv", "the string that reads as -Infinity"),
     _spark("emptyValue", "spark-csv", "the string of an empty value", BOTH),
     _spark("enforceSchema", "spark-csv", "apply the given schema without checking the header"),
-    _spark("preferDate", "spark-csv", "infer dates before timestamps"),
     _spark("maxColumns", "spark-csv", "most columns in a record"),
     _spark("maxCharsPerColumn", "spark-csv", "most characters in a value"),
     _spark("maxMalformedLogPerPartition", "spark-csv", "malformed records logged per partition"),
@@ -178,7 +185,6 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("locale", "spark-csv", "locale of dates and numbers"),
     _spark("samplingRatio", "spark-csv", "fraction of rows used for schema inference (CSV and JSON)"),
     _spark("lineSep", "spark-csv", "line separator (CSV, JSON and text)", BOTH),
-    _spark("timestampNTZFormat", "spark-csv", "pattern of timestamps without time zone (CSV and JSON)", BOTH),
     _spark("enableDateTimeParsingFallback", "spark-csv", "fall back to legacy datetime parsing (CSV and JSON)"),
     _spark("quoteAll", "spark-csv", "quote every value when writing", WRITE),
     _spark("escapeQuotes", "spark-csv", "escape quotes inside values when writing", WRITE),

@@ -795,6 +795,7 @@ class DatetimeOptions:
             if pattern is not None:
                 compiled(pattern, option)
         _zone(self.time_zone)
+        refuse_legacy_policy()
 
     @property
     def date_format_in_read(self) -> str | None:
@@ -853,6 +854,21 @@ class DatetimeOptions:
         """Spark's canParseDateAsTimestamp: a date+timestamp column is a timestamp only without a custom
         timestampFormat and with a date pattern the lenient timestamp parser reads; else it is a string."""
         return self.timestamp_format is None and (self.date_format_in_read or DEFAULT_DATE) in LENIENT_DATE_FORMATS
+
+
+def refuse_legacy_policy() -> None:
+    """spark.sql.legacy.timeParserPolicy=LEGACY (SimpleDateFormat, lenient) is not reproduced: refused by name
+    when this process can see the session (an in-process driver); Python data source workers cannot."""
+    try:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        policy = session.conf.get("spark.sql.legacy.timeParserPolicy", "CORRECTED") if session else None
+    except Exception:  # noqa: BLE001 - no session or JVM visible here: nothing to check
+        return
+    if policy is not None and str(policy).upper() == "LEGACY":
+        raise ConfigError("spark.sql.legacy.timeParserPolicy=LEGACY: ppml-enc parses and formats datetimes as "
+                          "Spark 3+ does (CORRECTED); set it to CORRECTED or EXCEPTION for ppml-enc reads/writes")
 
 
 def format_date(days: int, pattern: DatetimePattern, option: str) -> str:

@@ -11,6 +11,7 @@ import json
 import re
 import struct
 from collections.abc import Callable, Iterator
+import datetime as dt
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import sparkdatetime as sd
 from .options import WriteSettings
 
 
@@ -30,11 +32,11 @@ def encode(
     if fmt == "csv":
         header = settings.header
         for batch in batches:
-            write(_spark_csv(_csv_ready(batch), settings.sep, header))
+            write(_spark_csv(_csv_ready(batch, settings), settings.sep, header))
             header = False
             rows += batch.num_rows
         if header:  # no rows at all: Spark still writes the header
-            write(_spark_csv(_csv_ready(first.slice(0, 0)), settings.sep, True))
+            write(_spark_csv(_csv_ready(first.slice(0, 0), settings), settings.sep, True))
         return rows
     for batch in batches:
         if fmt == "text":
@@ -83,18 +85,60 @@ def _spark_csv(batch: pa.RecordBatch, sep: str, header: bool) -> bytes:
     return out + (bytes(memoryview(data)[start:stop]) if data is not None else b"")
 
 
-def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Timestamps as ISO 8601 with a zone (Spark's CSV default), so any reader gets the same instant."""
+def _csv_ready(batch: pa.RecordBatch, settings: WriteSettings | None = None) -> pa.RecordBatch:
+    """Dates and timestamps as Spark's CSV writer prints them: ``dateFormat``, ``timestampFormat``,
+    ``timestampNTZFormat`` (Spark's defaults when not given), timestamps in ``timeZone``
+    (:mod:`.sparkdatetime`). Defaults in UTC are vectorised; other patterns are printed value by value."""
+    settings = settings or WriteSettings()
     arrays = []
     for column, field in zip(batch.columns, batch.schema, strict=True):
-        if pa.types.is_timestamp(field.type):
-            text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
-            if field.type.tz is not None:
-                text = pc.binary_join_element_wise(text, "Z", null_handling="emit_null")
-            arrays.append(text)
+        if pa.types.is_timestamp(field.type) or pa.types.is_date32(field.type):
+            arrays.append(datetime_text(column, field.type, settings))
         else:
             arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+_ISO_YEARS = (dt.date(1000, 1, 1), dt.date(9999, 12, 31))
+
+
+def datetime_text(column: pa.Array, type_: pa.DataType, settings: WriteSettings) -> pa.Array:
+    """One date/timestamp column as Spark's text writers (CSV, JSON) print it with ``settings``' formats."""
+    if pa.types.is_date32(type_):
+        option, pattern = "dateFormat", settings.date_format or sd.DEFAULT_DATE
+    elif type_.tz is None:
+        option, pattern = "timestampNTZFormat", settings.timestamp_ntz_format or sd.DEFAULT_NTZ_WRITE
+    else:
+        option, pattern = "timestampFormat", settings.timestamp_format or sd.DEFAULT_TIMESTAMP_WRITE
+    compiled = sd.compiled(pattern, option, parsing=False)
+    fast = _fast_text(column, type_, pattern, settings)
+    if fast is not None:
+        return fast
+    if pa.types.is_date32(type_):
+        days = column.cast(pa.int32()).to_pylist()
+        return pa.array([None if d is None else sd.format_date(d, compiled, option) for d in days], pa.string())
+    micros = column.cast(pa.timestamp("us", type_.tz)).cast(pa.int64()).to_pylist()
+    if type_.tz is None:
+        return pa.array([None if m is None else sd.format_ntz(m, compiled, option) for m in micros], pa.string())
+    zone = settings.time_zone
+    return pa.array([None if m is None else sd.format_timestamp(m, compiled, zone, option) for m in micros],
+                    pa.string())  # fmt: skip
+
+
+def _fast_text(column: pa.Array, type_: pa.DataType, pattern: str, settings: WriteSettings) -> pa.Array | None:
+    """Spark's default patterns in UTC with pyarrow (4-digit years only, where both print the same)."""
+    utc = settings.time_zone.upper() in ("UTC", "Z")
+    lo, hi = pc.min_max(column.cast(pa.date32()) if not pa.types.is_date32(type_) else column).values()
+    if lo.as_py() is None or lo.as_py() < _ISO_YEARS[0] or hi.as_py() > _ISO_YEARS[1]:
+        return None
+    if pa.types.is_date32(type_) and pattern == sd.DEFAULT_DATE:
+        return column.cast(pa.string())
+    if pa.types.is_timestamp(type_) and ((type_.tz is None and pattern == sd.DEFAULT_NTZ_WRITE) or
+                                         (type_.tz is not None and utc and pattern == sd.DEFAULT_TIMESTAMP_WRITE)):
+        millis = pc.floor_temporal(column, unit="millisecond").cast(pa.timestamp("ms", type_.tz))
+        text = pc.strftime(millis, format="%Y-%m-%dT%H:%M:%S")  # %S prints the milliseconds at unit ms
+        return text if type_.tz is None else pc.binary_join_element_wise(text, "Z", "", null_handling="emit_null")
+    return None
 
 
 def _jsonable(value: Any) -> Any:
