@@ -307,9 +307,9 @@ class _TextInference:
         self.options = options
         self.null_value = settings.null_value
         self.is_date = options.infer_date() if options.prefer_date else (lambda text: False)
+        # Spark tries timestamp_ntz first only when spark.sql.timestampType=TIMESTAMP_NTZ, which a Python data
+        # source cannot see: the default (TIMESTAMP_LTZ) is assumed
         self.is_timestamp = options.infer_timestamp()
-        ntz = options.ntz_parser()
-        self.is_ntz = lambda text: ntz(text) is not None
 
     def _next(self, so_far: str, text: str) -> str:
         if so_far in ("null", "number"):
@@ -317,11 +317,11 @@ class _TextInference:
                 return "number"
             if self.is_date(text):
                 return "date"
-            return "timestamp" if self.is_ntz(text) or self.is_timestamp(text) else self._boolean(text)
+            return "timestamp" if self.is_timestamp(text) else self._boolean(text)
         if so_far == "date":
             if self.is_date(text):
                 return "date"
-            return "timestamp" if self.is_ntz(text) or self.is_timestamp(text) else self._boolean(text)
+            return "timestamp" if self.is_timestamp(text) else self._boolean(text)
         if so_far == "timestamp":
             return "timestamp" if self.is_timestamp(text) else self._boolean(text)
         if so_far == "boolean":

@@ -426,15 +426,15 @@ def _local_to_utc(days: int, micros: int, zone: dt.tzinfo) -> int | None:
     if zone is dt.UTC:
         return local
     if isinstance(zone, dt.timezone):
-        offset = zone.utcoffset(None)
-        return local - int(offset.total_seconds()) * 1_000_000
+        fixed = zone.utcoffset(None)
+        return local - int(fixed.total_seconds()) * 1_000_000
     y, _, _ = _civil_from_days(days)
     if not 1 <= y <= 9999:
         return None  # Python's zone rules cover years 1..9999 only
     naive = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=local)
-    offset = naive.replace(tzinfo=zone).utcoffset()
-    assert offset is not None
-    return local - (offset.days * 86400 + offset.seconds) * 1_000_000
+    found = naive.replace(tzinfo=zone).utcoffset()
+    assert found is not None
+    return local - (found.days * 86400 + found.seconds) * 1_000_000
 
 
 _MAX_MICROS = (1 << 63) - 1

@@ -7,11 +7,11 @@ fidelity tests compare it with Spark's writers without a data key.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 import struct
 from collections.abc import Callable, Iterator
-import datetime as dt
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
