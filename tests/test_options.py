@@ -227,7 +227,7 @@ def test_choices_and_chars() -> None:
 # ---- Spark options that ppml-enc refuses by name --------------------------------------------------------------
 
 BRIEF_REFUSED = [
-    "samplingRatio", "enforceSchema", "nanValue", "positiveInf", "negativeInf", "maxColumns", "preferDate",
+    "samplingRatio", "enforceSchema", "nanValue", "positiveInf", "negativeInf", "maxColumns",
     "locale", "unescapedQuoteHandling", "dropFieldIfAllNull", "allowComments", "wholetext",
 ]  # fmt: skip
 READ_REFUSED = ["ignoreLeadingWhiteSpace", "lineSep", "encoding", "emptyValue", "charset"]  # writes honour them

@@ -102,10 +102,18 @@ TABLE: tuple[OptionSpec, ...] = (
                "parsing", "_corrupt_record", sides=READ, allow_empty=False),
     OptionSpec("multiLine", BOOL, "records may span lines (CSV quoted newlines; JSON one document per file)",
                "parsing", False, sides=READ),
-    OptionSpec("dateFormat", STR, "Spark datetime pattern of date columns", "parsing", None, sides=READ),
-    OptionSpec("timestampFormat", STR, "Spark datetime pattern of timestamp columns", "parsing", None, sides=READ),
-    OptionSpec("timeZone", STR, "time zone of timestamps without an offset (write: of the timestamps written; "
-               "default the session's)", "parsing", "UTC", allow_empty=False),
+    # datetime options (helper "datetime"; datasource/sparkdatetime.py)
+    OptionSpec("dateFormat", STR, "Spark datetime pattern of date columns (read and write; default yyyy-MM-dd)",
+               "parsing", None),
+    OptionSpec("timestampFormat", STR, "Spark datetime pattern of timestamp columns (read: default Spark's ISO "
+               "rules; write: default yyyy-MM-dd'T'HH:mm:ss.SSSXXX)", "parsing", None),
+    OptionSpec("timestampNTZFormat", STR, "Spark datetime pattern of timestamp_ntz columns (write default "
+               "yyyy-MM-dd'T'HH:mm:ss[.SSS])", "parsing", None),
+    OptionSpec("preferDate", BOOL, "inferSchema: values matching dateFormat (default yyyy-MM-dd) infer date, "
+               "else timestamp", "parsing", True, sides=READ),
+    OptionSpec("timeZone", STR, "time zone of timestamps without an offset (Spark's option timeZone; set it to "
+               "spark.sql.session.timeZone, which Python data sources cannot read)", "parsing", "UTC",
+               allow_empty=False),
     # ---- planning
     OptionSpec("maxPartitionBytes", SIZE, "bytes of ciphertext per split (Spark's spark.sql.files."
                "maxPartitionBytes, which Python data sources cannot read)", "planning", 128 << 20, sides=READ),
@@ -187,14 +195,12 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("positiveInf", "spark-csv", "the string that reads as +Infinity"),
     _spark("negativeInf", "spark-csv", "the string that reads as -Infinity"),
     _spark("enforceSchema", "spark-csv", "apply the given schema without checking the header"),
-    _spark("preferDate", "spark-csv", "infer dates before timestamps"),
     _spark("maxColumns", "spark-csv", "most columns in a record"),
     _spark("maxCharsPerColumn", "spark-csv", "most characters in a value"),
     _spark("maxMalformedLogPerPartition", "spark-csv", "malformed records logged per partition"),
     _spark("unescapedQuoteHandling", "spark-csv", "what to do with unescaped quotes"),
     _spark("locale", "spark-csv", "locale of dates and numbers"),
     _spark("samplingRatio", "spark-csv", "fraction of rows used for schema inference (CSV and JSON)"),
-    _spark("timestampNTZFormat", "spark-csv", "pattern of timestamps without time zone (CSV and JSON)", BOTH),
     _spark("enableDateTimeParsingFallback", "spark-csv", "fall back to legacy datetime parsing (CSV and JSON)"),
     # ---- Spark's JSON options ppml-enc does not implement yet
     _spark("primitivesAsString", "spark-json", "infer every primitive as string"),

@@ -198,12 +198,12 @@ def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
             True,
         )
         if not ragged or settings.multi_line:
-            return _typed(names, table, [False] * len(names))
+            return _typed(names, table, [False] * len(names), settings)
     # Spark's tokens re-written as clean CSV (non-null values quoted, nulls empty) for pyarrow's type inference
     _, clean = _exact_sample(sample, settings, path)
     _, padded = _exact_columns(sample, settings, len(names))
     parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
-    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False), padded)
+    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False), padded, settings)
 
 
 _PADDED_NUMBER = re.compile(rb"[ \t]+[+-]?\d|\d[ \t]+")
@@ -229,28 +229,42 @@ def _infer_table(body: bytes, width: int, header: bool, parse: pacsv.ParseOption
         return None  # no data rows
     if not body.endswith(b"\n"):
         body += b"\n"  # pyarrow: a last line without a newline is "Empty CSV file or block" after skip_rows
-    return pacsv.read_csv(
-        io.BytesIO(body),
-        pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], skip_rows=1 if header else 0,
-                          use_threads=False),  # fmt: skip
-        parse,
-        pacsv.ConvertOptions(
-            null_values=nulls,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=quoted_null,
-            true_values=["true", "True", "TRUE"],
-            false_values=["false", "False", "FALSE"],
-        ),
-    )
+
+    def read(types: dict[str, pa.DataType]) -> pa.Table:
+        return pacsv.read_csv(
+            io.BytesIO(body),
+            pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], skip_rows=1 if header else 0,
+                              use_threads=False),  # fmt: skip
+            parse,
+            pacsv.ConvertOptions(
+                column_types=types,
+                null_values=nulls,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=quoted_null,
+                true_values=["true", "True", "TRUE"],
+                false_values=["false", "False", "FALSE"],
+            ),
+        )
+
+    table = read({})
+    # Dates, timestamps and booleans are Spark's rules (:func:`_text_type`): those columns are re-read as text
+    text = {f"c{i}": pa.string() for i, f in enumerate(table.schema) if not _numeric(f.type)}
+    return read(text) if text else table
 
 
-def _typed(names: list[str], table: pa.Table | None, padded: list[bool]) -> StructType:
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
+
+
+def _typed(names: list[str], table: pa.Table | None, padded: list[bool], settings: ReadSettings) -> StructType:
     """Spark types of the inferred columns; integers with spaces around them are doubles in Spark."""
     if table is None:
         return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string
     fields = []
+    inference = _TextInference(settings)
     for i, n in enumerate(names):
-        t = _spark_type(table.column(i))
+        column = table.column(i)
+        t = inference.type_of(column.to_pylist()) if pa.types.is_string(column.type) else _spark_type(column)
         if padded[i] and isinstance(t, (IntegerType, LongType)):
             t = DoubleType()
         fields.append(StructField(n, t, True))
@@ -273,6 +287,70 @@ def _spark_type(column: pa.ChunkedArray) -> DataType:
     if pa.types.is_date(t):
         return DateType()
     return StringType()
+
+
+_JAVA_DOUBLE = re.compile(r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)|"
+                          r"(0[xX][0-9a-fA-F]*\.?[0-9a-fA-F]*[pP][+-]?[0-9]+))[fFdD]?")  # fmt: skip
+
+
+class _TextInference:
+    """Spark's CSVInferSchema for a column pyarrow did not type as a number: dates, timestamps, booleans.
+
+    Values are folded in order as Spark does within a partition (``inferField`` then ``compatibleType``):
+    with ``preferDate`` a value matching the date pattern is a date, else one the timestamp parser reads is a
+    timestamp; a date+timestamp column widens to timestamp only when Spark's lenient default parser would
+    read its dates (no custom ``timestampFormat``), else it is a string. A number in such a column makes it a
+    string (Spark: no common type of a number and a date/boolean)."""
+
+    def __init__(self, settings: ReadSettings) -> None:
+        options = settings.datetime_options()
+        self.options = options
+        self.null_value = settings.null_value
+        self.is_date = options.infer_date() if options.prefer_date else (lambda text: False)
+        # Spark tries timestamp_ntz first only when spark.sql.timestampType=TIMESTAMP_NTZ, which a Python data
+        # source cannot see: the default (TIMESTAMP_LTZ) is assumed
+        self.is_timestamp = options.infer_timestamp()
+
+    def _next(self, so_far: str, text: str) -> str:
+        if so_far in ("null", "number"):
+            if _JAVA_DOUBLE.fullmatch(text.strip(_JAVA_TRIM)) is not None:
+                return "number"
+            if self.is_date(text):
+                return "date"
+            return "timestamp" if self.is_timestamp(text) else self._boolean(text)
+        if so_far == "date":
+            if self.is_date(text):
+                return "date"
+            return "timestamp" if self.is_timestamp(text) else self._boolean(text)
+        if so_far == "timestamp":
+            return "timestamp" if self.is_timestamp(text) else self._boolean(text)
+        if so_far == "boolean":
+            return self._boolean(text)
+        return "string"
+
+    @staticmethod
+    def _boolean(text: str) -> str:
+        return "boolean" if text.lower() in ("true", "false") else "string"
+
+    def _compatible(self, a: str, b: str) -> str:
+        if a == b or a == "null":
+            return b
+        if {a, b} == {"date", "timestamp"}:
+            return "timestamp" if self.options.date_widens_to_timestamp() else "string"
+        return "string"
+
+    def type_of(self, values: list[str | None]) -> DataType:
+        so_far = "null"
+        for text in values:
+            if text is None or text == "" or text == self.null_value:
+                continue
+            so_far = self._compatible(so_far, self._next(so_far, text))
+            if so_far == "string":
+                break
+        return {"date": DateType(), "timestamp": TimestampType(), "boolean": BooleanType()}.get(so_far, StringType())
+
+
+_JAVA_TRIM = "".join(chr(c) for c in range(0x21))
 
 
 def _json_type(t: pa.DataType) -> DataType:

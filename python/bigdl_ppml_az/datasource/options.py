@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 from ..formats import AUTO, DEFAULT_WRITE_MODE, Codec, all_codecs, codec_for, normalize_mode, write_codec
 from ..options import Options, OptionSpec, as_options, spec_for
+from .sparkdatetime import DatetimeOptions
 
 CONTENT_FORMATS = spec_for("format").choices
 MODES = spec_for("mode").choices
@@ -44,6 +45,8 @@ class ReadSettings:
     date_format: str | None = None
     timestamp_format: str | None = None
     time_zone: str = "UTC"
+    timestamp_ntz_format: str | None = None  # datetime options: see sparkdatetime.DatetimeOptions
+    prefer_date: bool = True
     infer_schema: bool = False
     multi_line: bool = False
     mode: str = "PERMISSIVE"
@@ -68,6 +71,10 @@ class ReadSettings:
             return False
         return self.escape
 
+    def datetime_options(self) -> DatetimeOptions:
+        return DatetimeOptions(self.date_format, self.timestamp_format, self.timestamp_ntz_format, self.prefer_date,
+                               self.time_zone)  # fmt: skip
+
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> ReadSettings:
         opts = as_options(options)
@@ -76,7 +83,7 @@ class ReadSettings:
         delivery = opts.get_choice("keyDelivery")
         crypto_mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode"))
         _check_content_format(crypto_mode, fmt)
-        return cls(
+        settings = cls(
             content_format=fmt,
             crypto_mode=crypto_mode,
             header=opts.get_bool("header"),
@@ -88,6 +95,8 @@ class ReadSettings:
             date_format=opts.get_str("dateFormat") or None,
             timestamp_format=opts.get_str("timestampFormat") or None,
             time_zone=opts.get_str("timeZone") or "UTC",
+            timestamp_ntz_format=opts.get_str("timestampNTZFormat") or None,
+            prefer_date=opts.get_bool("preferDate"),
             infer_schema=opts.get_bool("inferSchema"),
             multi_line=opts.get_bool("multiLine"),
             mode=mode,
@@ -104,6 +113,8 @@ class ReadSettings:
             chunk_bytes=opts.get_size("chunkBytes"),
             sample_bytes=opts.get_size("samplingBytes"),
         )
+        settings.datetime_options().check()  # a datetime pattern ppml-enc cannot honour is refused by name here
+        return settings
 
 
 def _planning_threads(opts: Options) -> int:
@@ -137,6 +148,9 @@ class WriteSettings:
     segment_size: int = 1 << 20
     key_delivery: str = "executor"
     footer_key: str = ""  # PME master key id (kms=azure: a Key Vault key name or URL); "" = jvm.pme's default
+    date_format: str | None = None  # datetime output patterns (None: Spark's defaults), see _csv_ready
+    timestamp_format: str | None = None
+    timestamp_ntz_format: str | None = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> WriteSettings:
@@ -174,6 +188,9 @@ class WriteSettings:
             segment_size=opts.get_size("segmentSize"),
             key_delivery=opts.get_choice("keyDelivery"),
             footer_key=opts.get_str("footerKey") or "",
+            date_format=_write_pattern(opts, "dateFormat"),
+            timestamp_format=_write_pattern(opts, "timestampFormat"),
+            timestamp_ntz_format=_write_pattern(opts, "timestampNTZFormat"),
         )
 
 
@@ -222,6 +239,17 @@ def _line_separator(opts: Options) -> str:
     if not 1 <= len(found[1]) <= 2:
         raise ConfigError(f"option {found[0]}={found[1]!r}: Spark takes one or two characters; give one, e.g. \\n")
     return found[1]
+
+
+def _write_pattern(opts: Options, name: str) -> str | None:
+    """A custom datetime output pattern, checked on the driver (a letter ppml-enc cannot print is refused here,
+    not in a task)."""
+    pattern = opts.get_str(name) or None
+    if pattern is not None:
+        from .sparkdatetime import compiled
+
+        compiled(pattern, name, parsing=False)
+    return pattern
 
 
 def _write_time_zone(opts: Options) -> str | None:

@@ -9,7 +9,7 @@ corrupt-record column when the schema has one), DROPMALFORMED drops the row, FAI
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -22,7 +22,6 @@ from ..errors import MalformedRecordError
 from .options import ReadSettings
 from .sparkcsv import LineTokenizer, needs_exact, tokenize_lines
 
-_OFFSET = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
 _TRUE = ["true", "True", "TRUE"]
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
 _FALSE = ["false", "False", "FALSE"]
@@ -32,68 +31,73 @@ def arrow_schema(schema: StructType) -> pa.Schema:
     return to_arrow_schema(schema, timezone="UTC")
 
 
-_JAVA_TOKENS = [
-    ("yyyy", "%Y"),
-    ("yy", "%y"),
-    ("MM", "%m"),
-    ("dd", "%d"),
-    ("HH", "%H"),
-    ("mm", "%M"),
-    ("ss", "%S"),
-    ("SSSSSS", "%f"),
-    ("SSS", "%f"),
-    ("XXX", "%z"),
-    ("Z", "%z"),
-]
-
-
-def java_to_strptime(pattern: str) -> str:
-    """Translate the common subset of Java DateTimeFormatter patterns to strptime (quoted literals kept)."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "'":
-            close = pattern.find("'", i + 1)
-            close = len(pattern) if close < 0 else close
-            out.append(pattern[i + 1 : close].replace("%", "%%") or "'")
-            i = close + 1
-            continue
-        for token, repl in _JAVA_TOKENS:
-            if pattern.startswith(token, i):
-                out.append(repl)
-                i += len(token)
-                break
-        else:
-            out.append(pattern[i].replace("%", "%%"))
-            i += 1
-    return "".join(out)
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # exactly what yyyy-MM-dd reads, and what pyarrow casts the same
+_ISO_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$"
 
 
 class Converter:
-    """String column -> Spark-typed Arrow column, with a mask of values that did not convert."""
+    """String column -> Spark-typed Arrow column, with a mask of values that did not convert.
+
+    Dates and timestamps follow Spark (:mod:`.sparkdatetime`): values in the plain ISO shape are cast by
+    pyarrow (vectorised; same answer as Spark's rules for that shape), the others are parsed one by one."""
 
     def __init__(self, settings: ReadSettings) -> None:
         self.settings = settings
-        self.date_fmt = java_to_strptime(settings.date_format) if settings.date_format else None
-        self.ts_fmt = java_to_strptime(settings.timestamp_format) if settings.timestamp_format else None
+        self.dt = settings.datetime_options()
+        self._parsers: dict[str, Callable[[str], int | None]] = {}
+
+    def _parser(self, kind: str) -> Callable[[str], int | None]:
+        if kind not in self._parsers:
+            self._parsers[kind] = {"date": self.dt.date_parser, "ts": self.dt.timestamp_parser,
+                                   "ntz": self.dt.ntz_parser}[kind]()  # fmt: skip
+        return self._parsers[kind]
 
     def convert(self, values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Array]:
         """(converted, bad) where bad marks non-null inputs that became null."""
         if pa.types.is_string(target) or pa.types.is_large_string(target):
             return values.cast(target), pa.array([False] * len(values), pa.bool_())
         cleaned = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
-        try:
-            result = self._vector(cleaned, target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            result = self._per_value(cleaned, target)
+        if pa.types.is_timestamp(target) or pa.types.is_date32(target):
+            result = self._datetimes(cleaned, target)
+        else:
+            try:
+                result = self._vector(cleaned, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                result = self._per_value(cleaned, target)
         bad = pc.and_(pc.is_valid(cleaned), pc.is_null(result))
         return result, pc.fill_null(bad, False)
 
+    def _datetimes(self, values: pa.Array, target: pa.DataType) -> pa.Array:
+        if pa.types.is_date32(target):
+            kind, iso, fast = "date", _ISO_DATE, self.dt.date_format in (None, "yyyy-MM-dd")
+        else:
+            kind = "ntz" if target.tz is None else "ts"
+            fmt = self.dt.timestamp_ntz_format if kind == "ntz" else self.dt.timestamp_format
+            iso, fast = _ISO_TIMESTAMP, fmt is None
+        if fast and len(values):
+            shaped = pc.fill_null(pc.match_substring_regex(values, iso), False)
+            if pc.all(shaped).as_py() or pc.all(pc.or_(shaped, pc.is_null(values))).as_py():
+                try:
+                    return self._cast_iso(values, target, kind)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    pass  # an invalid day or a local time the zone skips: value by value
+        parse = self._parser(kind)
+        numbers = [None if v is None else parse(v) for v in values.to_pylist()]
+        if kind == "date":
+            return pa.array(numbers, pa.int32()).cast(pa.date32())
+        return pa.array(numbers, pa.int64()).cast(target)
+
+    def _cast_iso(self, values: pa.Array, target: pa.DataType, kind: str) -> pa.Array:
+        if kind == "date":
+            return values.cast(pa.date32())
+        naive = values.cast(pa.timestamp("us"))
+        if kind == "ntz":
+            return naive
+        if self.dt.time_zone.upper() in ("UTC", "Z", "GMT", "+00:00"):
+            return naive.cast(pa.timestamp("us", "UTC")).cast(target)
+        return pc.assume_timezone(naive, self.dt.time_zone, ambiguous="earliest", nonexistent="raise").cast(target)
+
     def _vector(self, values: pa.Array, target: pa.DataType) -> pa.Array:
-        if pa.types.is_timestamp(target):
-            return self._timestamps(values, target)
-        if pa.types.is_date32(target) and self.date_fmt:
-            return pc.strptime(values, format=self.date_fmt, unit="s").cast(pa.date32())
         if pa.types.is_boolean(target):
             lowered = pc.utf8_lower(values)
             ok = pc.or_(pc.equal(lowered, "true"), pc.equal(lowered, "false"))
@@ -108,24 +112,6 @@ class Converter:
         if pa.types.is_floating(target):  # Java's Double.parseDouble trims characters up to U+0020 first
             return pc.utf8_trim(values, characters=_JAVA_TRIM).cast(target)
         return values.cast(target)
-
-    def _timestamps(self, values: pa.Array, target: pa.DataType) -> pa.Array:
-        tz = getattr(target, "tz", None)
-        if self.ts_fmt:
-            naive = pc.strptime(values, format=self.ts_fmt, unit="us", error_is_null=False)
-        else:
-            has_offset = pc.fill_null(pc.match_substring_regex(values, _OFFSET), False)
-            if pc.any(has_offset).as_py():
-                if tz is None:
-                    raise pa.ArrowInvalid("zone offset in a timestamp_ntz column")
-                aware = pc.if_else(has_offset, values, pa.scalar(None, pa.string())).cast(pa.timestamp("us", "UTC"))
-                local = pc.if_else(has_offset, pa.scalar(None, pa.string()), values).cast(pa.timestamp("us"))
-                local = pc.assume_timezone(local, self.settings.time_zone).cast(pa.timestamp("us", "UTC"))
-                return pc.coalesce(aware, local).cast(target)
-            naive = values.cast(pa.timestamp("us"))
-        if tz is None:
-            return naive.cast(target)
-        return pc.assume_timezone(naive, self.settings.time_zone).cast(target)
 
     def _per_value(self, values: pa.Array, target: pa.DataType) -> pa.Array:
         out: list[Any] = []
@@ -185,8 +171,8 @@ class CsvParser:
     def _fast_type(self, target: pa.DataType) -> pa.DataType:
         if pa.types.is_timestamp(target):
             return pa.string()  # zone offsets and the time zone are handled by Converter
-        if pa.types.is_date32(target) and self.settings.date_format not in (None, "yyyy-MM-dd"):
-            return pa.string()
+        if pa.types.is_date32(target):
+            return pa.string()  # Spark's date rules (fallbacks, patterns) are Converter's
         return target
 
     def _read_options(self, skip_header: bool, extra: bool = False) -> pacsv.ReadOptions:

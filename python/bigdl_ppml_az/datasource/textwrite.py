@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError, PpmlError
+from . import sparkdatetime as sd
 from .options import WriteSettings
 
 
@@ -291,19 +292,43 @@ def _csv_ready(batch: pa.RecordBatch, settings: WriteSettings) -> pa.RecordBatch
 
 
 def _datetime_text(column: pa.Array, field: pa.Field, settings: WriteSettings) -> pa.Array:
-    """Spark's default write patterns: ``yyyy-MM-dd``, ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX`` (in the write's zone)
-    and ``yyyy-MM-dd'T'HH:mm:ss.SSS`` for timestamps without a zone; milliseconds truncated."""
+    """A date/timestamp column as Spark's CSV writer prints it. A custom ``dateFormat``/``timestampFormat``/
+    ``timestampNTZFormat`` goes to :func:`datetime_text` (:mod:`.sparkdatetime`); Spark's default patterns
+    (``yyyy-MM-dd``, ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX`` in the write's zone, ``yyyy-MM-dd'T'HH:mm:ss.SSS`` without a
+    zone; milliseconds truncated) are vectorised where pyarrow prints the same, per value otherwise."""
     t = field.type
-    if pa.types.is_date(t):
+    if not (pa.types.is_date32(t) or pa.types.is_timestamp(t)):
+        raise ConfigError(f"column {field.name}: ppml-enc cannot write {t} as text; cast it to string")
+    option, pattern = _pattern_of(t, settings)
+    if pattern is not None:
+        return datetime_text(column, t, settings)
+    fast = _fast_text(column, t, _DEFAULT_PATTERNS[option], settings)
+    if fast is not None:
+        return fast
+    if pa.types.is_date32(t):
         days = column.cast(pa.int32()).to_pylist()
         return pa.array([None if d is None else date_text(d) for d in days], pa.string())
-    if pa.types.is_timestamp(t):
-        micros = column.cast(pa.timestamp("us", t.tz)).cast(pa.int64()).to_pylist()
-        if t.tz is None:
-            return pa.array([None if m is None else local_text(m) for m in micros], pa.string())
-        zone = zone_for(settings.time_zone or t.tz)
-        return pa.array([None if m is None else instant_text(m, zone) for m in micros], pa.string())
-    raise ConfigError(f"column {field.name}: ppml-enc cannot write {t} as text; cast it to string")
+    micros = column.cast(pa.timestamp("us", t.tz)).cast(pa.int64()).to_pylist()
+    if t.tz is None:
+        return pa.array([None if m is None else local_text(m) for m in micros], pa.string())
+    zone = zone_for(settings.time_zone or t.tz)
+    return pa.array([None if m is None else instant_text(m, zone) for m in micros], pa.string())
+
+
+_DEFAULT_PATTERNS = {
+    "dateFormat": sd.DEFAULT_DATE,
+    "timestampFormat": sd.DEFAULT_TIMESTAMP_WRITE,
+    "timestampNTZFormat": sd.DEFAULT_NTZ_WRITE,
+}
+
+
+def _pattern_of(t: pa.DataType, settings: WriteSettings) -> tuple[str, str | None]:
+    """The write option that formats a date/timestamp type, and its custom pattern (None: Spark's default)."""
+    if pa.types.is_date32(t):
+        return "dateFormat", settings.date_format
+    if t.tz is None:
+        return "timestampNTZFormat", settings.timestamp_ntz_format
+    return "timestampFormat", settings.timestamp_format
 
 
 # ------------------------------------------------------------------------------------------------ values
@@ -526,6 +551,9 @@ class _JsonRows:
             return lambda v: '"' + base64.b64encode(v).decode("ascii") + '"'
         if pa.types.is_date(t):
             epoch = datetime(1970, 1, 1).date()
+            if s.date_format is not None:
+                compiled = sd.compiled(s.date_format, "dateFormat", parsing=False)
+                return lambda v: json_string(sd.format_date((v - epoch).days, compiled, "dateFormat"))
             return lambda v: json_string(date_text((v - epoch).days))
         if pa.types.is_timestamp(t):
             return self._timestamp(t)
@@ -548,6 +576,13 @@ class _JsonRows:
 
     def _timestamp(self, t: pa.TimestampType) -> Callable[[Any], str]:
         epoch = datetime(1970, 1, 1)
+        option, pattern = _pattern_of(t, self.settings)
+        if pattern is not None:  # a custom pattern: sparkdatetime prints it
+            compiled = sd.compiled(pattern, option, parsing=False)
+            if t.tz is None:
+                return lambda v: json_string(sd.format_ntz(_micros(v.replace(tzinfo=None) - epoch), compiled, option))
+            zone_name, utc0 = self.settings.time_zone or t.tz, epoch.replace(tzinfo=UTC)
+            return lambda v: json_string(sd.format_timestamp(_micros(v - utc0), compiled, zone_name, option))
         if t.tz is None:
             return lambda v: json_string(local_text(_micros(v.replace(tzinfo=None) - epoch)))
         zone = zone_for(self.settings.time_zone or t.tz)
@@ -557,3 +592,45 @@ class _JsonRows:
 
 def _micros(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_ISO_YEARS = (datetime(1000, 1, 1).date(), datetime(9999, 12, 31).date())
+
+
+def datetime_text(column: pa.Array, type_: pa.DataType, settings: WriteSettings) -> pa.Array:
+    """One date/timestamp column as Spark's text writers (CSV, JSON) print it with ``settings``' formats."""
+    if pa.types.is_date32(type_):
+        option, pattern = "dateFormat", settings.date_format or sd.DEFAULT_DATE
+    elif type_.tz is None:
+        option, pattern = "timestampNTZFormat", settings.timestamp_ntz_format or sd.DEFAULT_NTZ_WRITE
+    else:
+        option, pattern = "timestampFormat", settings.timestamp_format or sd.DEFAULT_TIMESTAMP_WRITE
+    compiled = sd.compiled(pattern, option, parsing=False)
+    fast = _fast_text(column, type_, pattern, settings)
+    if fast is not None:
+        return fast
+    if pa.types.is_date32(type_):
+        days = column.cast(pa.int32()).to_pylist()
+        return pa.array([None if d is None else sd.format_date(d, compiled, option) for d in days], pa.string())
+    micros = column.cast(pa.timestamp("us", type_.tz)).cast(pa.int64()).to_pylist()
+    if type_.tz is None:
+        return pa.array([None if m is None else sd.format_ntz(m, compiled, option) for m in micros], pa.string())
+    zone = settings.time_zone or type_.tz
+    return pa.array([None if m is None else sd.format_timestamp(m, compiled, zone, option) for m in micros],
+                    pa.string())  # fmt: skip
+
+
+def _fast_text(column: pa.Array, type_: pa.DataType, pattern: str, settings: WriteSettings) -> pa.Array | None:
+    """Spark's default patterns in UTC with pyarrow (4-digit years only, where both print the same)."""
+    utc = (settings.time_zone or getattr(type_, "tz", None) or "UTC").upper() in ("UTC", "Z", "ETC/UTC", "+00:00")
+    lo, hi = pc.min_max(column.cast(pa.date32()) if not pa.types.is_date32(type_) else column).values()
+    if lo.as_py() is None or lo.as_py() < _ISO_YEARS[0] or hi.as_py() > _ISO_YEARS[1]:
+        return None
+    if pa.types.is_date32(type_) and pattern == sd.DEFAULT_DATE:
+        return column.cast(pa.string())
+    if pa.types.is_timestamp(type_) and ((type_.tz is None and pattern == sd.DEFAULT_NTZ_WRITE) or
+                                         (type_.tz is not None and utc and pattern == sd.DEFAULT_TIMESTAMP_WRITE)):
+        millis = pc.floor_temporal(column, unit="millisecond").cast(pa.timestamp("ms", type_.tz))
+        text = pc.strftime(millis, format="%Y-%m-%dT%H:%M:%S")  # %S prints the milliseconds at unit ms
+        return text if type_.tz is None else pc.binary_join_element_wise(text, "Z", "", null_handling="emit_null")
+    return None
