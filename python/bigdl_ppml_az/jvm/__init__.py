@@ -6,7 +6,7 @@ JVM instead. Usage::
     from bigdl_ppml_az import jvm
     spark = jvm.configure(SparkSession.builder).getOrCreate()
     jvm.prepare_read(spark, "/data/people", {"kms": "local", "primaryKeyPath": "primary.key"})
-    spark.read.csv("/data/people", header=True)           # *.ppmlgcm, *.cbc, *.nativecbc decrypt natively
+    spark.read.csv("/data/people", header=True)           # ppml-gcm/BigDL files decrypt, whatever their name
 
 The jar is compiled on first use from the Scala sources shipped in this package (pyspark's own Scala compiler,
 no network) and cached under the user's cache directory, keyed by source hash and Spark version.
@@ -19,9 +19,12 @@ from typing import Any
 from .build import cache_dir, compile_jar, jar_path, source_hash
 from .keys import (
     CBC_EXTENSION,
+    DETECT_CODECS,
+    DETECT_PREFIX,
     EXTENSIONS,
     GCM_CODEC,
     GCM_EXTENSION,
+    GUARDED_EXTENSIONS,
     NATIVE_EXTENSION,
     claim_extension,
     prepare_read,
@@ -29,21 +32,30 @@ from .keys import (
     register,
 )
 
+# Order matters: for one extension Hadoop keeps the codec listed last, so an explicit claim_extension()
+# (PpmlAnyCodec, plaintext refused) wins over a header-detecting slot (plaintext passes through).
 CODECS = (
     "bigdlppmlaz.PpmlGcmCodec",
     "bigdlppmlaz.BigdlCbcCodec",
     "bigdlppmlaz.BigdlNativeCbcCodec",
+    *DETECT_CODECS,
     "bigdlppmlaz.PpmlAnyCodec",
 )
 KMS_CLIENT = "bigdlppmlaz.PpmlKmsClient"
 
 
 def spark_settings(jar: str | None = None) -> dict[str, str]:
-    """The Spark settings that load the shim: the jar and the codecs (picked by file extension)."""
-    return {
+    """The Spark settings that load the shim: the jar, the codecs (picked by file extension) and the
+    header-detecting codecs on the common text extensions (GUARDED_EXTENSIONS), so that a file in our format
+    named ``.csv`` fails to read without its key instead of coming back as rows of ciphertext.
+    """
+    settings = {
         "spark.jars": jar or str(jar_path()),
         "spark.hadoop.io.compression.codecs": ",".join(CODECS),
     }
+    for slot, extension in enumerate(GUARDED_EXTENSIONS):
+        settings[f"spark.hadoop.{DETECT_PREFIX}{slot}"] = extension
+    return settings
 
 
 def configure(builder: Any, jar: str | None = None) -> Any:
@@ -66,6 +78,7 @@ __all__ = [
     "EXTENSIONS",
     "GCM_CODEC",
     "GCM_EXTENSION",
+    "GUARDED_EXTENSIONS",
     "KMS_CLIENT",
     "NATIVE_EXTENSION",
     "cache_dir",
