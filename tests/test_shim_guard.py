@@ -280,6 +280,20 @@ def test_tampered_and_wrong_key_files_fail_naming_the_file(guard_run: GuardRun) 
     assert ok(guard_run, "wrong_kms_for_other")["prepared"]  # the same files with their own primary key
 
 
+def test_settings_guard_the_text_extensions_and_let_an_explicit_claim_win() -> None:
+    from bigdl_ppml_az import jvm
+    from bigdl_ppml_az.errors import ConfigError
+
+    settings = jvm.spark_settings("shim.jar")
+    guarded = {v for k, v in settings.items() if k.startswith("spark.hadoop.fs.ppml.codec.detect.")}
+    assert guarded == {".csv", ".tsv", ".json", ".jsonl", ".txt", ".tbl"}
+    codecs = settings["spark.hadoop.io.compression.codecs"].split(",")
+    assert codecs[-1] == "bigdlppmlaz.PpmlAnyCodec" and len(codecs) == 20  # Hadoop keeps the last per extension
+    assert jvm.spark_settings("shim.jar", guard=["dat"])["spark.hadoop.fs.ppml.codec.detect.0"] == ".dat"
+    with pytest.raises(ConfigError, match="at most 16"):
+        jvm.spark_settings("shim.jar", guard=[f".e{i}" for i in range(17)])
+
+
 def test_prepare_read_refuses_a_session_without_the_shim(spark: Any, tmp_path: Path) -> None:
     """Keys registered in a session whose readers have no codec would leave ciphertext to be read as rows."""
     from bigdl_ppml_az import jvm

@@ -14,13 +14,16 @@ no network) and cached under the user's cache directory, keyed by source hash an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from ..errors import ConfigError
 from .build import cache_dir, compile_jar, jar_path, source_hash
 from .keys import (
     CBC_EXTENSION,
     DETECT_CODECS,
     DETECT_PREFIX,
+    DETECT_SLOTS,
     EXTENSIONS,
     GCM_CODEC,
     GCM_EXTENSION,
@@ -44,26 +47,30 @@ CODECS = (
 KMS_CLIENT = "bigdlppmlaz.PpmlKmsClient"
 
 
-def spark_settings(jar: str | None = None) -> dict[str, str]:
-    """The Spark settings that load the shim: the jar, the codecs (picked by file extension) and the
-    header-detecting codecs on the common text extensions (GUARDED_EXTENSIONS), so that a file in our format
-    named ``.csv`` fails to read without its key instead of coming back as rows of ciphertext.
+def spark_settings(jar: str | None = None, guard: Iterable[str] = GUARDED_EXTENSIONS) -> dict[str, str]:
+    """The Spark settings that load the shim: the jar, the codecs (picked by file extension) and a
+    header-detecting codec on each extension in ``guard`` (the common text ones by default), so that a file in
+    our format named ``people.csv`` fails to read without its key instead of coming back as rows of
+    ciphertext, while plaintext ``.csv`` files read as before. prepare_read claims further extensions.
     """
+    extensions = [e if e.startswith(".") else "." + e for e in guard]
+    if len(extensions) > DETECT_SLOTS:
+        raise ConfigError(f"guard: at most {DETECT_SLOTS} extensions, got {len(extensions)}")
     settings = {
         "spark.jars": jar or str(jar_path()),
         "spark.hadoop.io.compression.codecs": ",".join(CODECS),
     }
-    for slot, extension in enumerate(GUARDED_EXTENSIONS):
+    for slot, extension in enumerate(extensions):
         settings[f"spark.hadoop.{DETECT_PREFIX}{slot}"] = extension
     return settings
 
 
-def configure(builder: Any, jar: str | None = None) -> Any:
+def configure(builder: Any, jar: str | None = None, guard: Iterable[str] = GUARDED_EXTENSIONS) -> Any:
     """Add the shim to a ``SparkSession.builder`` (before ``getOrCreate``; jars cannot be added later).
 
-    An existing ``spark.jars`` setting on the builder is kept.
+    An existing ``spark.jars`` setting on the builder is kept. ``guard``: see :func:`spark_settings`.
     """
-    settings = spark_settings(jar)
+    settings = spark_settings(jar, guard)
     existing = getattr(builder, "_options", {}).get("spark.jars")
     if existing:
         settings["spark.jars"] = f"{existing},{settings['spark.jars']}"

@@ -102,7 +102,8 @@ def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
 
 def claim_extension(spark: Any, extension: str | None) -> None:
     """Let the codec decrypt files that kept a plaintext name (``.tbl``, ``.csv``...) in this session; None
-    gives the extension back. Plaintext files with a claimed extension fail to read until then.
+    gives the extension back. Stricter than what prepare_read claims: plaintext files with this extension
+    fail to read until then (so a plaintext file put in place of an encrypted one is refused too).
     """
     conf = hadoop_conf(spark)
     if extension:
