@@ -52,6 +52,8 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         out.update(table(spark.read.csv(job["path"], header=True, inferSchema=True)))
     elif job["op"] == "csv_multiline":
         out.update(table(spark.read.csv(job["path"], header=True, inferSchema=True, multiLine=True)))
+    elif job["op"] == "json":
+        out.update(table(spark.read.json(job["path"])))
     elif job["op"] == "text":
         out.update(table(spark.read.text(job["path"])))
     elif job["op"] != "prepare":
@@ -122,6 +124,8 @@ def guard_run(shim_jar: str, spark: Any, tmp_path_factory: pytest.TempPathFactor
     plain.mkdir()
     (plain / "people.csv").write_bytes(people_csv(6000))  # ~250 KB: several 64 KiB plaintext segments
     (plain / "events.dat").write_bytes(people_csv(300))  # an extension nobody guards until prepare_read
+    records = [{"id": i, "tag": f"t{i % 7}", "v": None if i % 5 == 0 else i / 4} for i in range(3000)]
+    (plain / "people.json").write_text("".join(json.dumps(r) + "\n" for r in records))
     (root / "gz").mkdir()
     (root / "gz" / "people.csv.gz").write_bytes(gzip.compress((plain / "people.csv").read_bytes()))
     keys = {name: root / "keys" / name for name in ("main", "other", "third")}
@@ -170,14 +174,17 @@ def guard_run(shim_jar: str, spark: Any, tmp_path_factory: pytest.TempPathFactor
         {"id": "plain_text", "op": "text", "path": s(plain / "people.csv"), "sql_conf": SPLITS},
         {"id": "plain_multiline", "op": "csv_multiline", "path": s(plain / "people.csv")},
         {"id": "plain_gz", "op": "csv", "path": s(root / "gz" / "people.csv.gz")},
+        {"id": "plain_json", "op": "json", "path": s(plain / "people.json"), "sql_conf": SPLITS},
         # CLI-encrypted ppml-gcm and BigDL files under plaintext names
         {"id": "gcm", "op": "csv", "path": s(gcm / "people.csv"), "prepare": s(gcm), "kms": kms},
         {"id": "gcm_split", "op": "csv", "path": s(gcm / "people.csv"), "sql_conf": SPLITS},
         {"id": "gcm_text", "op": "text", "path": s(gcm / "people.csv"), "sql_conf": SPLITS},
         {"id": "gcm_multiline", "op": "csv_multiline", "path": s(gcm / "people.csv")},
         {"id": "gcm_dat", "op": "csv", "path": s(gcm / "events.dat")},
+        {"id": "gcm_json", "op": "json", "path": s(gcm / "people.json"), "sql_conf": SPLITS},
         {"id": "cbc", "op": "csv", "path": s(cbc / "people.csv"), "prepare": s(cbc), "kms": kms},
         {"id": "cbc_dat", "op": "csv", "path": s(cbc / "events.dat")},
+        {"id": "cbc_json", "op": "json", "path": s(cbc / "people.json")},
         {"id": "mixed", "op": "csv", "path": s(root / "mixed"), "prepare": s(root / "mixed"), "kms": kms},
         # failures name the file
         {"id": "tampered_gcm", "op": "csv", "path": s(root / "tampered" / "gcm"),
@@ -202,6 +209,7 @@ def guard_run(shim_jar: str, spark: Any, tmp_path_factory: pytest.TempPathFactor
         "people": table(spark.read.csv(s(plain / "people.csv"), header=True, inferSchema=True)),
         "people_text": table(spark.read.text(s(plain / "people.csv"))),
         "events": table(spark.read.csv(s(plain / "events.dat"), header=True, inferSchema=True)),
+        "json": table(spark.read.json(s(plain / "people.json"))),
         "mixed": table(spark.read.csv(s(root / "mixed_plain"), header=True, inferSchema=True)),
     }
     return GuardRun(root, oracle, json.loads(results_path.read_text()))
@@ -240,12 +248,15 @@ def test_oracle_is_typed(guard_run: GuardRun) -> None:
 
 def test_cli_encrypted_csv_reads_as_spark_reads_the_plaintext(guard_run: GuardRun) -> None:
     oracle = guard_run.oracle
-    assert ok(guard_run, "gcm")["prepared"] == [str(guard_run.root / "gcm" / n) for n in ("events.dat", "people.csv")]
+    names = ("events.dat", "people.csv", "people.json")
+    assert ok(guard_run, "gcm")["prepared"] == [str(guard_run.root / "gcm" / n) for n in names]
     for job in ("gcm", "gcm_split", "gcm_multiline", "cbc"):
         same(ok(guard_run, job), oracle["people"])
     same(ok(guard_run, "gcm_text"), oracle["people_text"])
     for job in ("gcm_dat", "cbc_dat"):  # .dat: claimed by prepare_read for this session
         same(ok(guard_run, job), oracle["events"])
+    for job in ("gcm_json", "cbc_json"):
+        same(ok(guard_run, job), oracle["json"])
 
 
 def test_plaintext_still_reads_as_spark_reads_it(guard_run: GuardRun) -> None:
@@ -254,6 +265,7 @@ def test_plaintext_still_reads_as_spark_reads_it(guard_run: GuardRun) -> None:
     for job in ("plain", "plain_multiline", "plain_gz"):
         same(ok(guard_run, job), oracle["people"])
     same(ok(guard_run, "plain_text"), oracle["people_text"])
+    same(ok(guard_run, "plain_json"), oracle["json"])
 
 
 def test_mixed_directory_reads_plaintext_and_decrypts_the_rest(guard_run: GuardRun) -> None:
