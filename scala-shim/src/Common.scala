@@ -25,6 +25,8 @@ object ConfNames {
   val Verify = "fs.ppml.verify"
   /** Extension claimed by PpmlAnyCodec (e.g. ".tbl"). */
   val Extension = "fs.ppml.codec.extension"
+  /** fs.ppml.codec.detect.<slot>: extension claimed by PpmlDetectCodec<slot> (header detection, plaintext passes). */
+  val DetectExtension = "fs.ppml.codec.detect."
   /** Local primary key file path for the Parquet KmsClient (the path, never the key). */
   val LocalPrimaryKeyPath = "fs.ppml.local.primaryKeyPath"
 

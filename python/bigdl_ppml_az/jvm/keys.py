@@ -13,10 +13,11 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import ConfigError
-from ..formats import KEY_BESIDE, Codec, DataKey, ObjectInfo, all_codecs, ppml_gcm, probe
+from ..errors import ConfigError, PpmlError, with_source
+from ..formats import KEY_BESIDE, DataKey, ObjectInfo, all_codecs, detect, ppml_gcm, probe
 from ..formats import common as formats_common
 from ..formats import native as formats_native
+from ..formats.codec import HEAD_SIZE
 from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key, unwrap_cached
 from ..kms.resolve import resolve_wrapped_key
 from ..storage import expand_paths, filesystem_for
@@ -27,6 +28,7 @@ WRITE_KEY = KEY_PREFIX + "write"
 WRITE_ENVELOPE = "fs.ppml.write.envelope"
 VERIFY = "fs.ppml.verify"
 CLAIMED_EXTENSION = "fs.ppml.codec.extension"
+DETECT_PREFIX = "fs.ppml.codec.detect."  # + slot: the extension PpmlDetectCodec<slot> claims
 LOCAL_PRIMARY_KEY_PATH = "fs.ppml.local.primaryKeyPath"
 
 _SHIM_CODECS = {c.suffix: c for c in all_codecs() if c.suffix}  # file suffix -> the mode the shim decrypts
@@ -35,6 +37,13 @@ GCM_EXTENSION = ppml_gcm.CODEC.suffix
 CBC_EXTENSION = formats_common.CODEC.suffix
 NATIVE_EXTENSION = formats_native.CODEC.suffix
 GCM_CODEC = "bigdlppmlaz.PpmlGcmCodec"
+DETECT_SLOTS = 16  # PpmlDetectCodec0..15 in Codecs.scala
+DETECT_CODECS = tuple(f"bigdlppmlaz.PpmlDetectCodec{slot}" for slot in range(DETECT_SLOTS))
+# Guarded from the session's start by jvm.configure(): a file in our format with one of these names fails
+# ("no data key registered") instead of coming back as rows, even when prepare_read never saw it.
+GUARDED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".tbl")
+# The codecs that decrypt whatever detected format they are given (not nativeaescbc: named, not detected).
+DECRYPTING_CODECS = (GCM_CODEC, "bigdlppmlaz.BigdlCbcCodec", "bigdlppmlaz.PpmlAnyCodec", *DETECT_CODECS)
 
 
 def key_ref(data: bytes) -> str:
@@ -93,7 +102,8 @@ def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
 
 def claim_extension(spark: Any, extension: str | None) -> None:
     """Let the codec decrypt files that kept a plaintext name (``.tbl``, ``.csv``...) in this session; None
-    gives the extension back. Plaintext files with a claimed extension fail to read until then.
+    gives the extension back. Stricter than what prepare_read claims: plaintext files with this extension
+    fail to read until then (so a plaintext file put in place of an encrypted one is refused too).
     """
     conf = hadoop_conf(spark)
     if extension:
@@ -102,12 +112,82 @@ def claim_extension(spark: Any, extension: str | None) -> None:
         conf.unset(CLAIMED_EXTENSION)
 
 
+def _extension(name: str) -> str:
+    """The last suffix of a file name (``people.csv`` -> ``.csv``); "" for none."""
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    dot = base.rfind(".")
+    return base[dot:] if dot > 0 else ""
+
+
+def codec_classes(spark: Any, names: list[str]) -> list[str]:
+    """The Hadoop codec class Spark's readers would pick for each file ("" for none), asked of the JVM."""
+    if not names:
+        return []
+    try:
+        guard = spark._jvm.bigdlppmlaz.Guard
+        joined = guard.codecClasses(hadoop_conf(spark), "\0".join(names))
+    except Exception as exc:  # py4j: the class is missing when the session was built without the shim jar
+        raise ConfigError(
+            "the session has no JVM shim (bigdlppmlaz.Guard not found): build it with "
+            "bigdl_ppml_az.jvm.configure(SparkSession.builder) or the settings of `ppml-az shim conf`"
+        ) from exc
+    return str(joined).split("\0")
+
+
+def claim_detected(spark: Any, extension: str) -> None:
+    """Let a header-detecting codec (plaintext passes through) own ``extension`` in this session."""
+    conf = hadoop_conf(spark)
+    values = [conf.get(f"{DETECT_PREFIX}{slot}") for slot in range(DETECT_SLOTS)]
+    if extension in values:
+        return
+    free = next((slot for slot, value in enumerate(values) if not value), None)
+    if free is None:
+        raise ConfigError(
+            f"extension {extension}: all {DETECT_SLOTS} header-detecting codec slots are taken "
+            f"({', '.join(str(v) for v in values)}); rename the encrypted files to {GCM_EXTENSION} or read them "
+            "with ppml-enc"
+        )
+    conf.set(f"{DETECT_PREFIX}{free}", extension)
+
+
+def _guard(spark: Any, encrypted: list[str]) -> None:
+    """Claim the extension of every encrypted file no codec of ours would open, then check that each one
+    now has one: prepare_read never returns while Spark would read one of them as plaintext rows.
+    """
+    ours = set(DECRYPTING_CODECS)
+    for name, found in zip(encrypted, codec_classes(spark, encrypted), strict=True):
+        if found in ours:
+            continue
+        extension = _extension(name)
+        if found:
+            raise ConfigError(
+                f"{name}: encrypted, but Spark would open it with {found} (extension {extension or 'none'}); "
+                f"rename it to end in {GCM_EXTENSION} (or {CBC_EXTENSION} for BigDL files)"
+            )
+        if not extension:
+            raise ConfigError(
+                f"{name}: encrypted, but its name has no extension for a codec to claim; rename it to end in "
+                f"{GCM_EXTENSION} (or {CBC_EXTENSION} for BigDL files)"
+            )
+        claim_detected(spark, extension)
+    for name, found in zip(encrypted, codec_classes(spark, encrypted), strict=True):
+        if found not in ours:
+            raise ConfigError(
+                f"{name}: encrypted, but Spark would read it with {found or 'no codec'} (Hadoop's extension match); "
+                f"rename it to end in {GCM_EXTENSION}"
+            )
+
+
 def prepare_read(
     spark: Any, paths: str | Iterable[str], options: Mapping[str, str], extensions: Iterable[str] = ()
 ) -> list[str]:
-    """Probe every encrypted file under ``paths`` (by extension: ours plus ``extensions``), unwrap each
-    distinct data key once on the driver and register it for the codec. Returns the files prepared.
-    Errors name the file and what to do.
+    """Make Spark's own readers decrypt every encrypted file under ``paths``; return those files.
+
+    Every file is probed by its first bytes whatever its name; a ppml-gcm or BigDL file's data key is unwrapped
+    once per distinct key on the driver and registered for the codec, and its extension is claimed by a
+    header-detecting codec when none of ours owns it (``people.csv``: ``.csv``). Files in no encrypted format
+    are left to be read as plaintext, except those ending in our extensions or in ``extensions``, which must
+    be encrypted. Raises (naming the file) when an encrypted file would still reach Spark undecrypted.
     """
     wanted = EXTENSIONS + tuple(extensions)
     path_list = [paths] if isinstance(paths, str) else list(paths)
@@ -118,25 +198,31 @@ def prepare_read(
     native_seen = False
     for status in expand_paths(path_list, options):
         name = status.path
-        if not name.endswith(wanted):
-            continue
-        codec: Codec | None = next((c for suffix, c in _SHIM_CODECS.items() if name.endswith(suffix)), None)
-        if codec is not None and codec.key_reference == KEY_BESIDE:  # no key reference in the file
+        if name.endswith(NATIVE_EXTENSION):  # headerless: known by its extension only, key beside the file
             native_seen = True
             prepared.append(name)
             continue
         fs = filesystem_for(name, options)
         with fs.open_read(name) as handle:
-            info = probe(handle, status.size, name)
+            head = ppml_gcm.read_exact(handle, 0, min(status.size, HEAD_SIZE))  # bounded: what detect() needs
+            codec = detect(head)
+            if (codec is None or not codec.wraps_bytes) and not name.endswith(wanted):
+                continue  # plaintext (or Parquet, PME included): Spark reads it as it is
+            info = probe(handle, status.size, name)  # raises, naming the file, for plaintext with our extension
         prepared.append(name)
-        assert info.key_ref is not None
+        if info.codec.key_reference == KEY_BESIDE or info.key_ref is None:
+            raise ConfigError(f"{name}: crypto mode {info.mode} carries no key reference for the JVM codec")
         if info.key_ref.wrapped_key in done:
             continue
-        material = unwrap_cached(kms, _wrapped(info, name, settings))
+        try:
+            material = unwrap_cached(kms, _wrapped(info, name, settings))
+        except PpmlError as exc:  # wrong primary key, KMS refusal: say which file needed it
+            raise with_source(exc, name) from None
         register(spark, info, DataKey(material))
         done.add(info.key_ref.wrapped_key)
     if native_seen:
         register_native_key(spark, options)
+    _guard(spark, [name for name in prepared if not name.endswith(NATIVE_EXTENSION)])
     return prepared
 
 
