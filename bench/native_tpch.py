@@ -59,7 +59,8 @@ def session(cores: int = 2) -> Any:
         .config("spark.driver.memory", "4g")
         .config("spark.sql.shuffle.partitions", "8")
     )
-    return jvm.configure(builder).getOrCreate()
+    # guard=(): no header-detecting codec on .tbl/.csv, so the plaintext baselines are Spark's reader alone
+    return jvm.configure(builder, guard=()).getOrCreate()
 
 
 def timed(fn: Any) -> float:
