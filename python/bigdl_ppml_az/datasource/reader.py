@@ -1,12 +1,13 @@
 """Worker side of a read: for each split of the task, open it, unwrap its key (once per process), decrypt,
-parse and yield batches."""
+parse and yield batches. A split planned from the listing alone (a small file) has its header read and
+checked here first, through the same open file (see ``planning.resolve_split``)."""
 
 from __future__ import annotations
 
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
@@ -17,7 +18,7 @@ from ..errors import IntegrityError, PpmlError, with_source
 from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..options import Options
-from ..storage import filesystem_for
+from ..storage import filesystem_for, open_status
 from . import pme
 from .keys import unwrap
 from .lineformats import JsonParser, TextParser
@@ -26,7 +27,7 @@ from .options import ReadSettings, paths_of
 from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
 from .parsing import CsvParser
 from .partitions import typed_value
-from .planning import FilePartition, FileSplit, plan
+from .planning import FilePartition, FileSplit, plan, resolve_split
 
 
 class PpmlEncReader(DataSourceReader):
@@ -96,43 +97,51 @@ class PpmlEncReader(DataSourceReader):
         return unwrap(self.kms_settings, split.wrapped, split.path)
 
     def _read_split(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
-        codec = split.info.codec
-        if not codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow decrypts
+        fs = filesystem_for(split.path, self.options)
+        if split.info is not None and not split.info.codec.wraps_bytes:  # encrypted inside Parquet (PME)
             yield from self._read_pme(split)
             return
+        with open_status(fs, split.status) as source:
+            if split.info is None:  # planned from the listing: this task reads and checks the header
+                split = resolve_split(split, source, fs, self.settings, self.kms_settings)
+            yield from self._read_open(split, source)
+
+    def _read_open(self, split: FileSplit, source: BinaryIO) -> Iterator[pa.RecordBatch]:
+        """Decrypt, authenticate and parse one probed split from its open file."""
+        assert split.info is not None
+        codec = split.info.codec
         settings = self.settings
-        fs = filesystem_for(split.path, self.options)
-        with fs.open_read(split.path) as source:
-            key = self._key(split) if codec.encrypted else None
-            reader = open_reader(
-                split.info, source, key, verify=settings.verify, name=split.path, unit_size=split.unit_size or 0
-            )
-            if codec.verify_tail and split.stop_unit < split.unit_count:
-                # Detect truncation before returning any row: the true last unit must authenticate.
-                for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
-                    pass
-            if settings.content_format == "parquet":
-                skipper = row_group_skipper(self.row_group_filters)
-                yield from read_parquet(open_parquet(reader), self._data_schema(split), skipper)
-                return
-            parser = self._parser(split.path, self._data_schema(split))
-            pieces = iter_plaintext(reader, split.path, split.first_unit, None)
-            skip_header = settings.header and split.first_split and settings.content_format == "csv"
-            if settings.multi_line and isinstance(parser, CsvParser):
-                yield from parser.parse_stream(PieceStream(pieces), skip_header)
-                return
-            if settings.multi_line and settings.content_format == "json":  # one document per file, as Spark
-                whole = _json_document_lines(b"".join(pieces), split.path)
-                chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
-            else:
-                chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
-            for chunk in chunks:
-                yield from parser.parse(chunk, skip_header)
-                skip_header = False
+        key = self._key(split) if codec.encrypted else None
+        reader = open_reader(
+            split.info, source, key, verify=settings.verify, name=split.path, unit_size=split.unit_size or 0
+        )
+        if codec.verify_tail and split.stop_unit < split.unit_count:
+            # Detect truncation before returning any row: the true last unit must authenticate.
+            for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
+                pass
+        if settings.content_format == "parquet":
+            skipper = row_group_skipper(self.row_group_filters)
+            yield from read_parquet(open_parquet(reader), self._data_schema(split), skipper)
+            return
+        parser = self._parser(split.path, self._data_schema(split))
+        pieces = iter_plaintext(reader, split.path, split.first_unit, None)
+        skip_header = settings.header and split.first_split and settings.content_format == "csv"
+        if settings.multi_line and isinstance(parser, CsvParser):
+            yield from parser.parse_stream(PieceStream(pieces), skip_header)
+            return
+        if settings.multi_line and settings.content_format == "json":  # one document per file, as Spark
+            whole = _json_document_lines(b"".join(pieces), split.path)
+            chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
+        else:
+            chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
+        for chunk in chunks:
+            yield from parser.parse(chunk, skip_header)
+            skip_header = False
 
     def _read_pme(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         """Parquet Modular Encryption: pyarrow decrypts the footer and pages; keys via the KMS in the footer."""
-        with filesystem_for(split.path, self.options).open_read(split.path) as source:
+        assert split.info is not None
+        with open_status(filesystem_for(split.path, self.options), split.status) as source:
             file = pme.open_file(source, split.info.file_size, split.path, self.options)
             by_stats = row_group_skipper(self.row_group_filters)
             skip = by_stats
