@@ -176,7 +176,8 @@ def test_one_bad_header_fails_planning_with_its_name(small: dict[str, Path], tmp
     victim.write_bytes(ppml_gcm.MAGIC + b"\x00\x00\x00\x10{not an envelope" + os.urandom(200))
     # Larger than the split target, so probed while planning (a small file's bad header fails its task instead:
     # tests/test_scale_planning.py).
-    reader = PpmlEncReader(options_for(small["key"], table, planningthreads="4", maxpartitionbytes="128"), all_strings())
+    options = options_for(small["key"], table, planningthreads="4", maxpartitionbytes="128")
+    reader = PpmlEncReader(options, all_strings())
     with pytest.raises(Exception) as info:
         reader.partitions()
     assert victim.name in str(info.value)
