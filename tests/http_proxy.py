@@ -48,6 +48,8 @@ class CountingProxy:
         self.delay = delay
         self._lock = threading.Lock()
         self._requests: list[Request] = []
+        self._active = 0
+        self.peak = 0  # most requests in flight at once since the last reset
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -72,11 +74,18 @@ class CountingProxy:
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
+            self.peak = self._active
 
     def _record(self, method: str, target: str) -> None:
         parts = urlsplit(target)
         with self._lock:
             self._requests.append(Request(method, parts.path, parse_qs(parts.query)))
+            self._active += 1
+            self.peak = max(self.peak, self._active)
+
+    def _done(self) -> None:
+        with self._lock:
+            self._active -= 1
 
     def __enter__(self) -> CountingProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="counting-proxy")
@@ -103,6 +112,12 @@ class CountingProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 proxy._record(self.command, self.path)
+                try:
+                    self._send_upstream(body)
+                finally:
+                    proxy._done()
+
+            def _send_upstream(self, body: bytes | None) -> None:
                 if proxy.delay:
                     time.sleep(proxy.delay)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}

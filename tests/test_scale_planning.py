@@ -18,7 +18,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from bigdl_ppml_az.datasource.options import ReadSettings
 from bigdl_ppml_az.datasource.planning import FileSplit, plan_splits, resolve_split
-from bigdl_ppml_az.datasource.reader import PpmlEncReader
+from bigdl_ppml_az.datasource.reader import PREFETCH_FILES, PpmlEncReader
 from bigdl_ppml_az.kms import KmsSettings
 from bigdl_ppml_az.kms.local import LocalKms
 from bigdl_ppml_az.storage import LocalFileSystem, open_status
@@ -129,6 +129,26 @@ def test_spark_read_makes_one_request_per_small_file(
     assert sorted(set(reads)) == sorted(p.name for p in tables["many"].iterdir())
     assert len(reads) == 31 and reads.count("part-00000.csv") == 2  # Spark planned once: one probe, one task read
     assert not [r for r in requests if r.kind == "properties" and "/part-" in r.path]
+
+
+def test_a_task_fetches_its_small_remote_files_ahead(remote: dict[str, Any], tables: dict[str, Path]) -> None:
+    """One task of 30 small files (minPartitions=1): their GETs overlap (a few in flight, bounded), each file is
+    fetched once, and every row arrives."""
+    proxy: CountingProxy = remote["proxy"]
+    storage = {k.lower(): v for k, v in remote["storage"].items()}
+    options = _options(tables["key"], remote["url"]("many"), minpartitions="1", **storage)
+    reader = PpmlEncReader(options, _strings())
+    (task,) = reader.partitions()
+    proxy.delay = 0.05  # so fetches surely overlap
+    proxy.reset()
+    try:
+        rows = sum(batch.num_rows for batch in reader.read(task))
+    finally:
+        proxy.delay = 0.0
+    assert rows == 30 * 10
+    reads = [r for r in proxy.requests if r.kind == "read"]
+    assert len(reads) == len({r.path for r in reads}) == 30
+    assert 1 < proxy.peak <= PREFETCH_FILES
 
 
 def test_mixed_table_reads_like_spark(spark: Any, remote: dict[str, Any], tables: dict[str, Path]) -> None:
