@@ -12,8 +12,11 @@ target ``maxSplitBytes = min(maxPartitionBytes, max(openCostInBytes, totalBytes 
 would pass ``maxSplitBytes``, each split costing its size plus ``openCostInBytes`` (see :func:`pack`). Unlike
 Spark, a file is cut only at ``maxPartitionBytes``, never smaller to reach ``minPartitions``: every extra split
 of an encrypted file authenticates its final segment again, and small tables gain nothing from it.
-Headers are probed by a bounded thread pool (``planningThreads``), keeping file order. The driver holds a few
-small records per split, never anything sized by what a header declares (unit starts are arithmetic).
+A file that fits in one split (up to maxPartitionBytes) is planned from its listing alone (size, ETag): its
+task reads and checks the header (:func:`resolve_split`), so N small files cost the listing plus one probe of
+the first file, which fixes the read's crypto mode. Headers of larger files (needed to cut them) are probed
+by a bounded thread pool (``planningThreads``), one ranged read each, keeping file order. The driver holds a
+few small records per split, never anything sized by what a header declares (unit starts are arithmetic).
 """
 
 from __future__ import annotations
