@@ -102,7 +102,8 @@ def test_pruning_matches_spark_and_opens_only_matching_directories(
     partitions = reader.partitions()
     paths = {s.path for p in partitions for s in p.splits}  # type: ignore[attr-defined]
     assert len(paths) == 4 and all("/dt=2026-11-01/" in p and "/n=20/" in p for p in paths)
-    assert sorted(set(opened)) == sorted(paths)  # no other file's header was read
+    # no other file's header was read (files that fit one split are probed by their task, so only the first)
+    assert opened and set(opened) <= paths
 
 
 def test_pruning_on_a_null_partition(table: dict[str, Path], spark: Any) -> None:

@@ -154,8 +154,10 @@ def test_header_probes_respect_the_thread_bound(
         return counter(fs, path)
 
     monkeypatch.setattr(LocalFileSystem, "open_read", open_read)
-    settings = _settings(planningThreads=str(threads))
-    options = options_for(small["key"], small["enc"], planningthreads=str(threads))
+    # Files that fit in one split are probed by their task (tests/test_scale_planning.py); with a 128-byte
+    # split target every file here needs its layout, so the driver probes all of them.
+    settings = _settings(planningThreads=str(threads), maxPartitionBytes="128")
+    options = options_for(small["key"], small["enc"], planningthreads=str(threads), maxpartitionbytes="128")
     splits, _, _ = plan_splits(options, settings, [str(small["enc"])])
     assert len(counter.paths) == FILES  # one probe per file
     assert counter.peak <= threads
@@ -172,7 +174,10 @@ def test_one_bad_header_fails_planning_with_its_name(small: dict[str, Path], tmp
         (table / f.name).write_bytes(f.read_bytes())
     victim = sorted(table.iterdir())[7]
     victim.write_bytes(ppml_gcm.MAGIC + b"\x00\x00\x00\x10{not an envelope" + os.urandom(200))
-    reader = PpmlEncReader(options_for(small["key"], table, planningthreads="4"), all_strings())
+    # Larger than the split target, so probed while planning (a small file's bad header fails its task instead:
+    # tests/test_scale_planning.py).
+    options = options_for(small["key"], table, planningthreads="4", maxpartitionbytes="128")
+    reader = PpmlEncReader(options, all_strings())
     with pytest.raises(Exception) as info:
         reader.partitions()
     assert victim.name in str(info.value)

@@ -35,7 +35,7 @@ from pyspark.sql.types import (
 from ..errors import ConfigError, IntegrityError, PpmlError
 from ..formats import DataKey, ObjectInfo, encrypted, iter_plaintext, open_reader, open_sample
 from ..kms import KmsSettings
-from ..storage import FileSystem, filesystem_for
+from ..storage import FileStatus, FileSystem, filesystem_for, open_status
 from .keys import unwrap, wrapped_key_for
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
@@ -54,7 +54,7 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     fs = filesystem_for(first.path, options)
     info = probe_file(fs, first, settings)
     if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow reads the footer
-        with fs.open_read(first.path) as source:
+        with open_status(fs, first) as source:
             arrow = pme_open(source, first.size, first.path, options).schema_arrow
         return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
     key = None
@@ -67,9 +67,9 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     codec = info.codec
     unauthenticated = codec.encrypted and not (codec.authenticated and (settings.verify or not codec.whole_file_mac))
     if not unauthenticated:
-        return _sample_schema(fs, first.path, info, key, settings, whole_tail=True)
+        return _sample_schema(fs, first, info, key, settings, whole_tail=True)
     try:
-        return _sample_schema(fs, first.path, info, key, settings, whole_tail=False)
+        return _sample_schema(fs, first, info, key, settings, whole_tail=False)
     except (PpmlError, pa.ArrowException, ValueError, UnicodeDecodeError):
         raise IntegrityError(
             f"{first.path}: no schema could be inferred from its decrypted sample ({info.mode} data is not "
@@ -78,14 +78,15 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
 
 
 def _sample_schema(
-    fs: FileSystem, path: str, info: ObjectInfo, key: DataKey | None, settings: ReadSettings, whole_tail: bool
+    fs: FileSystem, first: FileStatus, info: ObjectInfo, key: DataKey | None, settings: ReadSettings, whole_tail: bool
 ) -> StructType:
     """Schema from a bounded sample of one file, decrypted through ``open_sample`` (never a padding oracle).
 
     ``whole_tail`` False: the sample may end inside a row (the final block was withheld), so it is cut at
     the last newline like a full sample. Limit: multiLine and Parquet samples need the file's end, so for
     unauthenticated CBC they decrypt it (the error stays uniform, but success versus failure remains)."""
-    with fs.open_read(path) as source:
+    path = first.path
+    with open_status(fs, first) as source:
         if settings.content_format == "parquet":  # the footer is at the end: needs the whole (verified) file
             reader = open_reader(info, source, key, verify=settings.verify, name=path)
             arrow = open_parquet(reader).schema_arrow

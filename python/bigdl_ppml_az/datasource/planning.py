@@ -12,8 +12,11 @@ target ``maxSplitBytes = min(maxPartitionBytes, max(openCostInBytes, totalBytes 
 would pass ``maxSplitBytes``, each split costing its size plus ``openCostInBytes`` (see :func:`pack`). Unlike
 Spark, a file is cut only at ``maxPartitionBytes``, never smaller to reach ``minPartitions``: every extra split
 of an encrypted file authenticates its final segment again, and small tables gain nothing from it.
-Headers are probed by a bounded thread pool (``planningThreads``), keeping file order. The driver holds a few
-small records per split, never anything sized by what a header declares (unit starts are arithmetic).
+A file that fits in one split (up to maxPartitionBytes) is planned from its listing alone (size, ETag): its
+task reads and checks the header (:func:`resolve_split`), so N small files cost the listing plus one probe of
+the first file, which fixes the read's crypto mode. Headers of larger files (needed to cut them) are probed
+by a bounded thread pool (``planningThreads``), one ranged read each, keeping file order. The driver holds a
+few small records per split, never anything sized by what a header declares (unit starts are arithmetic).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from pyspark.sql.datasource import InputPartition
 from pyspark.sql.types import StructType
@@ -30,7 +33,7 @@ from pyspark.sql.types import StructType
 from ..errors import ConfigError, IntegrityError, PpmlError, StorageError, UnknownFormatError, with_source
 from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
 from ..kms import KmsSettings, WrappedKey
-from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for
+from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for, open_status
 from . import pme
 from .keys import require_same_mode, unwrap, wrapped_key_for
 from .options import ReadSettings, check_driver_delivery, paths_of
@@ -39,22 +42,35 @@ from .partitions import Discovered, discover, keeps, typed_value
 
 @dataclass(repr=False, kw_only=True)
 class FileSplit(InputPartition):
-    """One task's share of one file: units [first_unit, stop_unit) and plaintext [start, end)."""
+    """One task's share of one file: units [first_unit, stop_unit) and plaintext [start, end).
+
+    ``info`` None: a file that fits in one split, planned from its listing alone; the task reads its header
+    (:func:`resolve_split`), checks it against ``expected_mode`` and reads the whole file."""
 
     path: str
-    info: ObjectInfo
-    first_unit: int
-    stop_unit: int
-    unit_count: int
-    unit_size: int
-    start: int
-    end: int | None  # None: to the end of the file
-    first_split: bool
-    wrapped: WrappedKey | None
+    size: int  # the listed size
+    etag: str | None = None  # the listed version (Azure): tasks open without asking again, pinned to it
+    info: ObjectInfo | None
+    expected_mode: str | None = None  # info None: the crypto mode of the read (its first file's)
+    cut_bytes: int = 0  # info None: where the driver cuts files (the task's unit layout uses it)
+    first_unit: int = 0
+    stop_unit: int = 0
+    unit_count: int = 0
+    unit_size: int = 0
+    start: int = 0
+    end: int | None = None  # None: to the end of the file
+    first_split: bool = True
+    wrapped: WrappedKey | None = None
     key: DataKey | None = field(default=None)  # only with keyDelivery=driver
     partition: tuple[tuple[str, str | None], ...] = ()  # key=value directories: (column, raw value or None)
 
+    @property
+    def status(self) -> FileStatus:
+        return FileStatus(self.path, self.size, self.etag)
+
     def __repr__(self) -> str:
+        if self.info is None:
+            return f"FileSplit({self.path}, whole file, header read in the task)"
         return f"FileSplit({self.path}, {self.info.mode}, units {self.first_unit}..{self.stop_unit - 1})"
 
     __str__ = __repr__
@@ -146,7 +162,7 @@ def pack(
     Spark's order; where ppml-enc cuts a file Spark would not (units are smaller than Spark's splits), rows
     still come in the order Spark's reader returns them for the plaintext copy, file by file.
     """
-    order = sorted(range(len(splits)), key=lambda i: -splits[i].info.file_size)
+    order = sorted(range(len(splits)), key=lambda i: -splits[i].size)
     partitions: list[FilePartition] = []
     current: list[FileSplit] = []
     size = 0
@@ -178,13 +194,56 @@ def with_partition_columns(data: StructType, options: Mapping[str, str]) -> Stru
     return StructType(list(data.fields) + list(found.schema().fields))
 
 
+PROBE_BUFFER = 64 << 10  # first read of a header probe: the 512-byte head and almost every envelope
+
+
 def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> ObjectInfo:
+    """The header facts of one listed file: one ranged read (no metadata request where the listing had the
+    ETag); nothing at all for modes without a header (plaintext, PME)."""
     if settings.crypto_mode != AUTO:
         codec = codec_for(settings.crypto_mode)
         if not codec.reads_head:  # plaintext, or PME (PARE/PAR1 Parquet, keys in the footer): nothing to read
             return codec.probe(None, status.size, status.path)
-    with fs.open_read(status.path) as source:
+    with open_status(fs, status, PROBE_BUFFER) as source:
         return probe(source, status.size, status.path, settings.crypto_mode)
+
+
+def probe_reads(settings: ReadSettings) -> bool:
+    """Whether probing a file costs I/O (a header to read), i.e. whether a task can do it instead."""
+    return settings.crypto_mode == AUTO or codec_for(settings.crypto_mode).reads_head
+
+
+def check_content(info: ObjectInfo, path: str, settings: ReadSettings) -> None:
+    """A file whose envelope names a content type the read's format cannot parse (mixed formats)."""
+    env = info.envelope
+    if env is None or not env.content_type:
+        return
+    if (env.content_type == "parquet") != (settings.content_format == "parquet"):
+        raise UnknownFormatError(
+            f"{path}: holds {env.content_type} but the read has format={settings.content_format} "
+            "(mixed formats in one read?)"
+        )
+
+
+def resolve_split(
+    split: FileSplit, source: BinaryIO, fs: FileSystem, settings: ReadSettings, kms_settings: KmsSettings | None
+) -> FileSplit:
+    """In the task: a split planned without its header (``info`` None) becomes the one whole-file split the
+    driver would have planned, from the header read through the task's own open ``source`` (for a small file
+    one ranged GET serves header, data and tag). Same checks as planning: known format, the read's crypto mode,
+    its content format; the wrapped key comes from this file's own header (or its own ``.meta``)."""
+    info = probe(source, split.size, split.path, settings.crypto_mode)
+    check_content(info, split.path, settings)
+    if info.mode != split.expected_mode:
+        raise ConfigError(
+            f"{split.path}: is {info.mode} but this read's first file is {split.expected_mode} (mixed crypto modes "
+            "in one read); read them separately or set cryptoMode"
+        )
+    wrapped = None
+    if kms_settings is not None and info.codec.encrypted and info.codec.wraps_bytes:
+        wrapped = wrapped_key_for(info, split.path, kms_settings, fs)
+    built = file_splits(split.status, info, wrapped, None, split.partition, settings, split.cut_bytes, whole=True)
+    return built[0][0]
 
 
 def list_data_files(
@@ -228,6 +287,8 @@ def pme_splits(
             (
                 FileSplit(
                 path=status.path,
+                size=status.size,
+                etag=status.etag,
                 info=info,
                 first_unit=0,
                 stop_unit=0,
@@ -241,7 +302,7 @@ def pme_splits(
                 status.size,
             )
         ]
-    with fs.open_read(status.path) as source:
+    with open_status(fs, status) as source:
         metadata = pme.open_file(source, status.size, status.path, options).metadata
     sizes = [
         sum(metadata.row_group(g).column(c).total_compressed_size for c in range(metadata.num_columns))
@@ -260,6 +321,8 @@ def pme_splits(
         (
             FileSplit(
             path=status.path,
+            size=status.size,
+            etag=status.etag,
             info=info,
             first_unit=a,
             stop_unit=b,
@@ -282,13 +345,14 @@ def plan(
     paths: list[str],
     filters: Sequence[Any] = (),
     schema: StructType | None = None,
+    probe_all: bool = False,
 ) -> list[FilePartition]:
     """The tasks of a read: splits of all files, packed as Spark packs file splits. Errors name the file.
 
     ``filters`` (Spark filters pushed to the reader) prune key=value directories before any file is opened;
     ``schema`` is the read schema (its types win for partition columns it names)."""
     packing = packing_for(settings)
-    splits, lengths, max_split_bytes = plan_splits(options, settings, paths, packing, filters, schema)
+    splits, lengths, max_split_bytes = plan_splits(options, settings, paths, packing, filters, schema, probe_all)
     return pack(splits, lengths, packing, max_split_bytes)
 
 
@@ -299,8 +363,12 @@ def plan_splits(
     packing: Packing | None = None,
     filters: Sequence[Any] = (),
     schema: StructType | None = None,
+    probe_all: bool = False,
 ) -> tuple[list[FileSplit], list[int], int]:
-    """All splits of a read in file order, each split's ciphertext bytes (for packing), and the split target."""
+    """All splits of a read in file order, each split's ciphertext bytes (for packing), and the split target.
+
+    ``probe_all``: read every header here, also of files that fit one split (the pre-issue-12 plan; for
+    benchmarks and tests comparing the two)."""
     kms_settings = KmsSettings.from_options(options) if encrypted(settings.crypto_mode) else None
     if settings.key_delivery == "driver":
         check_driver_delivery(options)
@@ -312,30 +380,46 @@ def plan_splits(
     max_split_bytes = packing.max_split_bytes([f.size for f in files])  # the task target
     cut_bytes = packing.max_partition_bytes  # where files are cut (see the module docstring)
 
+    # A file that fits in one split needs no header on the driver: its task reads the header anyway (one
+    # request serves header and data), so planning N small files costs the listing plus one probe (the first
+    # file, which fixes the read's crypto mode and fails early on a wrong path). Larger files are probed here,
+    # in parallel: cutting them needs their unit layout. keyDelivery=driver unwraps here, so it probes all.
+    deferrable = not probe_all and settings.key_delivery != "driver" and probe_reads(settings)
+    to_probe = [f for i, f in enumerate(files) if not deferrable or i == 0 or f.size > cut_bytes]
+
     def probe_one(status: FileStatus) -> tuple[ObjectInfo, WrappedKey | None]:
         fs = filesystem_for(status.path, options)
         info = probe_file(fs, status, settings)
-        env = info.envelope
-        if (
-            env is not None
-            and env.content_type
-            and ((env.content_type == "parquet") != (settings.content_format == "parquet"))
-        ):
-            raise UnknownFormatError(
-                f"{status.path}: holds {env.content_type} but the read has format={settings.content_format} "
-                "(mixed formats in one read?)"
-            )
+        check_content(info, status.path, settings)
         wrapped: WrappedKey | None = None
         if kms_settings is not None and info.codec.encrypted and info.codec.wraps_bytes:
             wrapped = wrapped_key_for(info, status.path, kms_settings, fs)
         return info, wrapped
 
-    probed = in_order(probe_one, files, settings.planning_threads, lambda f: f.path)
-    require_same_mode({f.path: info.mode for f, (info, _) in zip(files, probed, strict=True)})
+    probed = dict(
+        zip((f.path for f in to_probe), in_order(probe_one, to_probe, settings.planning_threads, _path), strict=True)
+    )
+    require_same_mode({path: info.mode for path, (info, _) in probed.items()})
+    expected = probed[files[0].path][0].mode if files else None
     splits: list[FileSplit] = []
     lengths: list[int] = []
-    for status, (info, wrapped) in zip(files, probed, strict=True):
+    for status in files:
         partition = tuple(zip(found.columns, found.values[status.path], strict=True))
+        if status.path not in probed:
+            splits.append(
+                FileSplit(
+                    path=status.path,
+                    size=status.size,
+                    etag=status.etag,
+                    info=None,
+                    expected_mode=expected,
+                    cut_bytes=cut_bytes,
+                    partition=partition,
+                )
+            )
+            lengths.append(status.size)
+            continue
+        info, wrapped = probed[status.path]
         if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): units are row groups
             fs = filesystem_for(status.path, options)
             for split, length in pme_splits(fs, status, info, cut_bytes, options):
@@ -345,28 +429,51 @@ def plan_splits(
         key: DataKey | None = None
         if kms_settings is not None and wrapped is not None and settings.key_delivery == "driver":
             key = unwrap(kms_settings, wrapped, status.path)
-        layout = unit_layout(info, settings, cut_bytes)
-        count = layout.count
-        for first in range(0, count, layout.per_split):
-            stop = min(count, first + layout.per_split)
-            splits.append(
-                FileSplit(
-                    path=status.path,
-                    info=info,
-                    first_unit=first,
-                    stop_unit=stop,
-                    unit_count=count,
-                    unit_size=layout.unit_size,
-                    start=layout.start(first),
-                    end=layout.start(stop) if stop < count else None,
-                    first_split=first == 0,
-                    wrapped=wrapped,
-                    key=key,
-                    partition=partition,
-                )
-            )
-            lengths.append(status.size * (stop - first) // count)
+        for split, length in file_splits(status, info, wrapped, key, partition, settings, cut_bytes):
+            splits.append(split)
+            lengths.append(length)
     return splits, lengths, max_split_bytes
+
+
+def _path(status: FileStatus) -> str:
+    return status.path
+
+
+def file_splits(
+    status: FileStatus,
+    info: ObjectInfo,
+    wrapped: WrappedKey | None,
+    key: DataKey | None,
+    partition: tuple[tuple[str, str | None], ...],
+    settings: ReadSettings,
+    cut_bytes: int,
+    whole: bool = False,
+) -> list[tuple[FileSplit, int]]:
+    """Splits of one probed file (``whole``: one split over all its units) and each one's ciphertext bytes."""
+    layout = unit_layout(info, settings, cut_bytes)
+    count = layout.count
+    per_split = count if whole else layout.per_split
+    out: list[tuple[FileSplit, int]] = []
+    for first in range(0, count, per_split):
+        stop = min(count, first + per_split)
+        split = FileSplit(
+            path=status.path,
+            size=status.size,
+            etag=status.etag,
+            info=info,
+            first_unit=first,
+            stop_unit=stop,
+            unit_count=count,
+            unit_size=layout.unit_size,
+            start=layout.start(first),
+            end=layout.start(stop) if stop < count else None,
+            first_split=first == 0,
+            wrapped=wrapped,
+            key=key,
+            partition=partition,
+        )
+        out.append((split, status.size * (stop - first) // count))
+    return out
 
 
 def _pruned(

@@ -1,12 +1,15 @@
 """Worker side of a read: for each split of the task, open it, unwrap its key (once per process), decrypt,
-parse and yield batches."""
+parse and yield batches. A split planned from the listing alone (a small file) has its header read and
+checked here first, through the same open file (see ``planning.resolve_split``)."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO, cast
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
@@ -17,7 +20,7 @@ from ..errors import IntegrityError, PpmlError, with_source
 from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..options import Options
-from ..storage import filesystem_for
+from ..storage import filesystem_for, is_remote, open_status
 from . import pme
 from .keys import unwrap
 from .lineformats import JsonParser, TextParser
@@ -26,7 +29,7 @@ from .options import ReadSettings, paths_of
 from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
 from .parsing import CsvParser
 from .partitions import typed_value
-from .planning import FilePartition, FileSplit, plan
+from .planning import FilePartition, FileSplit, plan, resolve_split
 
 
 class PpmlEncReader(DataSourceReader):
@@ -48,18 +51,23 @@ class PpmlEncReader(DataSourceReader):
         if not self.schema.fields and self.settings.content_format == "csv":  # Spark: no columns, no rows
             return
         if isinstance(partition, FilePartition):
-            for split in partition.splits:
-                yield from self._read(split)
+            prefetch = Prefetch(partition.splits, self.options)
+            try:
+                for split in partition.splits:
+                    yield from self._read(split, prefetch)
+            finally:
+                prefetch.close()
         elif isinstance(partition, FileSplit):
             yield from self._read(partition)
         # anything else: no data files, Spark substituted an empty partition
 
-    def _read(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
+    def _read(self, split: FileSplit, prefetch: Prefetch | None = None) -> Iterator[pa.RecordBatch]:
         try:
+            fetched = prefetch.take(split) if prefetch is not None else None
             if not self._partition_names(split):
-                yield from self._read_split(split)
+                yield from self._read_split(split, fetched)
                 return
-            for batch in self._read_split(split):
+            for batch in self._read_split(split, fetched):
                 yield self._with_partition(batch, split)
         except PpmlError as exc:
             raise with_source(exc, split.path) from None
@@ -95,44 +103,54 @@ class PpmlEncReader(DataSourceReader):
             return None
         return unwrap(self.kms_settings, split.wrapped, split.path)
 
-    def _read_split(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
-        codec = split.info.codec
-        if not codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow decrypts
+    def _read_split(self, split: FileSplit, fetched: bytes | None = None) -> Iterator[pa.RecordBatch]:
+        """``fetched``: the whole file, already read by :class:`Prefetch`."""
+        fs = filesystem_for(split.path, self.options)
+        if split.info is not None and not split.info.codec.wraps_bytes:  # encrypted inside Parquet (PME)
             yield from self._read_pme(split)
             return
+        opened = cast(BinaryIO, io.BytesIO(fetched)) if fetched is not None else open_status(fs, split.status)
+        with opened as source:
+            if split.info is None:  # planned from the listing: this task reads and checks the header
+                split = resolve_split(split, source, fs, self.settings, self.kms_settings)
+            yield from self._read_open(split, source)
+
+    def _read_open(self, split: FileSplit, source: BinaryIO) -> Iterator[pa.RecordBatch]:
+        """Decrypt, authenticate and parse one probed split from its open file."""
+        assert split.info is not None
+        codec = split.info.codec
         settings = self.settings
-        fs = filesystem_for(split.path, self.options)
-        with fs.open_read(split.path) as source:
-            key = self._key(split) if codec.encrypted else None
-            reader = open_reader(
-                split.info, source, key, verify=settings.verify, name=split.path, unit_size=split.unit_size or 0
-            )
-            if codec.verify_tail and split.stop_unit < split.unit_count:
-                # Detect truncation before returning any row: the true last unit must authenticate.
-                for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
-                    pass
-            if settings.content_format == "parquet":
-                skipper = row_group_skipper(self.row_group_filters)
-                yield from read_parquet(open_parquet(reader), self._data_schema(split), skipper)
-                return
-            parser = self._parser(split.path, self._data_schema(split))
-            pieces = iter_plaintext(reader, split.path, split.first_unit, None)
-            skip_header = settings.header and split.first_split and settings.content_format == "csv"
-            if settings.multi_line and isinstance(parser, CsvParser):
-                yield from parser.parse_stream(PieceStream(pieces), skip_header)
-                return
-            if settings.multi_line and settings.content_format == "json":  # one document per file, as Spark
-                whole = _json_document_lines(b"".join(pieces), split.path)
-                chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
-            else:
-                chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
-            for chunk in chunks:
-                yield from parser.parse(chunk, skip_header)
-                skip_header = False
+        key = self._key(split) if codec.encrypted else None
+        reader = open_reader(
+            split.info, source, key, verify=settings.verify, name=split.path, unit_size=split.unit_size or 0
+        )
+        if codec.verify_tail and split.stop_unit < split.unit_count:
+            # Detect truncation before returning any row: the true last unit must authenticate.
+            for _ in iter_plaintext(reader, split.path, split.unit_count - 1, split.unit_count):
+                pass
+        if settings.content_format == "parquet":
+            skipper = row_group_skipper(self.row_group_filters)
+            yield from read_parquet(open_parquet(reader), self._data_schema(split), skipper)
+            return
+        parser = self._parser(split.path, self._data_schema(split))
+        pieces = iter_plaintext(reader, split.path, split.first_unit, None)
+        skip_header = settings.header and split.first_split and settings.content_format == "csv"
+        if settings.multi_line and isinstance(parser, CsvParser):
+            yield from parser.parse_stream(PieceStream(pieces), skip_header)
+            return
+        if settings.multi_line and settings.content_format == "json":  # one document per file, as Spark
+            whole = _json_document_lines(b"".join(pieces), split.path)
+            chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
+        else:
+            chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
+        for chunk in chunks:
+            yield from parser.parse(chunk, skip_header)
+            skip_header = False
 
     def _read_pme(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         """Parquet Modular Encryption: pyarrow decrypts the footer and pages; keys via the KMS in the footer."""
-        with filesystem_for(split.path, self.options).open_read(split.path) as source:
+        assert split.info is not None
+        with open_status(filesystem_for(split.path, self.options), split.status) as source:
             file = pme.open_file(source, split.info.file_size, split.path, self.options)
             by_stats = row_group_skipper(self.row_group_filters)
             skip = by_stats
@@ -167,6 +185,49 @@ class PpmlEncParquetReader(PpmlEncReader):
             if self.settings.content_format == "parquet" and op and len(item.attribute) == 1:  # type: ignore[attr-defined]
                 self.row_group_filters.append((item.attribute[0], op, item.value))  # type: ignore[attr-defined]
             yield item
+
+
+PREFETCH_FILES = 4  # small remote files of one task fetched ahead, on as many threads
+PREFETCH_MAX_BYTES = 4 << 20  # only files up to this listed size (one ranged GET each)
+
+
+class Prefetch:
+    """The small remote files of one task (planned from the listing, up to ``PREFETCH_MAX_BYTES``), fetched
+    whole a few ahead on threads. A task reads its files one after another and on an object store each costs a
+    round trip; overlapping the next files' GETs with this one's parsing hides that latency. Holds ciphertext
+    only, at most ``PREFETCH_FILES`` files of bounded size; decryption and checks happen in order as usual."""
+
+    def __init__(self, splits: Sequence[FileSplit], options: Options) -> None:
+        self._queue = deque(
+            s for s in splits if s.info is None and s.size <= PREFETCH_MAX_BYTES and is_remote(s.path)
+        )
+        self._options = options
+        self._futures: dict[int, Future[bytes]] = {}
+        self._pool = ThreadPoolExecutor(PREFETCH_FILES, "ppml-fetch") if len(self._queue) > 1 else None
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._pool is not None and self._queue and len(self._futures) < PREFETCH_FILES:
+            split = self._queue.popleft()
+            self._futures[id(split)] = self._pool.submit(_fetch, split, self._options)
+
+    def take(self, split: FileSplit) -> bytes | None:
+        """The whole file of ``split`` if it was fetched ahead (its fetch error, if any, raised here)."""
+        future = self._futures.pop(id(split), None)
+        self._fill()
+        return None if future is None else future.result()
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _fetch(split: FileSplit, options: Options) -> bytes:
+    with open_status(filesystem_for(split.path, options), split.status) as source:
+        return source.read(split.size)
 
 
 class PieceStream(io.RawIOBase):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, StorageError
@@ -23,8 +23,12 @@ from ..errors import ConfigError, StorageError
 
 @dataclass(frozen=True)
 class FileStatus:
+    """A listed file. ``etag``: the version the listing saw, where the store reports one (Azure), so a later
+    open can skip asking for the size again and read exactly that version (see :func:`open_status`)."""
+
     path: str
     size: int
+    etag: str | None = None
 
 
 def is_hidden(name: str) -> bool:
@@ -46,6 +50,9 @@ class FileSystem(Protocol):
     def size(self, path: str) -> int: ...
 
     def open_read(self, path: str) -> BinaryIO: ...
+
+    # Optional: ``open_listed(status, buffer_size=None) -> BinaryIO`` opens a file from its listing (size and
+    # version known) without a metadata request; :func:`open_status` uses it where a file system has it.
 
     def open_write(self, path: str) -> BinaryIO:
         """Create or replace ``path`` (parents created)."""
@@ -231,6 +238,16 @@ def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileS
     return factory(path, dict(options or {}))
 
 
+def open_status(fs: FileSystem, status: FileStatus, buffer_size: int | None = None) -> BinaryIO:
+    """Open a listed file. On object stores every request is a round trip: a file system with ``open_listed``
+    (Azure) opens from the listing's size and ETag without asking again; others open by path. ``buffer_size``
+    bounds the first read where the file system honours it (header probes need only the first bytes)."""
+    opener = getattr(fs, "open_listed", None)
+    if opener is not None and status.etag is not None:
+        return cast(BinaryIO, opener(status, buffer_size))
+    return fs.open_read(status.path)
+
+
 def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> list[FileStatus]:
     """Files named by ``paths`` (files, directories, globs), in order, without duplicates; errors name the path.
 
@@ -266,5 +283,6 @@ __all__ = [
     "has_glob",
     "is_hidden",
     "is_remote",
+    "open_status",
     "register_scheme",
 ]

@@ -330,12 +330,19 @@ class AzureBlobFileSystem:
             return StorageError(f"{path}: {action} failed ({detail or 'HTTP error'})")
         return StorageError(f"{path}: {action} failed ({type(exc).__name__})")
 
-    def _iter_blobs(self, parsed: AbfsPath, prefix: str) -> Iterator[tuple[str, int, bool]]:
-        """(name, size, is_directory_marker) of blobs whose name starts with ``prefix``."""
-        for blob in self._container(parsed).list_blobs(name_starts_with=prefix or None, include=["metadata"]):
+    def _iter_blobs(
+        self, parsed: AbfsPath, prefix: str, page_size: int | None = None
+    ) -> Iterator[tuple[str, int, bool, str | None]]:
+        """(name, size, is_directory_marker, etag) of blobs whose name starts with ``prefix``: one flat (recursive)
+        listing of the whole tree, fetched page by page (up to 5,000 names per request), never one call per
+        directory."""
+        blobs = self._container(parsed).list_blobs(
+            name_starts_with=prefix or None, include=["metadata"], results_per_page=page_size
+        )
+        for blob in blobs:
             metadata = blob.metadata or {}
             marker = str(metadata.get("hdi_isfolder", "")).lower() == "true"
-            yield blob.name, int(blob.size or 0), marker
+            yield blob.name, int(blob.size or 0), marker, blob.etag
 
     # ---- FileSystem protocol ---------------------------------------------------------------------------------
     def list_files(self, path: str) -> list[FileStatus]:
@@ -344,16 +351,16 @@ class AzureBlobFileSystem:
             if parsed.key:
                 props = self._blob_properties(parsed)
                 if props is not None and not _is_folder(props.metadata):
-                    return [FileStatus(parsed.url(), int(props.size))]
+                    return [FileStatus(parsed.url(), int(props.size), props.etag)]
             prefix = parsed.key + "/" if parsed.key else ""
             found: list[FileStatus] = []
             any_blob = False
-            for name, size, marker in self._iter_blobs(parsed, prefix):
+            for name, size, marker, etag in self._iter_blobs(parsed, prefix):
                 any_blob = True
                 relative = name[len(prefix) :]
                 if marker or not relative or any(is_hidden(part) for part in relative.split("/")):
                     continue
-                found.append(FileStatus(parsed.url(name), size))
+                found.append(FileStatus(parsed.url(name), size, etag))
         except _FAILURES as exc:
             raise self._error(exc, path, "list") from None
         if not any_blob and parsed.key:
@@ -386,7 +393,7 @@ class AzureBlobFileSystem:
         prefix = "/".join(fixed) + "/" if fixed else ""
         candidates: set[str] = set()
         try:
-            for name, _size, _marker in self._iter_blobs(parsed, prefix):
+            for name, _size, _marker, _etag in self._iter_blobs(parsed, prefix):
                 pieces = name.split("/")
                 for depth in range(1, len(pieces) + 1):
                     candidates.add("/".join(pieces[:depth]))
@@ -414,7 +421,7 @@ class AzureBlobFileSystem:
         try:
             if not parsed.key:
                 return bool(self._container(parsed).exists())
-            return next(iter(self._iter_blobs(parsed, parsed.key + "/")), None) is not None
+            return next(iter(self._iter_blobs(parsed, parsed.key + "/", page_size=1)), None) is not None
         except _FAILURES as exc:
             raise self._error(exc, path, "check") from None
 
@@ -434,6 +441,16 @@ class AzureBlobFileSystem:
             raise self._error(exc, path, "read") from None
         raw = _RangedBlobReader(blob, int(props.size), props.etag, path, self._error)
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=self.read_buffer))
+
+    def open_listed(self, status: FileStatus, buffer_size: int | None = None) -> BinaryIO:
+        """Like :meth:`open_read` for a file this listing returned: its size and ETag come from the listing, so
+        opening costs no request (the first ranged GET is the first request) and every read is pinned to the
+        listed version (a file replaced since the listing fails with "changed while it was being read")."""
+        if status.etag is None:
+            return self.open_read(status.path)
+        parsed = self._parse(status.path)
+        raw = _RangedBlobReader(self._blob(parsed), status.size, status.etag, status.path, self._error)
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=buffer_size or self.read_buffer))
 
     def open_write(self, path: str) -> BinaryIO:
         parsed = self._parse(path)
@@ -459,7 +476,7 @@ class AzureBlobFileSystem:
                 self._blob(source).delete_blob()
                 return
             prefix = source.key + "/" if source.key else ""
-            names = [name for name, _size, _marker in self._iter_blobs(source, prefix)]
+            names = [name for name, _size, _marker, _etag in self._iter_blobs(source, prefix)]
             if not names:
                 raise StorageError(f"{src}: no such file or directory to rename")
             target_prefix = target.key + "/" if target.key else ""
@@ -492,7 +509,7 @@ class AzureBlobFileSystem:
             prefix = parsed.key + "/" if parsed.key else ""
             if not prefix:
                 raise StorageError(f"{path}: refusing to delete a whole container")
-            names = [name for name, _size, _marker in self._iter_blobs(parsed, prefix)]
+            names = [name for name, _size, _marker, _etag in self._iter_blobs(parsed, prefix)]
             # deepest first, so HNS directory markers go after their contents
             for name in sorted(names, key=lambda n: n.count("/"), reverse=True):
                 with contextlib.suppress(ResourceNotFoundError):
