@@ -59,7 +59,7 @@ def fast(
 SEPS = [",", ";", "\t", "|", "::", "ab", "§"]
 QUOTES = ['"', "'", None, "é"]
 ESCAPES = ["\\", '"', "'", None]
-NULLS = ["", "NULL", "n", "a"]
+NULLS = ["", "NULL", "n", "a", 'a"b']
 COMMENTS = [None, "#", "!"]
 
 

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ..errors import MalformedRecordError
 from .options import ReadSettings
 
 BOM = "\ufeff"
@@ -199,6 +200,8 @@ def tokenize_lines(
       ``LineTokenizer``, one line at a time.
     """
     lines = _record_lines(chunk, settings, skip_header, drop_line)
+    if not len(lines):
+        return [pa.array([], pa.string()) for _ in range(width)], pa.array([], pa.bool_()), lines
     kind, has_quote = _line_kinds(lines, settings)
     parts: list[tuple[np.ndarray, list[pa.Array], pa.Array]] = []
     rows = np.flatnonzero(kind == _ARROW)
@@ -214,8 +217,6 @@ def tokenize_lines(
         rows = np.flatnonzero(kind == which)
         if len(rows):
             parts.append((rows, *tokenize(_subset(lines, rows), settings, width)))
-    if not parts:
-        return [pa.array([], pa.string()) for _ in range(width)], pa.array([], pa.bool_()), lines
     if len(parts) == 1:
         _, columns, ragged = parts[0]
     else:  # back to line order: concatenate the parts, then take by each line's position in the concatenation
@@ -246,7 +247,11 @@ def _record_lines(chunk: bytes, settings: ReadSettings, skip_header: bool, drop_
         chunk = chunk[len(_BOM_BYTES) :]
     if b"\r" in chunk:  # \r\n first, so that it stays one line end
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    text = pa.array([chunk], pa.large_string() if len(chunk) >= 1 << 31 else pa.string())
+    if len(chunk) >= 1 << 31:  # Arrow strings have 32-bit offsets; chunks are ~chunkBytes, cut at line ends
+        raise MalformedRecordError(
+            "CSV: more than 2 GiB without a line end in one chunk; lower chunkBytes or check the file's line ends"
+        )
+    text = pa.array([chunk], pa.string())
     lines = pc.split_pattern(text, "\n").flatten()
     drop = pc.match_substring_regex(lines, _BLANK_LINE)
     if settings.comment:
@@ -256,7 +261,7 @@ def _record_lines(chunk: bytes, settings: ReadSettings, skip_header: bool, drop_
         lines = lines.slice(1)
     if drop_line is not None:  # Spark's inference drops every line equal to the header line
         lines = lines.filter(pc.not_equal(lines, drop_line))
-    return lines.cast(pa.string())
+    return lines
 
 
 def _lines_with(lines: pa.Array, needle: str) -> np.ndarray:
@@ -265,8 +270,7 @@ def _lines_with(lines: pa.Array, needle: str) -> np.ndarray:
     if len(needle) != 1 or not needle.isascii() or lines.null_count:
         return pc.match_substring(lines, needle).to_numpy(zero_copy_only=False)
     _, offsets_buf, data_buf = lines.buffers()
-    offsets = np.frombuffer(offsets_buf, np.int32 if lines.type == pa.string() else np.int64)
-    offsets = offsets[lines.offset : lines.offset + len(lines) + 1]
+    offsets = np.frombuffer(offsets_buf, np.int32)[lines.offset : lines.offset + len(lines) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     found = np.flatnonzero(data[offsets[0] : offsets[-1]] == ord(needle)) + offsets[0]
     line = np.searchsorted(offsets, found, side="right") - 1
@@ -286,17 +290,17 @@ def _line_kinds(lines: pa.Array, settings: ReadSettings) -> tuple[np.ndarray, np
     if escape and escape != quote:
         kind[_lines_with(lines, escape)] = _OTHER
     quoted = np.flatnonzero(has_quote & (kind != _OTHER))
-    if not arrow:  # quotes need LineTokenizer unless pyarrow can read them
+    if len(quoted) and (not arrow or quote in settings.null_value):  # pyarrow would not read them alike
         kind[quoted] = _OTHER
-        return kind, has_quote
-    if len(quoted):
+    elif len(quoted):
         candidates = _subset(lines, quoted)
         simple = pc.match_substring_regex(candidates, _well_quoted(sep, quote, escape or None))
         if settings.null_value:  # Spark nulls a quoted nullValue, pyarrow keeps it
             simple = pc.and_(simple, pc.invert(pc.match_substring(candidates, quote + settings.null_value + quote)))
         kind[quoted[~simple.to_numpy(zero_copy_only=False)]] = _OTHER
-    bom = pc.starts_with(lines, BOM).to_numpy(zero_copy_only=False) & (kind == _ARROW)
-    kind[bom] = np.where(has_quote[bom], _OTHER, _SPLIT)  # pyarrow's reader would drop a BOM at its start
+    if arrow:
+        bom = pc.starts_with(lines, BOM).to_numpy(zero_copy_only=False) & (kind == _ARROW)
+        kind[bom] = np.where(has_quote[bom], _OTHER, _SPLIT)  # pyarrow's reader would drop a BOM at its start
     return kind, has_quote
 
 
@@ -336,7 +340,20 @@ def _parse_arrow(lines: pa.Array, settings: ReadSettings, width: int) -> tuple[l
         return "skip"
 
     names = [f"c{i}" for i in range(width)]
-    table = pacsv.read_csv(
+    try:
+        table = _read_strings(data, settings, names, on_invalid)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not expected; the slower readers take them all
+        return [], np.zeros(len(lines), bool)
+    parsed = np.ones(len(lines), bool)
+    parsed[refused] = False
+    if table.num_rows != int(parsed.sum()) or min(refused, default=0) < 0:
+        raise AssertionError("pyarrow's CSV reader lost count of the lines it refused")  # never seen; not silent
+    return [c.combine_chunks() for c in table.columns], parsed
+
+
+def _read_strings(data: pa.Buffer, settings: ReadSettings, names: list[str], on_invalid: Any) -> pa.Table:
+    """pyarrow's CSV reader over whole lines, every column a string, Spark's null rules for clean lines."""
+    return pacsv.read_csv(
         pa.BufferReader(data),
         pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(1 << 20, data.size + 1)),
         pacsv.ParseOptions(
@@ -355,11 +372,6 @@ def _parse_arrow(lines: pa.Array, settings: ReadSettings, width: int) -> tuple[l
             quoted_strings_can_be_null=settings.null_value == "",
         ),
     )
-    parsed = np.ones(len(lines), bool)
-    parsed[refused] = False
-    if table.num_rows != int(parsed.sum()) or min(refused, default=0) < 0:
-        raise AssertionError("pyarrow's CSV reader lost count of the lines it refused")  # never seen; not silent
-    return [c.combine_chunks() for c in table.columns], parsed
 
 
 def _tokenize_each(lines: pa.Array, settings: ReadSettings, width: int) -> tuple[list[pa.Array], pa.Array]:
