@@ -160,6 +160,6 @@ def test_lines_are_shared_out_as_documented() -> None:
     kind, has_quote = sparkcsv._line_kinds(lines, options)
     assert kind.tolist() == [sparkcsv._ARROW, sparkcsv._ARROW, sparkcsv._OTHER, sparkcsv._OTHER]
     assert has_quote.tolist() == [True, False, True, False]
-    columns, parsed = sparkcsv._parse_arrow(lines[:2], options, 2)
+    columns, parsed = sparkcsv._parse_arrow(lines[:2], options, 2, None)
     assert parsed.tolist() == [True, False]  # three fields: handed back (to split_pattern, having no quote)
     assert [c.to_pylist() for c in columns] == [["1"], ["a, b"]]

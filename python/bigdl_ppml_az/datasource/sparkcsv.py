@@ -199,14 +199,15 @@ def tokenize_lines(
     * anything else (unescaped or open quotes, escapes, whitespace after a quote, ragged quoted rows):
       ``LineTokenizer``, one line at a time.
     """
-    lines = _record_lines(chunk, settings, skip_header, drop_line)
+    lines, body = _record_lines(chunk, settings, skip_header, drop_line)
     if not len(lines):
         return [pa.array([], pa.string()) for _ in range(width)], pa.array([], pa.bool_()), lines
     kind, has_quote = _line_kinds(lines, settings)
     parts: list[tuple[np.ndarray, list[pa.Array], pa.Array]] = []
     rows = np.flatnonzero(kind == _ARROW)
     if len(rows) and width:
-        columns, parsed = _parse_arrow(_subset(lines, rows), settings, width)
+        whole = body if len(rows) == len(lines) else None
+        columns, parsed = _parse_arrow(_subset(lines, rows), settings, width, whole)
         rows, refused = rows[parsed], rows[~parsed]
         if len(rows):
             parts.append((rows, columns, pa.array(np.zeros(len(rows), bool))))
@@ -237,8 +238,11 @@ def _subset(lines: pa.Array, rows: np.ndarray) -> pa.Array:
     return lines if len(rows) == len(lines) else lines.take(pa.array(rows))
 
 
-def _record_lines(chunk: bytes, settings: ReadSettings, skip_header: bool, drop_line: str | None) -> pa.Array:
-    """:func:`records` as one Arrow string array: Hadoop lines minus blank and comment lines (and the header)."""
+def _record_lines(
+    chunk: bytes, settings: ReadSettings, skip_header: bool, drop_line: str | None
+) -> tuple[pa.Array, pa.Buffer | None]:
+    """:func:`records` as one Arrow string array (Hadoop lines minus blank and comment lines, and the header);
+    and, when no other line was left out, the same lines as the chunk's bytes, each ended by ``\\n``."""
     try:
         chunk.decode("utf-8")
     except UnicodeDecodeError:  # the same replacement characters as the per-line reader's decode
@@ -251,31 +255,77 @@ def _record_lines(chunk: bytes, settings: ReadSettings, skip_header: bool, drop_
         raise MalformedRecordError(
             "CSV: more than 2 GiB without a line end in one chunk; lower chunkBytes or check the file's line ends"
         )
-    text = pa.array([chunk], pa.string())
+    ended = chunk.endswith(b"\n")
+    data = pa.py_buffer(chunk)  # one string holding the chunk (but its last line end), without a copy
+    bounds = pa.py_buffer(np.array([0, len(chunk) - ended], np.int32))
+    text = pa.Array.from_buffers(pa.string(), 1, [None, bounds, data])
     lines = pc.split_pattern(text, "\n").flatten()
-    drop = pc.match_substring_regex(lines, _BLANK_LINE)
+    drop = _blank(lines)
     if settings.comment:
-        drop = pc.or_(drop, pc.starts_with(lines, settings.comment))
-    lines = lines.filter(pc.invert(drop))
+        drop |= pc.starts_with(lines, settings.comment).to_numpy(zero_copy_only=False)
+    body = data if ended and not drop.any() and drop_line is None else None
+    if drop.any():
+        lines = lines.filter(pa.array(~drop))
     if skip_header and len(lines):
+        if body is not None:
+            body = body.slice(int(_raw(lines)[0][1]) + 1)  # line 1 starts after line 0 and its line end
         lines = lines.slice(1)
     if drop_line is not None:  # Spark's inference drops every line equal to the header line
         lines = lines.filter(pc.not_equal(lines, drop_line))
-    return lines
+    return lines, body
 
 
-def _lines_with(lines: pa.Array, needle: str) -> np.ndarray:
-    """Which lines hold ``needle``; an ASCII character is looked up in the data buffer (several times faster
-    than ``pc.match_substring``, which matters on every line of a chunk)."""
-    if len(needle) != 1 or not needle.isascii() or lines.null_count:
-        return pc.match_substring(lines, needle).to_numpy(zero_copy_only=False)
+def _raw(lines: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets and UTF-8 bytes of a string array without nulls, as numpy views (no copy)."""
     _, offsets_buf, data_buf = lines.buffers()
     offsets = np.frombuffer(offsets_buf, np.int32)[lines.offset : lines.offset + len(lines) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    found = np.flatnonzero(data[offsets[0] : offsets[-1]] == ord(needle)) + offsets[0]
-    line = np.searchsorted(offsets, found, side="right") - 1
+    return offsets, data
+
+
+def _blank(lines: pa.Array) -> np.ndarray:
+    """Which lines Java's ``trim()`` empties; only lines that are empty or start with a character up to
+    U+0020 can be, so the regex runs on those alone."""
+    offsets, data = _raw(lines)
+    starts = offsets[:-1]
+    maybe = offsets[1:] == starts
+    maybe[~maybe] = data[starts[~maybe]] <= 0x20
     out = np.zeros(len(lines), bool)
-    out[line] = True
+    rows = np.flatnonzero(maybe)
+    if len(rows):
+        out[rows] = pc.match_substring_regex(_subset(lines, rows), _BLANK_LINE).to_numpy(zero_copy_only=False)
+    return out
+
+
+def _found(lines: pa.Array, char: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where an ASCII ``char`` is in the lines' bytes, and in which line (numpy on the buffer: several times
+    faster than ``pc.match_substring``, which would run over every line of the chunk)."""
+    offsets, data = _raw(lines)
+    at = np.flatnonzero(data[offsets[0] : offsets[-1]] == ord(char)) + offsets[0]
+    return at, np.searchsorted(offsets, at, side="right") - 1
+
+
+def _lines_with(lines: pa.Array, needle: str) -> np.ndarray:
+    """Which lines hold ``needle``."""
+    if len(needle) != 1 or not needle.isascii():
+        return pc.match_substring(lines, needle).to_numpy(zero_copy_only=False)
+    out = np.zeros(len(lines), bool)
+    out[_found(lines, needle)[1]] = True
+    return out
+
+
+def _quotes_at_field_ends(lines: pa.Array, sep: str, at: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Lines whose quotes (at ``at``, in ``line``) pair up as opening quote right at a value's start and
+    closing quote right before a separator or the line end (ASCII ``sep``): a cheap sufficient test for
+    :func:`_well_quoted`, whose regex is left for the rest (doubled quotes, say)."""
+    offsets, data = _raw(lines)
+    first = np.flatnonzero(np.r_[True, line[1:] != line[:-1]]) if len(at) else np.zeros(0, np.int64)
+    rank = np.arange(len(at)) - np.repeat(first, np.diff(np.r_[first, len(at)]))  # quote's index in its line
+    opening = (at == offsets[line]) | (data[np.maximum(at - 1, 0)] == ord(sep))
+    closing = (at + 1 == offsets[line + 1]) | (data[np.minimum(at + 1, len(data) - 1)] == ord(sep))
+    good = np.where(rank % 2 == 0, opening, closing)
+    out = np.bincount(line, minlength=len(lines)) % 2 == 0
+    out[line[~good]] = False
     return out
 
 
@@ -286,7 +336,13 @@ def _line_kinds(lines: pa.Array, settings: ReadSettings) -> tuple[np.ndarray, np
     arrow_quote = not quote or (len(quote) == 1 and quote.isascii())
     arrow = arrow_sep and arrow_quote
     kind = np.full(len(lines), _ARROW if arrow else _SPLIT, np.int8)
-    has_quote = _lines_with(lines, quote) if quote else np.zeros(len(lines), bool)
+    has_quote = np.zeros(len(lines), bool)
+    if quote and arrow:
+        at, line = _found(lines, quote)
+        has_quote[line] = True
+        at_ends = _quotes_at_field_ends(lines, sep, at, line)
+    elif quote:
+        has_quote = _lines_with(lines, quote)
     if escape and escape != quote:
         kind[_lines_with(lines, escape)] = _OTHER
     quoted = np.flatnonzero(has_quote & (kind != _OTHER))
@@ -294,10 +350,14 @@ def _line_kinds(lines: pa.Array, settings: ReadSettings) -> tuple[np.ndarray, np
         kind[quoted] = _OTHER
     elif len(quoted):
         candidates = _subset(lines, quoted)
-        simple = pc.match_substring_regex(candidates, _well_quoted(sep, quote, escape or None))
+        simple = at_ends[quoted]
+        rest = np.flatnonzero(~simple)
+        if len(rest):
+            pattern = _well_quoted(sep, quote, escape or None)
+            simple[rest] = pc.match_substring_regex(_subset(candidates, rest), pattern).to_numpy(False)
         if settings.null_value:  # Spark nulls a quoted nullValue, pyarrow keeps it
-            simple = pc.and_(simple, pc.invert(pc.match_substring(candidates, quote + settings.null_value + quote)))
-        kind[quoted[~simple.to_numpy(zero_copy_only=False)]] = _OTHER
+            simple &= ~_lines_with(candidates, quote + settings.null_value + quote)
+        kind[quoted[~simple]] = _OTHER
     if arrow:
         bom = pc.starts_with(lines, BOM).to_numpy(zero_copy_only=False) & (kind == _ARROW)
         kind[bom] = np.where(has_quote[bom], _OTHER, _SPLIT)  # pyarrow's reader would drop a BOM at its start
@@ -326,13 +386,16 @@ def _split_plain(lines: pa.Array, settings: ReadSettings, width: int) -> tuple[l
     return columns, pa.array(lengths != width)
 
 
-def _parse_arrow(lines: pa.Array, settings: ReadSettings, width: int) -> tuple[list[pa.Array], np.ndarray]:
+def _parse_arrow(
+    lines: pa.Array, settings: ReadSettings, width: int, data: pa.Buffer | None
+) -> tuple[list[pa.Array], np.ndarray]:
     """Lines pyarrow reads as Spark does, parsed by pyarrow's CSV reader with Spark's null rules; and which of
-    them it parsed (lines without ``width`` fields it hands back)."""
-    ended = pa.concat_arrays([lines, pa.array([""], lines.type)])  # a final line end: without it pyarrow
-    # reads `"",` at the very end as two empty strings, not "" and null
-    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(ended)], pa.int32()), ended), "\n")
-    data = joined[0].as_buffer()
+    them it parsed (lines without ``width`` fields it hands back). ``data``: the same lines as bytes, if at
+    hand. Every line ends with ``\\n``: at the very end pyarrow reads `"",` as two empty strings, not "" and null."""
+    if data is None:
+        ended = pa.concat_arrays([lines, pa.array([""], lines.type)])
+        data = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(ended)], pa.int32()), ended), "\n")[0]
+        data = data.as_buffer()
     refused: list[int] = []
 
     def on_invalid(row: Any) -> str:
