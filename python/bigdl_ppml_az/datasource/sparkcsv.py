@@ -333,35 +333,42 @@ def _line_kinds(lines: pa.Array, settings: ReadSettings) -> tuple[np.ndarray, np
     """Per line, which tokenizer of :func:`tokenize_lines` may take it first; and which lines hold a quote."""
     quote, escape, sep = settings.quote or "", settings.escape or "", settings.sep
     arrow_sep = len(sep) == 1 and sep.isascii() and sep not in (quote, escape, "\n", "\r")
-    arrow_quote = not quote or (len(quote) == 1 and quote.isascii())
-    arrow = arrow_sep and arrow_quote
+    arrow = arrow_sep and (not quote or (len(quote) == 1 and quote.isascii()))
     kind = np.full(len(lines), _ARROW if arrow else _SPLIT, np.int8)
+    if escape and escape != quote:
+        kind[_lines_with(lines, escape)] = _OTHER
     has_quote = np.zeros(len(lines), bool)
     if quote and arrow:
         at, line = _found(lines, quote)
         has_quote[line] = True
-        at_ends = _quotes_at_field_ends(lines, sep, at, line)
+        quoted = np.flatnonzero(has_quote & (kind == _ARROW))
+        kind[quoted[~_arrow_reads_quotes(lines, quoted, settings, at, line)]] = _OTHER
     elif quote:
         has_quote = _lines_with(lines, quote)
-    if escape and escape != quote:
-        kind[_lines_with(lines, escape)] = _OTHER
-    quoted = np.flatnonzero(has_quote & (kind != _OTHER))
-    if len(quoted) and (not arrow or quote in settings.null_value):  # pyarrow would not read them alike
-        kind[quoted] = _OTHER
-    elif len(quoted):
-        candidates = _subset(lines, quoted)
-        simple = at_ends[quoted]
-        rest = np.flatnonzero(~simple)
-        if len(rest):
-            pattern = _well_quoted(sep, quote, escape or None)
-            simple[rest] = pc.match_substring_regex(_subset(candidates, rest), pattern).to_numpy(False)
-        if settings.null_value:  # Spark nulls a quoted nullValue, pyarrow keeps it
-            simple &= ~_lines_with(candidates, quote + settings.null_value + quote)
-        kind[quoted[~simple]] = _OTHER
+        kind[has_quote] = _OTHER
     if arrow:
         bom = pc.starts_with(lines, BOM).to_numpy(zero_copy_only=False) & (kind == _ARROW)
         kind[bom] = np.where(has_quote[bom], _OTHER, _SPLIT)  # pyarrow's reader would drop a BOM at its start
     return kind, has_quote
+
+
+def _arrow_reads_quotes(
+    lines: pa.Array, quoted: np.ndarray, settings: ReadSettings, at: np.ndarray, line: np.ndarray
+) -> np.ndarray:
+    """For the ``quoted`` lines (quote at ``at`` in ``line``), whether pyarrow reads them as Spark does: quoted
+    values closed right before a separator or the line end, and no quoted value equal to ``nullValue``."""
+    quote, null_value = settings.quote or "", settings.null_value
+    if not len(quoted) or quote in null_value:  # a doubled quote could make a value equal to nullValue
+        return np.zeros(len(quoted), bool)
+    simple = _quotes_at_field_ends(lines, settings.sep, at, line)[quoted]
+    candidates = _subset(lines, quoted)
+    rest = np.flatnonzero(~simple)
+    if len(rest):
+        pattern = _well_quoted(settings.sep, quote, settings.escape)
+        simple[rest] = pc.match_substring_regex(_subset(candidates, rest), pattern).to_numpy(zero_copy_only=False)
+    if null_value:  # Spark nulls a quoted nullValue, pyarrow keeps it
+        simple &= ~_lines_with(candidates, quote + null_value + quote)
+    return simple
 
 
 def _null_rule(values: pa.Array, null_value: str) -> pa.Array:
