@@ -64,6 +64,12 @@ class ReadSettings:
     sample_bytes: int = 4 << 20
 
     @property
+    def arrow_syntax(self) -> bool:
+        """Whether pyarrow's CSV parser can take sep, quote and escape (one ASCII character each); otherwise only
+        the exact-semantics reader (:mod:`.sparkcsv`) reads these bytes."""
+        return _one_ascii(self.sep) and all(not c or _one_ascii(c) for c in (self.quote, self.escape))
+
+    @property
     def arrow_escape(self) -> str | bool:
         """pyarrow's escape_char. Spark's ``escape`` equal to ``quote`` means RFC 4180 doubled quotes, which
         pyarrow handles with ``double_quote``; passing it as an escape too would swallow closing quotes."""
@@ -114,7 +120,18 @@ class ReadSettings:
             sample_bytes=opts.get_size("samplingBytes"),
         )
         settings.datetime_options().check()  # a datetime pattern ppml-enc cannot honour is refused by name here
+        if settings.multi_line and fmt == "csv" and not settings.arrow_syntax:
+            name, value = next((n, v) for n, v in (("sep", settings.sep), ("quote", settings.quote),
+                                                   ("escape", settings.escape)) if v and not _one_ascii(v))  # fmt: skip
+            raise ConfigError(
+                f"option {name}={value!r} with multiLine=true: ppml-enc's multiLine CSV reader takes one ASCII "
+                f"character as {name}; drop multiLine or use an ASCII {name}"
+            )
         return settings
+
+
+def _one_ascii(text: str) -> bool:
+    return len(text) == 1 and text.isascii()
 
 
 def _planning_threads(opts: Options) -> int:

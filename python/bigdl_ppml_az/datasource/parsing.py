@@ -143,9 +143,10 @@ class CsvParser:
         self.converter = Converter(settings)
         self.tokenizer = LineTokenizer(settings)
         self.parse_options = pacsv.ParseOptions(
-            delimiter=settings.sep if len(settings.sep) == 1 else ",",  # longer separators: exact path only
-            quote_char=settings.quote if settings.quote else False,
-            escape_char=settings.arrow_escape,
+            # syntax pyarrow cannot take (a longer or non-ASCII separator, quote or escape): exact path only
+            delimiter=settings.sep if settings.arrow_syntax else ",",
+            quote_char=(settings.quote or False) if settings.arrow_syntax else '"',
+            escape_char=settings.arrow_escape if settings.arrow_syntax else False,
             double_quote=True,
             newlines_in_values=settings.multi_line,
         )

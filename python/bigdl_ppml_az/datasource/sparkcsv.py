@@ -72,7 +72,7 @@ def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
     pyarrow agrees with Spark on lines without quotes, escapes, lone ``\\r``, blank or whitespace-only lines and a
     BOM, for a one-character separator and no ``comment``; anything else goes to :func:`tokenize_lines`.
     """
-    if len(settings.sep) != 1 or settings.comment:
+    if not settings.arrow_syntax or settings.comment:
         return True
     if settings.escape and settings.escape != settings.quote and settings.escape.encode("utf-8") in chunk:
         return True
