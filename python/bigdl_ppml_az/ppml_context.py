@@ -314,25 +314,31 @@ def _data_files(paths: Iterable[str], options: Mapping[str, str]) -> list[str]:
 
 
 def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], mode: str) -> bool:
-    """Register the files' data keys for the shim's codec; False when the codec cannot read these files.
+    """Register the files' data keys for the shim's codecs; False when the JVM path cannot read these files.
 
-    The codec picks files by extension (``.ppmlgcm``, ``.cbc``, ``.nativecbc``: what the JVM path writes). Files
-    that kept a plaintext name (``people.csv`` from ``ppml-az encrypt``, ``.csv.enc`` from ``ppml-enc``) go
-    through ``ppml-enc``: the shim can claim one such extension, but the claim holds for the whole session and
-    DataFrames are lazy, so a plaintext ``.csv`` read later in the job would then be taken for ciphertext.
+    ``jvm.prepare_read`` probes every file by its header whatever its name (``people.csv`` from
+    ``ppml-az encrypt`` included) and makes Spark's readers decrypt it, or raises when an encrypted file's name
+    cannot be claimed (``x.csv.gz``): then ``ppml-enc`` reads instead. A file that is not encrypted in a read
+    that asks for a crypto mode also goes to ``ppml-enc``, which refuses it by name (the shim's codecs would
+    pass plaintext through).
     """
     from . import jvm
+    from .jvm.keys import UndecryptableName
 
     if not codec_for(mode).suffix:  # no shim codec for this mode
         return False
     files = _data_files(paths, options)
     if not files:
         return False
-    others = sorted({_extension(f) or f for f in files if not f.endswith(jvm.EXTENSIONS)})
-    if others:
-        log.info("JVM path not taken: files without a codec extension (%s)", ", ".join(others[:3]))
+    try:
+        prepared = set(jvm.prepare_read(spark, paths, options))
+    except UndecryptableName as exc:
+        log.info("JVM path not taken: %s", exc)
         return False
-    jvm.prepare_read(spark, paths, options)
+    plain = [f for f in files if f not in prepared]
+    if plain:
+        log.info("JVM path not taken: %s is not encrypted", plain[0])
+        return False
     return True
 
 
@@ -341,12 +347,6 @@ def _shim_write_suffix() -> str:
     from . import jvm
 
     return str(jvm.GCM_EXTENSION)
-
-
-def _extension(path: str) -> str:
-    base = path.rstrip("/").rsplit("/", 1)[-1]
-    cut = base.rfind(".")
-    return base[cut:] if cut > 0 else ""
 
 
 def _footer_key(options: Mapping[str, str]) -> str:

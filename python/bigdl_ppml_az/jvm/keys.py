@@ -150,6 +150,10 @@ def claim_detected(spark: Any, extension: str) -> None:
     conf.set(f"{DETECT_PREFIX}{free}", extension)
 
 
+class UndecryptableName(ConfigError):
+    """An encrypted file whose name no codec of the shim can be made to open (``x.csv.gz``, no extension)."""
+
+
 def _guard(spark: Any, encrypted: list[str]) -> None:
     """Claim the extension of every encrypted file no codec of ours would open, then check that each one
     now has one: prepare_read never returns while Spark would read one of them as plaintext rows.
@@ -160,19 +164,19 @@ def _guard(spark: Any, encrypted: list[str]) -> None:
             continue
         extension = _extension(name)
         if found:
-            raise ConfigError(
+            raise UndecryptableName(
                 f"{name}: encrypted, but Spark would open it with {found} (extension {extension or 'none'}); "
                 f"rename it to end in {GCM_EXTENSION} (or {CBC_EXTENSION} for BigDL files)"
             )
         if not extension:
-            raise ConfigError(
+            raise UndecryptableName(
                 f"{name}: encrypted, but its name has no extension for a codec to claim; rename it to end in "
                 f"{GCM_EXTENSION} (or {CBC_EXTENSION} for BigDL files)"
             )
         claim_detected(spark, extension)
     for name, found in zip(encrypted, codec_classes(spark, encrypted), strict=True):
         if found not in ours:
-            raise ConfigError(
+            raise UndecryptableName(
                 f"{name}: encrypted, but Spark would read it with {found or 'no codec'} (Hadoop's extension match); "
                 f"rename it to end in {GCM_EXTENSION}"
             )
