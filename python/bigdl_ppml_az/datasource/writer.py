@@ -99,7 +99,8 @@ class PpmlEncWriter(DataSourceArrowWriter):
         self.kms_settings = KmsSettings.from_options(options)
         self.partition_by = partition_columns(options, schema, self.settings)
         self.data_columns = tuple(f.name for f in schema.fields if f.name not in self.partition_by)
-        self.dynamic = overwrite and bool(self.partition_by) and _overwrite_mode(options) == "dynamic"
+        dynamic = _overwrite_mode(options) == "dynamic"  # checked even where it does not apply
+        self.dynamic = overwrite and bool(self.partition_by) and dynamic
         if self.settings.key_delivery == "driver":
             check_driver_delivery(options)
         self.wrapped: WrappedKey | None = None
