@@ -213,8 +213,8 @@ class PpmlEncWriter(DataSourceArrowWriter):
                 kept = [name for name in state if posixpath.dirname(name) not in written]
             else:
                 replaced, kept = old, []
-            final = tuple(kept) + tuple(new_names)
-            write_manifest(fs, self.path, Manifest(final, tuple(replaced)), job_temp)
+            after = tuple(kept) + tuple(new_names)
+            write_manifest(fs, self.path, Manifest(after, tuple(replaced)), job_temp)
             for name in replaced:
                 fs.delete(f"{self.path}/{name}")
             if not self.dynamic:
@@ -222,7 +222,7 @@ class PpmlEncWriter(DataSourceArrowWriter):
                     fs.delete(f"{self.path}/{bigdl.META_FILE}")
                 for directory in _emptied(replaced, new_names):
                     fs.delete(f"{self.path}/{directory}")
-            write_manifest(fs, self.path, Manifest(final), job_temp)
+            write_manifest(fs, self.path, Manifest(after), job_temp)
         self._clean_temp(fs)
 
     def _data_files(self, fs: FileSystem) -> list[FileStatus]:
