@@ -149,7 +149,8 @@ class PpmlEncWriter(DataSourceArrowWriter):
         except BaseException as exc:  # a failed attempt removes its partial parts; a retry writes its own
             files.discard()
             if isinstance(exc, PpmlError):
-                raise with_source(exc, files.current or self.path) from None
+                where = files.current if key is None else None  # PME errors name the part file, as before
+                raise with_source(exc, where or self.path) from None
             raise
         if not fs.exists(self._job_marker()):  # the job was aborted while this task wrote: leave nothing behind
             fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
