@@ -45,7 +45,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Iterator[dict[s
          dt.date(2026, 11, 1 + i % 4))
         for i in range(120)
     ]  # fmt: skip
-    df = spark.createDataFrame(rows, SCHEMA).repartition(3)
+    df = spark.createDataFrame(rows, SCHEMA).repartition(2)
     # Spark lists more than this many directories with a distributed job (hundreds of tasks): list in the driver
     spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     yield {"root": root, "key": key, "df": df.cache()}
