@@ -1,22 +1,32 @@
-"""Partition pruning on lineitem partitioned by l_shipmode: one value vs the full scan (goal: <= 1/5 the time).
+"""Partitioned lineitem: ppml-enc writes it with partitionBy("l_shipmode"); a one-value query vs the full scan.
 
-Not part of the test run. ppml-enc cannot write ``partitionBy`` yet, so the layout is made the other way:
-Spark writes the plaintext lineitem (tpchgen-cli, ``--scale``) with ``partitionBy("l_shipmode")``, and
-``filecrypt.encrypt_path`` encrypts that directory tree file by file (keeping the ``l_shipmode=...``
-directories). Then, with ``spark.sql.python.filterPushdown.enabled=true`` and option ``pushFilters=true``, it
-times a full-scan aggregation and the same aggregation with ``l_shipmode = 'AIR'``, and counts the files the
-planner keeps (all of them are opened; no other file is).
+Not part of the test run. Generates TPC-H lineitem (tpchgen-cli, ``--sf``), writes it encrypted through
+``df.write.format("ppml-enc")`` with option ``partitionBy=l_shipmode`` (ppml-gcm CSV; Spark's own
+``partitionBy`` cannot reach a Python data source), then in one ``local[2]`` session times the same
+aggregation over the whole table and with ``l_shipmode = 'AIR'`` (``pushFilters=true`` and
+``spark.sql.python.filterPushdown.enabled=true``), alternating for ``--runs`` rounds after a warm-up, each query
+on a fresh DataFrame (PySpark reuses a pushed-filter plan for later queries of the same DataFrame). Prints the
+medians, the ratio one-value / full (issue 12 goal: <= 0.2) and the files each query opened.
 
-    python bench/partitioned_lineitem.py --scale 0.1 --workdir /tmp/ppml-part
+Files opened are counted by Python's audit hooks in Spark's Python workers: the script puts a generated
+``sitecustomize.py`` first on the workers' ``PYTHONPATH`` that logs every ``open`` of a path below the table,
+so the library carries no counting hook. Both planning (header probes) and reading open files; each distinct
+data file counts once.
+
+    python bench/partitioned_lineitem.py --sf 1 --runs 3 --workdir /tmp/ppml-part
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 SCHEMA = (
     "l_orderkey BIGINT, l_partkey BIGINT, l_suppkey BIGINT, l_linenumber INT, l_quantity DOUBLE, "
@@ -24,68 +34,118 @@ SCHEMA = (
     "l_shipdate DATE, l_commitdate DATE, l_receiptdate DATE, l_shipinstruct STRING, l_shipmode STRING, "
     "l_comment STRING"
 )
+# read schema of the encrypted table: its CSV files hold every column but l_shipmode, which comes last
+READ_SCHEMA = ", ".join(f"{c} STRING" for c in (
+    "l_orderkey", "l_partkey", "l_suppkey", "l_linenumber", "l_quantity", "l_extendedprice", "l_discount",
+    "l_tax", "l_returnflag", "l_linestatus", "l_shipdate", "l_commitdate", "l_receiptdate", "l_shipinstruct",
+    "l_comment", "l_shipmode"))  # fmt: skip
+
+HOOK = '''"""Bench only (written by bench/partitioned_lineitem.py): log opens of files below one table."""
+import os
+import sys
+
+_TABLE = os.environ.get("PPML_AZ_BENCH_TABLE")
+_LOG = os.environ.get("PPML_AZ_BENCH_OPENS")
+
+
+def _hook(event, args):
+    if event == "open" and args and isinstance(args[0], str) and args[0].startswith(_TABLE):
+        with open(os.path.join(_LOG, f"{os.getpid()}.log"), "a", encoding="utf-8") as log:
+            log.write(args[0] + "\\n")
+
+
+if _TABLE and _LOG:
+    sys.addaudithook(_hook)
+'''
+
+
+def opened(log_dir: Path, table: Path) -> set[str]:
+    """Distinct data files below ``table`` that any worker opened since the logs were cleared."""
+    names: set[str] = set()
+    for log in log_dir.glob("*.log"):
+        names.update(line for line in log.read_text(encoding="utf-8").splitlines() if line)
+    return {n for n in names if not os.path.basename(n).startswith(("_", "."))
+            and n.startswith(str(table) + "/")}  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="0.1")
+    parser.add_argument("--sf", "--scale", dest="sf", default="0.1")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ppml-part"))
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    raw, enc, hook_dir, logs = work / f"raw-{args.sf}", work / f"enc-{args.sf}", work / "hook", work / "opens"
+    hook_dir.mkdir(exist_ok=True)
+    (hook_dir / "sitecustomize.py").write_text(HOOK, encoding="utf-8")
+    logs.mkdir(exist_ok=True)
+    # set before the JVM starts: Spark's Python workers inherit this environment (local mode)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(hook_dir), *filter(None, [os.environ.get("PYTHONPATH")])])
+    os.environ["PPML_AZ_BENCH_TABLE"] = str(enc)
+    os.environ["PPML_AZ_BENCH_OPENS"] = str(logs)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F  # noqa: N812
 
-    from bigdl_ppml_az import filecrypt
-    from bigdl_ppml_az.datasource.reader import PpmlEncParquetReader
-    from bigdl_ppml_az.datasource.source import PpmlEncDataSource
     from bigdl_ppml_az.kms.local import LocalKms
 
     builder = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
     spark = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    spark.dataSource.register(PpmlEncDataSource)
     spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
 
-    raw, plain, enc = args.workdir / "raw", args.workdir / "plain", args.workdir / "enc"
     if not (raw / "lineitem.csv").exists():
         tool = Path(sys.executable).with_name("tpchgen-cli")
-        subprocess.run([str(tool), "csv", "-s", args.scale, "--tables", "lineitem", "-o", str(raw)], check=True)
-    if not plain.exists():
+        subprocess.run([str(tool), "csv", "-s", args.sf, "--tables", "lineitem", "-o", str(raw)],
+                       check=True)  # fmt: skip
+    key = work / "primary.key"
+    if not key.exists():
+        LocalKms.create(key)
+    kms = {"kms": "local", "primaryKeyPath": str(key)}
+    write_time = None
+    if not (enc / "_SUCCESS").exists():
+        shutil.rmtree(enc, ignore_errors=True)
         df = spark.read.option("header", "true").schema(SCHEMA).csv(str(raw / "lineitem.csv"))
-        df.write.partitionBy("l_shipmode").option("header", "true").csv(str(plain))
-    key = args.workdir / "primary.key"
-    kms = LocalKms.load(key) if key.exists() else LocalKms.create(key)
-    if not enc.exists():
-        filecrypt.encrypt_path(str(plain), str(enc), kms)
-    data_schema = SCHEMA.replace(", l_shipmode STRING", "") + ", l_shipmode STRING"
-    opts = {"kms": "local", "primaryKeyPath": str(key), "header": "true", "pushFilters": "true",
+        start = time.perf_counter()
+        (df.write.format("ppml-enc").mode("overwrite").options(**kms).option("header", "true")
+           .option("partitionBy", "l_shipmode").save(str(enc)))  # fmt: skip
+        write_time = time.perf_counter() - start
+    opts = {**kms, "header": "true", "pushFilters": "true",
             "minPartitions": str(spark.sparkContext.defaultParallelism)}  # fmt: skip
 
-    def table() -> object:
-        return spark.read.format("ppml-enc").schema(data_schema).options(**opts).load(str(enc))
+    def query(one_value: bool) -> list[Any]:
+        df = spark.read.format("ppml-enc").schema(READ_SCHEMA).options(**opts).load(str(enc))
+        if one_value:
+            df = df.where("l_shipmode = 'AIR'")
+        agg = df.groupBy("l_returnflag").agg(F.count("*"), F.sum(F.col("l_quantity").cast("double")))
+        return agg.collect()
 
-    def agg(df: object) -> list[object]:
-        return df.groupBy("l_returnflag").agg(F.count("*"), F.sum("l_quantity")).collect()  # type: ignore[attr-defined]
+    def timed(one_value: bool) -> float:
+        start = time.perf_counter()
+        query(one_value)
+        return time.perf_counter() - start
 
-    agg(table())  # warm-up
-    start = time.perf_counter()
-    full = agg(table())
-    full_time = time.perf_counter() - start
-    start = time.perf_counter()
-    one = agg(table().where("l_shipmode = 'AIR'"))  # type: ignore[attr-defined]
-    one_time = time.perf_counter() - start
-    lowered = {k.lower(): v for k, v in {**opts, "path": str(enc)}.items()}
-    reader = PpmlEncParquetReader(lowered, table().schema)  # type: ignore[attr-defined]
-    from pyspark.sql.datasource import EqualTo
-
-    all_files = {s.path for p in reader.partitions() for s in p.splits}  # type: ignore[attr-defined]
-    list(reader.pushFilters([EqualTo(("l_shipmode",), "AIR")]))
-    kept = {s.path for p in reader.partitions() for s in p.splits}  # type: ignore[attr-defined]
-    print(f"lineitem SF {args.scale}: {len(all_files)} files in {len({Path(f).parent for f in all_files})} dirs")
-    print(f"full scan {full_time:.2f} s ({len(full)} groups); l_shipmode='AIR' {one_time:.2f} s ({len(one)} groups)")
-    print(f"files planned and opened for AIR: {len(kept)}, all under l_shipmode=AIR: "
-          f"{all('/l_shipmode=AIR/' in f for f in kept)}; ratio {one_time / full_time:.2f}")  # fmt: skip
+    files = {}
+    for one_value in (False, True):  # warm-up, and the files each query opens
+        for log in logs.glob("*.log"):
+            log.unlink()
+        query(one_value)
+        files[one_value] = opened(logs, enc)
+    full_times, one_times = [], []
+    for _ in range(args.runs):
+        full_times.append(timed(False))
+        one_times.append(timed(True))
+    full, one = statistics.median(full_times), statistics.median(one_times)
+    dirs = {Path(f).parent.name for f in files[False]}
+    print(f"lineitem SF {args.sf}: {len(files[False])} part files in {len(dirs)} directories"
+          + (f"; ppml-enc partitionBy write {write_time:.2f} s" if write_time is not None else ""))  # fmt: skip
+    print(f"full scan {full:.2f} s (runs {', '.join(f'{t:.2f}' for t in full_times)}); l_shipmode='AIR' "
+          f"{one:.2f} s (runs {', '.join(f'{t:.2f}' for t in one_times)}); ratio {one / full:.3f}")  # fmt: skip
+    air = files[True]
+    print(f"files opened: full scan {len(files[False])}, AIR {len(air)} "
+          f"(all under l_shipmode=AIR: {bool(air) and all('/l_shipmode=AIR/' in f for f in air)})")  # fmt: skip
     spark.stop()
     return 0
 

@@ -17,7 +17,7 @@ CASES = [
     Case("a§b§c\n1§x y§2.5\n3§§4\n".encode(), {"sep": "§", "header": "true", "inferSchema": "true"}),
     Case("a,b\n«x,y»,2\n«q»,3\n".encode(), {"quote": "«", "header": "true"}),
     Case('a,b\n"x¤"y",2\n'.encode(), {"escape": "¤", "header": "true"}),
-    Case("k||v\n1||2\n".encode(), {"sep": "||", "header": "true", "inferSchema": "true"}),
+    Case(b"k||v\n1||2\n", {"sep": "||", "header": "true", "inferSchema": "true"}),
 ]
 
 
@@ -35,4 +35,6 @@ def test_non_ascii_syntax_matches_spark(spark: Any, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name,value", [("sep", "§"), ("quote", "«"), ("escape", "¤"), ("sep", "||")])
 def test_multiline_refuses_syntax_pyarrow_cannot_take(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"option {name}=.*multiLine=true"):
-        ReadSettings.from_options({"format": "csv", "multiline": "true", name.lower(): value, "cryptomode": "plain_text"})
+        ReadSettings.from_options(
+            {"format": "csv", "multiline": "true", name.lower(): value, "cryptomode": "plain_text"}
+        )

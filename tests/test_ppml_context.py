@@ -162,10 +162,7 @@ def test_context_on_existing_session(spark: Any, tmp_path: Path, local_key: Path
     assert ctx.native is False  # the shared session has no shim
     df = spark.createDataFrame([("a", 1), ("b", 2)], "name STRING, n INT")
     out = str(tmp_path / "out")
-    ctx.write(df, CryptoMode.PPML_GCM).partitionBy("name")  # configuring is fine; writing is refused
-    with pytest.raises(ConfigError, match=r"partitionBy\(name\).*cannot write partitioned"):
-        ctx.write(df, CryptoMode.PPML_GCM).partitionBy("name").csv(out)
-    assert not os.path.exists(out)
+    # (partitionBy through ppml-enc: tests/test_partitioned_write.py)
     with pytest.raises(ConfigError, match="unknown save mode"):
         ctx.write(df, CryptoMode.PPML_GCM).mode("upsert")
     with pytest.raises(ConfigError, match="primary_key_name='nokey': no such key"):

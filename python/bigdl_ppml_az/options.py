@@ -227,7 +227,14 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("modifiedAfter", "spark-files", "only files modified after this time"),
     _spark("ignoreCorruptFiles", "spark-files", "skip unreadable files"),
     _spark("ignoreMissingFiles", "spark-files", "skip files deleted after listing"),
-    _spark("__partition_columns", "spark-write", "partitionBy(...) columns", WRITE),
+    # ---- partitioned writes (Spark's DataFrameWriter.partitionBy cannot reach a Python data source)
+    OptionSpec("partitionBy", STR, "write key=value directories by these columns, as Spark's partitionBy: "
+               "comma-separated names, or a JSON list (Spark's own __partition_columns encoding)", "source", "",
+               sides=WRITE, aliases=("__partition_columns",)),
+    OptionSpec("partitionOverwriteMode", CHOICE, "with partitionBy and mode overwrite: static replaces the whole "
+               "table, dynamic only the directories written (Spark's option; the session conf "
+               "spark.sql.sources.partitionOverwriteMode is invisible to Python data sources)", "source", "static",
+               sides=WRITE, choices=("static", "dynamic")),
 )  # fmt: skip
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:([kmgtp])(?:ib|b)?|b)?\s*$", re.IGNORECASE)

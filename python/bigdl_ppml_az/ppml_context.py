@@ -25,6 +25,7 @@ Two paths, chosen per read/write and reported in ``ctx.last_path`` (and a log li
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -528,13 +529,8 @@ class EncryptedDataFrameWriter:
         writer.format(fmt).save(path)
 
     def _save_ppml_enc(self, fmt: str, path: str, options: Mapping[str, str]) -> None:
-        """ppml-enc knows append and overwrite only: error/errorifexists and ignore are checked here first."""
-        if self._partition_by:
-            raise ConfigError(
-                f"partitionBy({', '.join(self._partition_by)}): the ppml-enc data source cannot write partitioned "
-                "directories yet; start the job with the JVM shim (PPMLContext(..., native=True)) and ppml-gcm or "
-                "Parquet Modular Encryption output, or write one directory per partition value"
-            )
+        """ppml-enc knows append and overwrite only: error/errorifexists and ignore are checked here first.
+        partitionBy becomes the data source's option (Spark's own partitionBy cannot reach a Python source)."""
         from .storage import filesystem_for
 
         ctx = self._ctx
@@ -548,6 +544,8 @@ class EncryptedDataFrameWriter:
             ctx._used(PPML_ENC_PATH, f"write {fmt} (ignored: the target exists)")
             return
         extra = dict(self._options)
+        if self._partition_by:
+            extra["partitionBy"] = json.dumps(self._partition_by)
         if _is_pme(codec_for(self._mode)) and "footerKey" not in extra:
             footer = _footer_key(options)
             if footer:

@@ -10,6 +10,12 @@ values infer differently widen (int < bigint < decimal < double), any other mix 
 data columns followed by the partition columns; a data column with a partition column's name is refused (Spark
 merges the two; ppml-enc does not yet).
 
+Writing (option ``partitionBy``, see :mod:`.writer`): the directory of a row is
+``escapePathName(column)=escapePathName(text of value)`` per column, as Spark's ``ExternalCatalogUtils`` makes it;
+null and the empty string go to ``__HIVE_DEFAULT_PARTITION__``. The text of a value is Spark's cast to string
+for the types whose text does not depend on the JVM or the session (string, integral, boolean, date, decimal);
+other types are refused by name.
+
 Pruning: with option ``pushFilters=true`` (and ``spark.sql.python.filterPushdown.enabled=true`` in the
 session, without which Spark refuses readers that push filters), comparisons on partition columns drop whole
 directories before any file is opened; Spark still evaluates every filter on the rows.
@@ -26,13 +32,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.types import (
+    BooleanType,
+    ByteType,
     DataType,
     DateType,
     DecimalType,
     DoubleType,
     IntegerType,
     LongType,
+    ShortType,
     StringType,
     StructField,
     StructType,
@@ -259,3 +270,62 @@ def _comparable(value: Any, literal: Any) -> bool:
             (value.tzinfo is None) == (literal.tzinfo is None)
         )
     return type(value) is type(literal)
+
+
+# ------------------------------------------------------------------------------------------------ write side
+# Spark's ExternalCatalogUtils.charToEscape: U+0001..U+001F, " # % ' * / : = ? \\ DEL { [ ] ^ (not U+0000)
+_ESCAPED = frozenset([*map(chr, range(0x01, 0x20)), *'"#%\'*/:=?\\', "\x7f", "{", "[", "]", "^"])
+WRITABLE_TYPES = (StringType, ByteType, ShortType, IntegerType, LongType, BooleanType, DateType, DecimalType)
+
+
+def escape_path_name(text: str) -> str:
+    """Spark's ``escapePathName``: each character of :data:`_ESCAPED` becomes ``%XX`` (upper-case hex); nothing
+    else is touched (non-ASCII stays as it is). Hand-written because ``urllib.parse.quote`` escapes another set."""
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in text)
+
+
+def _value_text(value: Any) -> str | None:
+    """Spark's cast to string of one partition value (None and "" are the default partition)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")  # Java's toPlainString: the column's scale, never an exponent
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value)
+    return text or None
+
+
+def directory_of(name: str, value: Any) -> str:
+    """One ``name=value`` path segment, escaped as Spark escapes it."""
+    text = _value_text(value)
+    return f"{escape_path_name(name)}={DEFAULT_PARTITION if text is None else escape_path_name(text)}"
+
+
+def split_by_directory(
+    batch: pa.RecordBatch, columns: Sequence[str], data_columns: Sequence[str]
+) -> list[tuple[str, pa.RecordBatch]]:
+    """The rows of ``batch`` grouped by their partition directory (``a=1/b=x``), each group holding only
+    ``data_columns``; groups in order of directory first seen is not promised (sorted by directory index)."""
+    segments: list[pa.Array] = []
+    for name in columns:
+        encoded = batch.column(name).dictionary_encode()
+        texts = pa.array([directory_of(name, v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+        taken = pc.take(texts, encoded.indices)
+        segments.append(pc.fill_null(taken, f"{escape_path_name(name)}={DEFAULT_PARTITION}"))
+    joined = segments[0] if len(segments) == 1 else pc.binary_join_element_wise(*segments, "/")
+    encoded = joined.dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    data = batch.select(list(data_columns))
+    if len(names) == 1:
+        return [(names[0], data)]
+    order = pc.sort_indices(encoded.indices)
+    ordered = data.take(order)
+    groups: list[tuple[str, pa.RecordBatch]] = []
+    offset = 0
+    for item in pc.value_counts(pc.take(encoded.indices, order)).to_pylist():
+        groups.append((names[item["values"]], ordered.slice(offset, item["counts"])))
+        offset += item["counts"]
+    return groups

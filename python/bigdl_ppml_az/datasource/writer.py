@@ -1,5 +1,11 @@
 """Write side: one encrypted part file per task under ``_temporary/<job>/``, published only by job commit.
 
+With option ``partitionBy`` (Spark's ``DataFrameWriter.partitionBy`` fails in the JVM for every Python data
+source, before the source is called: the table it gets has no partitioning), a task writes one part file per
+Hive-style ``key=value`` directory, the partition columns left out of the files, each file encrypted as usual;
+one commit manifest covers every directory. Overwrite replaces the whole table (Spark's default, static
+partitionOverwriteMode) or, with option ``partitionOverwriteMode=dynamic``, only the directories written.
+
 The data key is generated once per job on the driver (its wrapped form goes to the tasks, which unwrap it
 once per worker process); BigDL mode appends to a directory reuse the key in its ``.meta``. ``commit()``
 publishes first and deletes second: new parts are renamed in, then the commit manifest in ``_SUCCESS`` switches
@@ -15,10 +21,14 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import posixpath
+import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import suppress
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -27,7 +37,7 @@ from pyspark import TaskContext
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
-from ..errors import PpmlError, with_source
+from ..errors import ConfigError, PpmlError, with_source
 from ..filecrypt import _data_key_for_encryption
 from ..formats import DataKey, bigdl, codec_for
 from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key
@@ -37,16 +47,19 @@ from ..storage.manifest import Manifest, committed, read_manifest, relative_name
 from . import pme, textwrite
 from .keys import meta_wrapped_key, unwrap
 from .options import WriteSettings, check_driver_delivery, paths_of
+from .partitions import WRITABLE_TYPES, split_by_directory
 
 TEMP_DIR = "_temporary"
 # _temporary/<job>/job-started exists from job setup until commit or abort (not hidden: listings count it)
 JOB_MARKER = "job-started"
+MAX_OPEN_FILES = 16  # part files a task keeps open at once with partitionBy (see _OpenFiles)
 
 
 @dataclass
 class PartCommit(WriterCommitMessage):
-    temp_path: str | None
-    final_name: str | None
+    """What one task wrote: (temporary path, final name below the table root) per part file."""
+
+    parts: tuple[tuple[str, str], ...]
     rows: int
 
 
@@ -84,6 +97,10 @@ class PpmlEncWriter(DataSourceArrowWriter):
         self.path = paths_of(options)[0].rstrip("/")
         self.job_id = uuid.uuid4().hex
         self.kms_settings = KmsSettings.from_options(options)
+        self.partition_by = partition_columns(options, schema, self.settings)
+        self.data_columns = tuple(f.name for f in schema.fields if f.name not in self.partition_by)
+        dynamic = _overwrite_mode(options) == "dynamic"  # checked even where it does not apply
+        self.dynamic = overwrite and bool(self.partition_by) and dynamic
         if self.settings.key_delivery == "driver":
             check_driver_delivery(options)
         self.wrapped: WrappedKey | None = None
@@ -98,7 +115,8 @@ class PpmlEncWriter(DataSourceArrowWriter):
         kms = build_kms(self.kms_settings)
         fs = filesystem_for(self.path, self.options)
         codec = codec_for(self.settings.crypto_mode)
-        if codec.directory_meta and not self.overwrite and fs.exists(self.path):
+        replaces_all = self.overwrite and not self.dynamic
+        if codec.directory_meta and not replaces_all and fs.exists(self.path):
             existing = meta_wrapped_key(fs, self.path)
             if existing is not None:  # BigDL readers use one .meta key per directory: keep it
                 return WrappedKey(kms.kms_type, "", "", existing), None
@@ -109,87 +127,67 @@ class PpmlEncWriter(DataSourceArrowWriter):
 
     # ------------------------------------------------------------------------------------------ tasks
     def write(self, iterator: Iterator[pa.RecordBatch]) -> PartCommit:
+        """One task: its rows into one part file, or with partitionBy one part file per key=value directory
+        (at most :data:`MAX_OPEN_FILES` open at once; a directory evicted earlier gets another part file)."""
         context = TaskContext.get()
         part = context.partitionId() if context else 0
         attempt = context.attemptNumber() if context else 0
         first = next(iterator, None)
         if first is None:
-            return PartCommit(None, None, 0)
-        ext = {"csv": "csv", "json": "json", "text": "txt", "parquet": "parquet"}[self.settings.content_format]
-        suffix = codec_for(self.settings.crypto_mode).part_suffix  # "": the part is a Parquet file itself (PME)
-        final_name = f"part-{part:05d}-{self.job_id}.{ext}" + (f".{suffix}" if suffix else "")
-        temp_path = f"{self.path}/{TEMP_DIR}/{self.job_id}/{attempt}/{final_name}"
+            return PartCommit((), 0)
         fs = filesystem_for(self.path, self.options)
-        wrapped = self.wrapped
-        codec = codec_for(self.settings.crypto_mode)
-        own_key = self.key is None and codec.wraps_bytes and not codec.directory_meta  # key in each file's header
-        kms = build_kms(self.kms_settings) if own_key else None
-        if wrapped is not None and kms is not None and getattr(kms, "per_task_data_keys", False):
-            # a public-key KMS (azure-skr): workers can wrap but only attested ones unwrap, so a task makes its own
-            material, wrapped = generate_data_key(kms, compat=codec.key_compat)
-            key: DataKey | None = DataKey(material)
-        else:
-            key = None if self.wrapped is None else (self.key or unwrap(self.kms_settings, self.wrapped, self.path))
+        key, wrapped = self._task_key()
+        files = _OpenFiles(self, fs, f"{self.path}/{TEMP_DIR}/{self.job_id}/{attempt}", part, key, wrapped)
         try:
-            with fs.open_write(temp_path) as handle:
-                if key is None:
-                    rows = self._write_pme(_Sink(handle), first, _chain(first, iterator))
+            for batch in _chain(first, iterator):
+                if self.partition_by:
+                    for directory, rows in split_by_directory(batch, self.partition_by, self.data_columns):
+                        files.write(directory, rows)
                 else:
-                    crypt = self._encrypting_writer(handle, key, wrapped)
-                    rows = self._encode(_Sink(crypt), first, _chain(first, iterator))
-                    crypt.close()
-        except BaseException as exc:  # a failed attempt removes its partial part; a retry writes its own
-            with suppress(Exception):
-                fs.delete(temp_path)
+                    files.write("", batch)
+            files.close_all()
+        except BaseException as exc:  # a failed attempt removes its partial parts; a retry writes its own
+            files.discard()
             if isinstance(exc, PpmlError):
-                raise with_source(exc, temp_path if key is None else self.path) from None
+                where = files.current if key is None else None  # PME errors name the part file, as before
+                raise with_source(exc, where or self.path) from None
             raise
         if not fs.exists(self._job_marker()):  # the job was aborted while this task wrote: leave nothing behind
             fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
             _delete_if_empty(fs, f"{self.path}/{TEMP_DIR}")
             raise PpmlError(f"{self.path}: write job {self.job_id} was aborted; this task's output was removed")
-        return PartCommit(temp_path, final_name, rows)
+        return PartCommit(tuple(files.done), files.rows)
 
-    def _write_pme(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:
-        settings = self.settings
-        rows = 0
-        target = pa.PythonFile(sink, mode="w")
-        with pme.new_writer(target, first.schema, self.options, settings.crypto_mode, settings.footer_key) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        return rows
-
-    def _encrypting_writer(self, handle: Any, key: DataKey, wrapped: WrappedKey | None = None) -> Any:
-        wrapped = wrapped or self.wrapped
-        assert wrapped is not None
+    def _task_key(self) -> tuple[DataKey | None, WrappedKey | None]:
+        """The task's data key: the job's (unwrapped once per process), a task's own for a public-key KMS, or
+        none for PME (pyarrow makes fresh keys per file)."""
         codec = codec_for(self.settings.crypto_mode)
-        return codec.open_writer(
-            handle,
-            key,
-            wrapped,
-            segment_size=self.settings.segment_size,
-            content_type=self.settings.content_format,
-        )
+        own_key = self.key is None and codec.wraps_bytes and not codec.directory_meta  # key in each file's header
+        kms = build_kms(self.kms_settings) if own_key else None
+        if self.wrapped is not None and kms is not None and getattr(kms, "per_task_data_keys", False):
+            # a public-key KMS (azure-skr): workers can wrap but only attested ones unwrap, so a task makes its own
+            material, wrapped = generate_data_key(kms, compat=codec.key_compat)
+            return DataKey(material), wrapped
+        if self.wrapped is None:
+            return None, None
+        return self.key or unwrap(self.kms_settings, self.wrapped, self.path), self.wrapped
 
-    def _encode(self, sink: _Sink, first: pa.RecordBatch, batches: Iterator[pa.RecordBatch]) -> int:
-        fmt = self.settings.content_format
-        rows = 0
-        if fmt == "parquet":
-            with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), first.schema) as writer:
-                for batch in batches:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            return rows
-        return textwrite.encode(self.settings, sink.write, first, batches)
+    def part_name(self, part: int, directory: str, count: int) -> str:
+        """``[a=1/b=x/]part-00003-<job id>[.c001].csv.enc``: Spark's part naming, the job id our manifest's."""
+        ext = {"csv": "csv", "json": "json", "text": "txt", "parquet": "parquet"}[self.settings.content_format]
+        suffix = codec_for(self.settings.crypto_mode).part_suffix  # "": the part is a Parquet file itself (PME)
+        name = f"part-{part:05d}-{self.job_id}" + (f".c{count:03d}" if count else "") + f".{ext}"
+        name += f".{suffix}" if suffix else ""
+        return f"{directory}/{name}" if directory else name
 
     # ------------------------------------------------------------------------------------------ driver
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
-        """Publish first, delete second (see :mod:`storage.manifest`): a crash at any step leaves the directory
-        showing either its old state or the new one."""
+        """Publish first, delete second (see :mod:`storage.manifest`): a crash at any step leaves the table
+        showing either its old state or the new one. One manifest in the root's ``_SUCCESS`` names the files
+        of every key=value directory."""
         fs = filesystem_for(self.path, self.options)
         job_temp = f"{self.path}/{TEMP_DIR}/{self.job_id}"
-        parts = [m for m in messages if isinstance(m, PartCommit) and m.temp_path and m.final_name]
+        parts = [p for m in messages if isinstance(m, PartCommit) for p in m.parts]
         present = self._data_files(fs)
         manifest = read_manifest(fs, self.path) if fs.exists(self.path) else None
         if manifest is None:  # step 0: record today's state, so half-renamed new parts stay invisible
@@ -197,24 +195,35 @@ class PpmlEncWriter(DataSourceArrowWriter):
             write_manifest(fs, self.path, Manifest(tuple(state)), job_temp)
         else:
             state = list(manifest.files)
-        new_names = [m.final_name for m in parts if m.final_name]
-        for m in parts:  # step 1: new parts next to the old ones (their names carry this job's id)
-            assert m.temp_path is not None and m.final_name is not None
-            fs.rename(m.temp_path, f"{self.path}/{m.final_name}")
-        if codec_for(self.settings.crypto_mode).directory_meta:  # BigDL readers find the key in .meta
+        new_names = [final for _, final in parts]
+        for temp, final in parts:  # step 1: new parts next to the old ones (their names carry this job's id)
+            fs.rename(temp, f"{self.path}/{final}")
+        written = {posixpath.dirname(name) for name in new_names}
+        codec = codec_for(self.settings.crypto_mode)
+        if codec.directory_meta:  # BigDL readers find the key in .meta: the root's and each directory's
             assert self.wrapped is not None
-            with fs.open_write(f"{self.path}/{bigdl.META_FILE}") as handle:
-                bigdl.write_meta(handle, base64.b64encode(self.wrapped.ciphertext).decode("ascii"))
+            for directory in sorted(written | {""}):
+                with fs.open_write(_join(self.path, directory, bigdl.META_FILE)) as handle:
+                    bigdl.write_meta(handle, base64.b64encode(self.wrapped.ciphertext).decode("ascii"))
         old = [relative_name(self.path, s.path) for s in present]
-        if self.overwrite:  # step 2: the new state becomes the committed one, in one rename
-            write_manifest(fs, self.path, Manifest(tuple(new_names), tuple(old)), job_temp)
-            for name in old:  # step 3: only now remove what it replaced
-                fs.delete(f"{self.path}/{name}")
-            if not codec_for(self.settings.crypto_mode).directory_meta:
-                fs.delete(f"{self.path}/{bigdl.META_FILE}")
-            write_manifest(fs, self.path, Manifest(tuple(new_names)), job_temp)
-        else:
+        if not self.overwrite:
             write_manifest(fs, self.path, Manifest(tuple(state) + tuple(new_names)), job_temp)
+        else:  # step 2: the new state becomes the committed one, in one rename; step 3: delete what it replaced
+            if self.dynamic:  # only the directories this job wrote are replaced
+                replaced = [name for name in old if posixpath.dirname(name) in written]
+                kept = [name for name in state if posixpath.dirname(name) not in written]
+            else:
+                replaced, kept = old, []
+            after = tuple(kept) + tuple(new_names)
+            write_manifest(fs, self.path, Manifest(after, tuple(replaced)), job_temp)
+            for name in replaced:
+                fs.delete(f"{self.path}/{name}")
+            if not self.dynamic:
+                if not codec.directory_meta:
+                    fs.delete(f"{self.path}/{bigdl.META_FILE}")
+                for directory in _emptied(replaced, new_names):
+                    fs.delete(f"{self.path}/{directory}")
+            write_manifest(fs, self.path, Manifest(after), job_temp)
         self._clean_temp(fs)
 
     def _data_files(self, fs: FileSystem) -> list[FileStatus]:
@@ -233,6 +242,206 @@ class PpmlEncWriter(DataSourceArrowWriter):
     def _clean_temp(self, fs: FileSystem) -> None:
         fs.delete(f"{self.path}/{TEMP_DIR}/{self.job_id}")
         _delete_if_empty(fs, f"{self.path}/{TEMP_DIR}")
+
+
+class _OpenFiles:
+    """A task's open part files, one per directory, each its own encrypted object (header, job data key).
+
+    With partitionBy Spark sorts each task's rows by the partition columns and writes one file at a time; a
+    Python data source gets the rows unsorted, so files stay open while rows come, at most
+    :data:`MAX_OPEN_FILES` (each holds a ciphertext segment and an encoder buffer); the least recently used is
+    closed when another is needed, and that directory gets a new part file if its rows come back
+    (``df.sortWithinPartitions(*cols)`` before the write avoids that)."""
+
+    def __init__(
+        self, job: PpmlEncWriter, fs: FileSystem, temp_root: str, part: int, key: DataKey | None,
+        wrapped: WrappedKey | None,
+    ) -> None:  # fmt: skip
+        self.job, self.fs, self.temp_root, self.part = job, fs, temp_root, part
+        self.key, self.wrapped = key, wrapped
+        self.open: OrderedDict[str, _PartFile] = OrderedDict()
+        self.counts: dict[str, int] = {}
+        self.done: list[tuple[str, str]] = []
+        self.rows = 0
+        self.current: str | None = None  # temporary path being written (errors name it)
+
+    def write(self, directory: str, batch: pa.RecordBatch) -> None:
+        file = self.open.get(directory)
+        if file is None:
+            if len(self.open) >= MAX_OPEN_FILES:
+                self._close(next(iter(self.open)))
+            count = self.counts.get(directory, 0)
+            self.counts[directory] = count + 1
+            final = self.job.part_name(self.part, directory, count)
+            self.current = f"{self.temp_root}/{final}"
+            file = _PartFile(self.job, self.fs.open_write(self.current), self.current, final, batch.schema,
+                             self.key, self.wrapped)  # fmt: skip
+            self.open[directory] = file
+        else:
+            self.open.move_to_end(directory)
+            self.current = file.temp_path
+        file.write(batch)
+        self.rows += batch.num_rows
+
+    def _close(self, directory: str) -> None:
+        file = self.open.pop(directory)
+        self.current = file.temp_path
+        file.close()
+        self.done.append((file.temp_path, file.final_name))
+
+    def close_all(self) -> None:
+        for directory in list(self.open):
+            self._close(directory)
+
+    def discard(self) -> None:
+        """After a failure: abandon open files and delete every part this attempt wrote."""
+        for file in self.open.values():
+            with suppress(Exception):
+                file.abandon()
+        paths = [f.temp_path for f in self.open.values()] + [temp for temp, _ in self.done] + [self.current or ""]
+        for path in filter(None, paths):
+            with suppress(Exception):
+                self.fs.delete(path)
+        self.open.clear()
+
+
+class _PartFile:
+    """One part file being written: storage handle <- encrypting writer <- content encoder (or PME writer)."""
+
+    def __init__(
+        self, job: PpmlEncWriter, handle: Any, temp_path: str, final_name: str, schema: pa.Schema,
+        key: DataKey | None, wrapped: WrappedKey | None,
+    ) -> None:  # fmt: skip
+        self.settings = job.settings
+        self.temp_path, self.final_name = temp_path, final_name
+        self.stack = ExitStack()
+        self.stack.enter_context(handle)
+        self.parquet: Any = None
+        self.first = True
+        try:
+            self._open(job, handle, schema, key, wrapped)
+        except BaseException:
+            self.stack.__exit__(*sys.exc_info())
+            raise
+
+    def _open(
+        self, job: PpmlEncWriter, handle: Any, schema: pa.Schema, key: DataKey | None, wrapped: WrappedKey | None
+    ) -> None:
+        if key is None:  # PME: pyarrow encrypts inside the Parquet file, keys in its footer
+            target = pa.PythonFile(_Sink(handle), mode="w")
+            settings = self.settings
+            self.parquet = self.stack.enter_context(
+                pme.new_writer(target, schema, job.options, settings.crypto_mode, settings.footer_key)
+            )
+            return
+        assert wrapped is not None
+        crypt = codec_for(self.settings.crypto_mode).open_writer(
+            handle, key, wrapped, segment_size=self.settings.segment_size, content_type=self.settings.content_format
+        )
+        self.stack.callback(crypt.close)
+        self.sink = _Sink(crypt)
+        if self.settings.content_format == "parquet":
+            self.parquet = self.stack.enter_context(pq.ParquetWriter(pa.PythonFile(self.sink, mode="w"), schema))
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.parquet is not None:
+            self.parquet.write_batch(batch)
+            return
+        settings = self.settings if self.first else replace(self.settings, header=False)  # CSV header once
+        textwrite.encode(settings, self.sink.write, batch, iter([batch]))
+        self.first = False
+
+    def close(self) -> None:
+        self.stack.close()
+
+    def abandon(self) -> None:
+        """Leave the storage handle by an exception, so an upload is abandoned rather than committed."""
+        error = PpmlError("write abandoned")
+        self.stack.__exit__(type(error), error, None)
+
+
+def partition_columns(options: Mapping[str, str], schema: StructType, settings: WriteSettings) -> tuple[str, ...]:
+    """Option partitionBy (comma-separated names, or Spark's JSON list): the schema's names of those columns,
+    checked as Spark checks ``partitionBy`` (known, distinct, not every column, a type with a Spark text)."""
+    raw = as_options(options).get_str("partitionBy")
+    if not raw or not raw.strip():
+        return ()
+    given = _column_list(raw)
+    by_lower = {f.name.lower(): f for f in schema.fields}
+    fields = []
+    for name in given:
+        field = by_lower.get(name.lower())  # Spark resolves partition columns case-insensitively by default
+        if field is None:
+            raise ConfigError(
+                f"option partitionBy={raw}: column {name} is not in the data ({', '.join(schema.names)}); "
+                "name columns of the DataFrame"
+            )
+        fields.append(field)
+    names = tuple(f.name for f in fields)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"option partitionBy={raw}: a column appears twice; name each column once")
+    if len(names) == len(schema.fields):
+        raise ConfigError(f"option partitionBy={raw}: cannot use all columns for partition columns (as Spark)")
+    for field in fields:
+        if field.name.startswith(("_", ".")):
+            raise ConfigError(
+                f"option partitionBy={raw}: column {field.name} starts with '{field.name[0]}', and ppml-enc's "
+                "listing skips such directories as hidden; rename the column"
+            )
+        if not isinstance(field.dataType, WRITABLE_TYPES):
+            raise ConfigError(
+                f"option partitionBy={raw}: column {field.name} is {field.dataType.simpleString()}; ppml-enc writes "
+                "partition directories for string, integral, boolean, date and decimal columns (Spark's text of "
+                "float, double and timestamp values comes from the JVM and the session time zone, which a Python "
+                "data source cannot see); cast the column to string first"
+            )
+    if settings.content_format == "text" and len(schema.fields) - len(names) != 1:
+        raise ConfigError(
+            f"option partitionBy={raw}: format=text writes one string column besides the partition columns, not "
+            f"{len(schema.fields) - len(names)}; select one data column"
+        )
+    return names
+
+
+def _column_list(raw: str) -> list[str]:
+    if raw.lstrip().startswith("["):  # Spark's own encoding of partitionBy (DataSourceUtils): a JSON list
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list) or not all(isinstance(n, str) and n for n in parsed):
+            raise ConfigError(f"option partitionBy={raw}: not a JSON list of column names; give a,b or [\"a\",\"b\"]")
+        return parsed
+    names = [n.strip() for n in raw.split(",")]
+    if not all(names):
+        raise ConfigError(f"option partitionBy={raw}: an empty column name; give names separated by commas")
+    return names
+
+
+def _overwrite_mode(options: Mapping[str, str]) -> str:
+    return as_options(options).get_choice("partitionOverwriteMode")
+
+
+def _join(root: str, directory: str, name: str) -> str:
+    return f"{root}/{directory}/{name}" if directory else f"{root}/{name}"
+
+
+def _emptied(replaced: list[str], new_names: list[str]) -> list[str]:
+    """Top-most directories that held replaced files and hold no new file: a static overwrite removes them
+    (Spark deletes the whole table directory)."""
+    live = {""}
+    for name in new_names:
+        directory = posixpath.dirname(name)
+        while directory:
+            live.add(directory)
+            directory = posixpath.dirname(directory)
+    dead: set[str] = set()
+    for name in replaced:
+        directory = posixpath.dirname(name)
+        while directory and directory not in live:
+            dead.add(directory)
+            directory = posixpath.dirname(directory)
+    return sorted(d for d in dead if posixpath.dirname(d) not in dead)
 
 
 def _delete_if_empty(fs: FileSystem, directory: str) -> None:

@@ -10,6 +10,9 @@ state, never both and never neither. Hadoop's S3A committers use the same trick 
 Rules for files the manifest does not name: uncommitted ``ppml-enc`` part files (``part-NNNNN-<32 hex job id>.``,
 left by a step-1 crash or a failed job) and files the manifest lists as replaced are skipped; any other file was
 added by someone else after the commit (a user, another tool) and is read, as Spark would.
+
+A partitioned table (``partitionBy``) has one manifest, in its root, naming files below its ``key=value``
+directories (``mode=AIR/part-...``); reading one such directory alone is decided by the root's manifest.
 """
 
 from __future__ import annotations
@@ -91,17 +94,39 @@ def is_uncommitted_part(name: str) -> bool:
     return PART_NAME.match(posixpath.basename(name)) is not None
 
 
+MAX_PARTITION_DEPTH = 32  # key=value levels looked through for a table root's manifest
+
+
+def governing_manifest(fs: FileSystem, directory: str) -> tuple[str, Manifest] | None:
+    """The manifest that decides ``directory``'s files, and the directory holding it: its own, or for a
+    ``key=value`` directory of a partitioned table (``t/mode=AIR``, read alone), the table root's."""
+    current = directory.rstrip("/")
+    for _ in range(MAX_PARTITION_DEPTH + 1):
+        manifest = read_manifest(fs, current)
+        if manifest is not None:
+            return current, manifest
+        parent, name = posixpath.split(current)
+        if "=" not in name or not parent or parent == current:
+            return None
+        current = parent
+    return None
+
+
 def committed(fs: FileSystem, directory: str, statuses: list[FileStatus]) -> list[FileStatus]:
     """The files of ``directory``'s committed state among ``statuses`` (its listing); all of them without a
-    manifest. A file the manifest names but the listing lacks is an error: the table lost data."""
-    manifest = read_manifest(fs, directory)
-    if manifest is None:
+    manifest. A file the manifest names but the listing lacks is an error: the table lost data. Below a
+    partitioned table's root the root's manifest decides, for the names under this directory."""
+    found = governing_manifest(fs, directory)
+    if found is None:
         return statuses
-    by_name = {relative_name(directory, s.path): s for s in statuses}
-    missing = [name for name in manifest.files if name not in by_name]
+    root, manifest = found
+    below = directory.rstrip("/")
+    prefix = below[len(root) + 1 :] + "/" if below != root else ""  # "mode=AIR/" for t/mode=AIR
+    by_name = {prefix + relative_name(directory, s.path): s for s in statuses}
+    missing = [name for name in manifest.files if name.startswith(prefix) and name not in by_name]
     if missing:
         raise IntegrityError(
-            f"{fs.join(directory, missing[0])}: named by the commit manifest {fs.join(directory, SUCCESS)} "
+            f"{fs.join(root, missing[0])}: named by the commit manifest {fs.join(root, SUCCESS)} "
             f"but missing ({len(missing)} file(s) missing); the table lost data"
         )
     listed, replaced = set(manifest.files), set(manifest.replaced)
