@@ -27,6 +27,7 @@ from bigdl_ppml_az.errors import ConfigError
 from bigdl_ppml_az.kms.local import LocalKms
 from bigdl_ppml_az.options import Options
 from bigdl_ppml_az.storage import LocalFileSystem
+from pushdown_support import PUSHDOWN_PLAN_SHARED, assert_pushfilters_refused
 from test_datasource_support import assert_same, kms_options, ppml_read
 
 # partition values Spark escapes or treats specially: separators, '=', '%', control and non-ASCII characters,
@@ -204,13 +205,18 @@ def test_pruning_opens_only_the_matching_directory(spark: Any, env: dict[str, An
         patch.setattr(LocalFileSystem, "open_read", counting)
         planned = {s.path for p in reader.partitions() for s in p.splits}  # type: ignore[attr-defined]
     assert planned and all("/s=AIR/" in p for p in planned)
-    assert set(opened) == planned | {str(out / "_SUCCESS")}  # the commit manifest, and s=AIR's files only
+    # the commit manifest and s=AIR's files only (small files are probed by their task, so planning opens the first)
+    assert str(out / "_SUCCESS") in opened and set(opened) - {str(out / "_SUCCESS")} <= planned
+    assert set(opened) - {str(out / "_SUCCESS")}
     # the query itself: every file outside s=AIR is replaced by garbage; the pruned query never notices
     for part in out.rglob("part-*"):
         if part.parent.name != "s=AIR":
             part.write_bytes(os.urandom(part.stat().st_size))
     with filter_pushdown(spark):
         read = ppml_read(spark, env["key"], schema=schema, header="true", pushFilters="true").load(str(out))
+        if PUSHDOWN_PLAN_SHARED:  # refused on this PySpark (see the next test); pruning checked in-process above
+            assert_pushfilters_refused(read.where("s = 'AIR'"))
+            return
         assert_same(read.where("s = 'AIR'"), df.where("s = 'AIR'").selectExpr("CAST(id AS STRING) id", "name", "s"),
                     ordered=False)  # fmt: skip
         full = ppml_read(spark, env["key"], schema=schema, header="true", pushFilters="true").load(str(out))
@@ -218,16 +224,21 @@ def test_pruning_opens_only_the_matching_directory(spark: Any, env: dict[str, An
             full.collect()  # a scan that opens the damaged files fails: the check above could fail
 
 
-@pytest.mark.xfail(strict=True, reason="PySpark 4.3 reuses a Python data source's pushed-filter read plan for a "
-                   "later unfiltered query of the same DataFrame: it returns only the pruned directories")
 def test_a_dataframe_reused_after_a_pruned_query_reads_everything(
     spark: Any, env: dict[str, Any], tmp_path: Path
 ) -> None:
+    """PySpark <= 4.3 keeps the read plan made after pushFilters on the DataFrame's data source, so a later
+    unfiltered query of the same DataFrame read only the pruned directories (seen: 10 rows instead of all).
+    There ppml-enc refuses pushFilters=true; where the plan is scan-scoped the reuse must read everything."""
     out = tmp_path / "reused"
     df = env["df"].where("s IN ('AIR', 'x=y')").select("id", "s")
     save(df, env["key"], out, format="csv", partitionBy="s")
     with filter_pushdown(spark):
         read = ppml_read(spark, env["key"], schema="id STRING, s STRING", pushFilters="true").load(str(out))
+        if PUSHDOWN_PLAN_SHARED:
+            assert_pushfilters_refused(read.where("s = 'AIR'"))
+            assert_pushfilters_refused(read)
+            return
         assert read.where("s = 'AIR'").count() == df.where("s = 'AIR'").count()
         assert read.count() == df.count()
 

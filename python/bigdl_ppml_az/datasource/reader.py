@@ -178,7 +178,8 @@ class PpmlEncParquetReader(PpmlEncReader):
 
     def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:  # noqa: N802 - Spark's name
         """Remember the filters (partition pruning; Parquet row-group skipping). Spark still evaluates every
-        filter on the rows, so each is handed back."""
+        filter on the rows, so each is handed back. Each call replaces what an earlier call pushed."""
+        self.pushed, self.row_group_filters = [], []
         for item in filters:
             self.pushed.append(item)
             op = _OPS.get(type(item).__name__)

@@ -5,9 +5,21 @@ from __future__ import annotations
 from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceWriter
 from pyspark.sql.types import StructType
 
+from ..errors import ConfigError
 from ..options import READ, WRITE, Options
 
 NAME = "ppml-enc"
+
+
+def _pushdown_plan_is_shared() -> bool:
+    """PySpark up to 4.3 stores the read plan a reader makes after ``pushFilters`` on the data source object that
+    every later scan of the same DataFrame shares (``PythonScanBuilder`` -> ``PythonDataSourceV2.setReadInfo``):
+    ``df.where("k = 1").count()`` and then ``df.count()`` reads only what the first query pruned, silently.
+    Upstream moved that plan into the scan (apache/spark PR 57752); versions after 4.3 are not refused here."""
+    import pyspark
+
+    major, minor = (int(part) for part in pyspark.__version__.split(".")[:2])
+    return (major, minor) <= (4, 3)
 
 
 class PpmlEncDataSource(DataSource):
@@ -37,6 +49,12 @@ class PpmlEncDataSource(DataSource):
 
         options = self._options(READ)
         if options.get_bool("pushFilters"):  # Spark then needs spark.sql.python.filterPushdown.enabled=true
+            if _pushdown_plan_is_shared():
+                raise ConfigError(
+                    "option pushFilters=true: this PySpark reuses a pushed-filter read plan for later queries of the "
+                    "same DataFrame, which would then return too few rows (docs/SCALE.md); drop the option. To "
+                    "read one partition, load its directory: .option('basePath', root).load(root + '/key=value')"
+                )
             return PpmlEncParquetReader(options, schema)
         return PpmlEncReader(options, schema)
 
