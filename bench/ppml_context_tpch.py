@@ -25,7 +25,7 @@ def main() -> int:
     parser.add_argument("--dir", default="/tmp/shim/bench")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each query per variant; the best counts")
     parser.add_argument("--out", help="write the timings as JSON here")
-    parser.add_argument("--queries", default="1-22", help="queries to run (default 1-22)")
+    parser.add_argument("--queries", help="comma-separated queries to run (default all 22)")
     parser.add_argument("--skip-ppml-enc", action="store_true", help="only plaintext vs the chosen (JVM) path")
     args = parser.parse_args()
     base = Path(args.dir) / f"sf{args.sf:g}"
