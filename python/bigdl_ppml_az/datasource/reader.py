@@ -4,7 +4,6 @@ parse and yield batches."""
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
 from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import StructType
 
-from ..errors import IntegrityError, PpmlError, with_source
+from ..errors import PpmlError, with_source
 from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..options import Options
@@ -121,12 +120,10 @@ class PpmlEncReader(DataSourceReader):
             if settings.multi_line and isinstance(parser, CsvParser):
                 yield from parser.parse_stream(PieceStream(pieces), skip_header)
                 return
-            if settings.multi_line and settings.content_format == "json":  # one document per file, as Spark
-                whole = _json_document_lines(b"".join(pieces), split.path)
-                chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
-            else:
-                chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
-            for chunk in chunks:
+            if settings.multi_line and isinstance(parser, JsonParser):  # one document per file, as Spark
+                yield from parser.parse_document(b"".join(pieces))
+                return
+            for chunk in line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes):
                 yield from parser.parse(chunk, skip_header)
                 skip_header = False
 
@@ -190,16 +187,6 @@ class PieceStream(io.RawIOBase):
         buffer[:n] = self._current[:n]
         self._current = self._current[n:]
         return n
-
-
-def _json_document_lines(document: bytes, path: str) -> bytes:
-    """multiLine JSON: one document per file (an object or an array of objects) -> JSON Lines."""
-    try:
-        parsed = json.loads(document.decode("utf-8"))
-    except ValueError:
-        raise IntegrityError(f"{path}: multiLine JSON file is not one JSON document") from None
-    records = parsed if isinstance(parsed, list) else [parsed]
-    return "\n".join(json.dumps(r) for r in records).encode("utf-8") + b"\n"
 
 
 __all__ = ["PpmlEncReader"]
