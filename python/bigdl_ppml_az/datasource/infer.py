@@ -52,8 +52,8 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     files = list_data_files(paths_of(options), options, encrypted=encrypted(settings.crypto_mode))
     if settings.content_format != "json":
         return _file_schema(files[0], options, settings, None)
-    inferrer = sparkjson.Inferrer(json_options(settings))  # Spark infers JSON from every file
-    for file in files:
+    inferrer = sparkjson.Inferrer(json_options(settings))  # Spark infers JSON from every file, largest first
+    for file in sorted(files, key=lambda f: -f.size):
         _file_schema(file, options, settings, inferrer)
     return inferrer.schema()
 
