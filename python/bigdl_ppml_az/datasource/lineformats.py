@@ -44,8 +44,9 @@ class JsonParser:
         data = StructType([f for i, f in enumerate(schema.fields) if i != self.corrupt_index])
         self.converter = RowConverter(data, opts)
 
-    def parse(self, chunk: bytes, skip_header: bool = False) -> Iterator[pa.RecordBatch]:
-        yield from self._batches(records(chunk, multi_line=False))
+    def parse(self, chunk: bytes, file_start: bool = True) -> Iterator[pa.RecordBatch]:
+        """Whole lines of a file (``file_start``: the chunk begins the file)."""
+        yield from self._batches(records(chunk, multi_line=False, file_start=file_start))
 
     def parse_document(self, document: bytes) -> Iterator[pa.RecordBatch]:
         """multiLine: the file is one record (its first JSON value: an object, or an array of objects)."""

@@ -123,9 +123,13 @@ class PpmlEncReader(DataSourceReader):
             if settings.multi_line and isinstance(parser, JsonParser):  # one document per file, as Spark
                 yield from parser.parse_document(b"".join(pieces))
                 return
+            file_start = split.first_split  # JSON: a byte order mark is skipped only at the start of the file
             for chunk in line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes):
-                yield from parser.parse(chunk, skip_header)
-                skip_header = False
+                if isinstance(parser, JsonParser):
+                    yield from parser.parse(chunk, file_start=file_start)
+                else:
+                    yield from parser.parse(chunk, skip_header)
+                skip_header = file_start = False
 
     def _read_pme(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         """Parquet Modular Encryption: pyarrow decrypts the footer and pages; keys via the KMS in the footer."""

@@ -246,12 +246,15 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-def records(data: bytes, multi_line: bool) -> Iterator[tuple[str, bool]]:
-    """(record text, valid UTF-8) per record: lines, or the whole document with ``multiLine``."""
+def records(data: bytes, multi_line: bool, file_start: bool = True) -> Iterator[tuple[str, bool]]:
+    """(record text, valid UTF-8) per record: lines, or the whole document with ``multiLine``
+    (``file_start``: ``data`` begins the file)."""
     if multi_line:
         yield decode(data), _valid_utf8(data)
         return
     text = decode(data)
+    if file_start and text.startswith("\ufeff"):
+        text = text[1:]  # Hadoop's line reader skips a byte order mark at the start of the file (only there)
     clean = "\ufffd" not in text or _valid_utf8(data)
     for line in split_lines(text):
         yield line, clean or "\ufffd" not in line
@@ -597,9 +600,9 @@ class RowConverter:
                 return value
             if isinstance(value, bool):
                 return "true" if value else "false"
-            if isinstance(value, Num):
+            if isinstance(value, Num) and value.text not in ("Infinity", "-Infinity"):
                 return value.text
-            return record.raw(path, self.opts)  # Spark keeps the exact source text of the object or array
+            return record.raw(path, self.opts)  # Spark keeps the source text: objects, arrays, +INF as written
         if isinstance(value, str) and not value:
             raise _Bad  # Spark refuses empty strings for every type but string
         if isinstance(t, StructType):
