@@ -4,8 +4,9 @@ Each generated example is a group of JSON files and one option set. The group is
 encrypted (ppml-gcm, as ``ppml-az encrypt`` does); Spark reads the plaintext directory (the oracle: one schema
 inferred over every file, rows tagged with ``input_file_name()``) and ppml-enc's driver and worker code read the
 ciphertext directory in this process. Schemas (names, types, nullability) and each file's rows in order must be
-equal, or both reads must fail. One Spark read covers several files, so a CI run checks hundreds of files in a
-few minutes; ``PPML_AZ_FIDELITY_JSON_CASES`` sets how many files the slow run generates.
+equal, or both reads must fail. One Spark read covers several files, and several reads run at once on the one
+session, so a CI run checks hundreds of files in a few minutes; ``PPML_AZ_FIDELITY_JSON_CASES`` sets how many
+files the slow run generates.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,9 @@ def _deep(value: Any) -> Any:
     return _norm(value)
 
 CORPUS = Path(__file__).parent / "fidelity" / "json_corpus"
-CI_FILES = 520  # generated files per CI run (about 95 Spark reads)
+CI_FILES = 520  # generated files per CI run (about 115 Spark reads, SPARK_THREADS at a time)
+SPARK_THREADS = 4  # concurrent Spark oracle reads
+OPEN_COST = 64 << 10  # larger than any file here (no file is split), smaller than Spark's 4 MiB (files share tasks)
 SLOW_FILES = int(os.environ.get("PPML_AZ_FIDELITY_JSON_CASES", "5000"))
 
 NUMBERS = ["0", "-0", "1", "-1", "7", "2147483648", "9223372036854775807", "9223372036854775808",
@@ -43,7 +49,8 @@ NUMBERS = ["0", "-0", "1", "-1", "7", "2147483648", "9223372036854775807", "9223
            "-INF", "+Infinity"]  # fmt: skip
 BAD_NUMBERS = ["01", "1.", "+1", "INF", ".5", "-"]
 STRINGS = ['""', '"x"', '"b c"', '"1.5"', '"12"', '"1,000.5"', '"NaN"', '"-INF"', '"é"', '"日本"', '"\\u00e9"',
-           '"a\\"b"', '"\\n"', '"\\\\"', '"\\/"', '"\\ud83d\\ude00"', '"true"', '"2020-01-31"']  # fmt: skip
+           '"a\\"b"', "'x'", "'a\\'b\"c'", '"it\\u0027s"', "\"it\\'s\"",
+           '"\\n"', '"\\\\"', '"\\/"', '"\\ud83d\\ude00"', '"true"', '"2020-01-31"']  # fmt: skip
 KEYS = ["a", "b", "c", "a", "b", "é", "x y", ""]  # "A" and "_corrupt_record": Spark merges them in task order (corpus)
 WS = ["", "", "", " ", "  ", "\t"]
 ENDINGS = ["\n", "\r\n", "\r"]
@@ -62,8 +69,9 @@ def json_values(draw: Any, depth: int = 0) -> str:
     if kind == 4:
         return json.dumps(draw(st.text(max_size=3)), ensure_ascii=draw(st.booleans()))
     if kind == 5:
-        return str(draw(st.sampled_from(BAD_NUMBERS + ['"x\ty"', '"\\x"', "tru"]))) if draw(
-            st.integers(0, 5)) == 0 else "1"  # fmt: skip
+        # Malformed tokens inside a record only as strings: after a bad number Spark keeps Jackson's recovered
+        # tokens as partial results (known gap, json_corpus/known_gaps); bad numbers come as whole lines below.
+        return str(draw(st.sampled_from(['"x\ty"', '"\\x"']))) if draw(st.integers(0, 5)) == 0 else "1"
     if kind <= 7:
         return draw(json_objects(depth + 1))
     items = draw(st.lists(json_values(depth + 1), max_size=3))
@@ -94,7 +102,8 @@ def json_lines(draw: Any) -> str:
         return str(draw(json_values()))  # a scalar or array at the top level
     if kind == 9:
         return str(draw(st.sampled_from(['{"a":', "{", "}", '"a": 1', '{"a":1}}', '{"a":1} x', '{"a":1}{"a":2}',
-                                         "null", "[]", "[null]", "[[{}]]", '{"a" 1}', "{'a':1}"])))  # fmt: skip
+                                         "null", "[]", "[null]", "[[{}]]", '{"a" 1}', "{'a':1}", "tru",
+                                         *BAD_NUMBERS])))  # fmt: skip
     if kind == 10:
         text = draw(json_objects())
         return text.replace(",", ",\n  ").replace("{", "{\n  ", 1)  # pretty-printed: spans lines
@@ -131,8 +140,9 @@ def json_files(draw: Any, multi_line: bool) -> bytes:
 OPTION_VALUES = {
     "primitivesAsString": ["true", "false"],
     "prefersDecimal": ["true", "false"],
-    "allowNonNumericNumbers": ["true", "false"],
+    "allowNonNumericNumbers": ["true"],  # "false": NaN inside arrays recovers as partial results (known gap)
     "allowUnquotedControlChars": ["true", "false"],
+    "allowSingleQuotes": ["true", "false"],
     "dropFieldIfAllNull": ["true", "false"],
     "mode": ["PERMISSIVE", "DROPMALFORMED", "DROPMALFORMED", "FAILFAST", "dropmalformed", "bogus"],
     "columnNameOfCorruptRecord": ["_bad", "a"],
@@ -191,6 +201,8 @@ def ppml_json(options: dict[str, str], directory: Path, key: Path) -> Outcome:
 
 
 def differences(spark: Any, groups: list[tuple[dict[str, str], list[bytes]]], root: Path) -> list[str]:
+    """One line per group where the two readers disagree. Spark's reads run concurrently on the one session (each
+    read is mostly driver and scheduling latency on tiny files) while this thread runs ppml-enc's reads."""
     key = root / "primary.key"
     kms = LocalKms.create(key)
     for g, (_, files) in enumerate(groups):
@@ -199,16 +211,35 @@ def differences(spark: Any, groups: list[tuple[dict[str, str], list[bytes]]], ro
         for f, data in enumerate(files):
             (d / f"part-{f:02d}.json").write_bytes(data)
     enc = encrypt_all(kms, root)
+    assert all(len(data) < OPEN_COST for _, files in groups for data in files)
     found = []
-    for g, (options, files) in enumerate(groups):
-        theirs = spark_json(spark, options, root / "plain" / f"g{g:05d}")
-        ours = ppml_json(options, enc / f"g{g:05d}", key)
-        if ours[0] != "error":  # files without rows have no entry on Spark's side
-            ours = (ours[0], {_plain_name(k): v for k, v in ours[1].items() if v})
-        if theirs != ours:
-            case = {"options": options, "files": [d.decode("utf-8", "surrogateescape") for d in files]}
-            found.append(f"{json.dumps(case, ensure_ascii=False)}:\n  spark {theirs}\n  ppml  {ours}")
+    with _few_partitions(spark), ThreadPoolExecutor(SPARK_THREADS) as pool:
+        oracle = [pool.submit(spark_json, spark, options, root / "plain" / f"g{g:05d}")
+                  for g, (options, _) in enumerate(groups)]  # fmt: skip
+        for g, (options, files) in enumerate(groups):
+            ours = ppml_json(options, enc / f"g{g:05d}", key)
+            if ours[0] != "error":  # files without rows have no entry on Spark's side
+                ours = (ours[0], {_plain_name(k): v for k, v in ours[1].items() if v})
+            theirs = oracle[g].result()
+            if theirs != ours:
+                case = {"options": options, "files": [d.decode("utf-8", "surrogateescape") for d in files]}
+                found.append(f"{json.dumps(case, ensure_ascii=False)}:\n  spark {theirs}\n  ppml  {ours}")
     return found
+
+
+@contextmanager
+def _few_partitions(spark: Any) -> Iterator[None]:
+    """Spark packs a group's small files into a few tasks (by default each small file is a task of its own), and
+    gets its session setting back afterwards. The open cost stays above every generated file's size, so no file is
+    split: Spark merges schemas of splits in task completion order, which is order-dependent for names that differ
+    only in case (see ``KEYS``)."""
+    name = "spark.sql.files.openCostInBytes"
+    before = spark.conf.get(name)
+    spark.conf.set(name, str(OPEN_COST))
+    try:
+        yield
+    finally:
+        spark.conf.set(name, before)
 
 
 def _plain_name(name: str) -> str:
@@ -240,6 +271,15 @@ def test_json_corpus_matches_spark(spark: Any, tmp_path: Path) -> None:
     groups = load_corpus(CORPUS)
     assert len(groups) >= 20
     assert differences(spark, groups, tmp_path) == []
+
+
+def test_json_known_gaps_still_differ(spark: Any, tmp_path: Path) -> None:
+    """Known gap, kept visible: after a bad token inside a record (``[1, +1, 2]``) Spark keeps what Jackson's error
+    recovery still reads as partial results; ppml-enc gives the corrupt record with all-null fields. When this
+    fails, the gap is closed: move the cases into the corpus."""
+    groups = load_corpus(CORPUS / "known_gaps")
+    assert len(groups) >= 3
+    assert len(differences(spark, groups, tmp_path)) == len(groups)
 
 
 def test_generated_json_matches_spark(spark: Any, tmp_path: Path) -> None:

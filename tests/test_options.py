@@ -229,7 +229,7 @@ def test_choices_and_chars() -> None:
 BRIEF_REFUSED = [
     "ignoreLeadingWhiteSpace", "lineSep", "encoding", "samplingRatio", "enforceSchema", "emptyValue",
     "nanValue", "positiveInf", "negativeInf", "maxColumns", "preferDate", "locale", "unescapedQuoteHandling",
-    "allowSingleQuotes", "allowComments", "charset", "quoteAll", "compression", "wholetext",
+    "allowComments", "charset", "quoteAll", "compression", "wholetext",
 ]  # fmt: skip
 
 

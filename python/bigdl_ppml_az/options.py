@@ -111,6 +111,8 @@ TABLE: tuple[OptionSpec, ...] = (
     OptionSpec("allowNonNumericNumbers", BOOL, "accept NaN, Infinity, +INF, -INF tokens", "json", True, sides=READ),
     OptionSpec("allowUnquotedControlChars", BOOL, "accept unescaped control characters inside strings", "json",
                False, sides=READ),
+    OptionSpec("allowSingleQuotes", BOOL, "accept single-quoted field names and strings", "json", True,
+               sides=READ),
     OptionSpec("dropFieldIfAllNull", BOOL, "leave out of the inferred schema columns that are null, empty "
                "arrays or empty objects in every record", "json", False, sides=READ),
     # ---- planning
@@ -195,7 +197,6 @@ TABLE: tuple[OptionSpec, ...] = (
     # ---- Spark's JSON options ppml-enc does not implement yet
     _spark("allowComments", "spark-json", "accept Java/C++ comments"),
     _spark("allowUnquotedFieldNames", "spark-json", "accept unquoted field names"),
-    _spark("allowSingleQuotes", "spark-json", "accept single quotes"),
     _spark("allowNumericLeadingZeros", "spark-json", "accept leading zeros in numbers",
            aliases=("allowNumericLeadingZero",)),
     _spark("allowBackslashEscapingAnyCharacter", "spark-json", "accept backslash before any character"),

@@ -19,6 +19,7 @@ def json_options(settings: ReadSettings) -> JsonOptions:
     """The JSON part of the read settings, for :mod:`.sparkjson`."""
     return JsonOptions(primitives_as_string=settings.primitives_as_string, prefers_decimal=settings.prefers_decimal,
                        allow_non_numeric=settings.allow_non_numeric, allow_control_chars=settings.allow_control_chars,
+                       allow_single_quotes=settings.allow_single_quotes,
                        drop_field_if_all_null=settings.drop_field_if_all_null, mode=settings.mode,
                        corrupt_column=settings.corrupt_column)  # fmt: skip
 

@@ -63,6 +63,7 @@ class ReadSettings:
     prefers_decimal: bool = False
     allow_non_numeric: bool = True
     allow_control_chars: bool = False
+    allow_single_quotes: bool = True
     drop_field_if_all_null: bool = False
 
     @property
@@ -113,12 +114,13 @@ class ReadSettings:
             prefers_decimal=opts.get_bool("prefersDecimal"),
             allow_non_numeric=opts.get_bool("allowNonNumericNumbers"),
             allow_control_chars=opts.get_bool("allowUnquotedControlChars"),
+            allow_single_quotes=opts.get_bool("allowSingleQuotes"),
             drop_field_if_all_null=opts.get_bool("dropFieldIfAllNull"),
         )
 
 
 JSON_ONLY = ("primitivesAsString", "prefersDecimal", "allowNonNumericNumbers", "allowUnquotedControlChars",
-             "dropFieldIfAllNull")  # fmt: skip
+             "allowSingleQuotes", "dropFieldIfAllNull")  # fmt: skip
 
 
 def _check_json_only(opts: Options, fmt: str) -> None:

@@ -59,6 +59,7 @@ class JsonOptions:
     prefers_decimal: bool = False  # prefersDecimal
     allow_non_numeric: bool = True  # allowNonNumericNumbers
     allow_control_chars: bool = False  # allowUnquotedControlChars
+    allow_single_quotes: bool = True  # allowSingleQuotes
     drop_field_if_all_null: bool = False  # dropFieldIfAllNull
     mode: str = "PERMISSIVE"
     corrupt_column: str = "_corrupt_record"
@@ -122,7 +123,7 @@ class _Scanner:
             if s.startswith("}", i):
                 return pairs, i + 1
             while True:
-                if not s.startswith('"', i):
+                if not s.startswith('"', i) and not (self.opts.allow_single_quotes and s.startswith("'", i)):
                     raise Malformed("field name")
                 key, i = self._string(i)
                 i = self.ws(i)
@@ -152,7 +153,7 @@ class _Scanner:
                     return items, i + 1
                 else:
                     raise Malformed(", or ]")
-        if c == '"':
+        if c == '"' or (c == "'" and self.opts.allow_single_quotes):
             return self._string(i)
         for word, value in (("true", True), ("false", False), ("null", None)):
             if s.startswith(word, i):
@@ -171,10 +172,36 @@ class _Scanner:
         return Num(m.group(), m.group(1) is None and m.group(2) is None), end
 
     def _string(self, i: int) -> tuple[str, int]:
+        if self.s[i] == '"':
+            try:
+                return scanstring(self.s, i + 1, not self.opts.allow_control_chars)
+            except ValueError:
+                if not self.opts.allow_single_quotes:
+                    raise Malformed("string") from None
+        return self._quoted(i)
+
+    def _quoted(self, i: int) -> tuple[str, int]:
+        """A string as Jackson reads it with ALLOW_SINGLE_QUOTES: in ``'`` or ``"``, JSON's escapes plus ``\\'``;
+        rewritten as a plain JSON string for the C scanner, which then applies JSON's other rules."""
+        s, quote, out, j = self.s, self.s[i], ['"'], i + 1
+        while j < len(s) and s[j] != quote:
+            if s[j] == "\\" and s.startswith("'", j + 1):
+                out.append("'")
+                j += 2
+            elif s[j] == "\\":
+                out.append(s[j : j + 2])
+                j += 2
+            else:
+                out.append('\\"' if s[j] == '"' else s[j])
+                j += 1
+        if j >= len(s):
+            raise Malformed("string")
+        out.append('"')
         try:
-            return scanstring(self.s, i + 1, not self.opts.allow_control_chars)
+            value, _ = scanstring("".join(out), 1, not self.opts.allow_control_chars)
         except ValueError:
             raise Malformed("string") from None
+        return value, j + 1
 
     def span(self, i: int, path: tuple[int, ...]) -> tuple[int, int]:
         """[start, end) of the value at ``path`` (pair or element indexes) inside the value starting at ``i``."""
