@@ -350,7 +350,11 @@ def infer_value(value: Any, opts: JsonOptions) -> tuple[Any, ...]:
         if opts.prefers_decimal:
             if value.text in ("NaN", "Infinity", "-Infinity"):
                 raise Malformed("NaN as decimal")  # getDecimalValue fails: Spark counts a corrupt record
-            return _decimal_type(*_number_decimal(value.text))
+            precision, scale = _number_decimal(value.text)
+            if scale < 0:  # Spark's DecimalType refuses it as the record is inferred: the read fails, any mode
+                raise ConfigError(f"prefersDecimal infers decimal({precision},{scale}) for a number with an "
+                                  "exponent; Spark refuses negative scales too; pass .schema(...)")  # fmt: skip
+            return _decimal_type(precision, scale)
         return DOUBLE
     if isinstance(value, Obj):
         fields = sorted(((k, infer_value(v, opts)) for k, v in value), key=lambda f: _java_key(f[0]))
