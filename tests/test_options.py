@@ -228,7 +228,7 @@ def test_choices_and_chars() -> None:
 
 BRIEF_REFUSED = [
     "samplingRatio", "enforceSchema", "nanValue", "positiveInf", "negativeInf", "maxColumns",
-    "locale", "unescapedQuoteHandling", "dropFieldIfAllNull", "allowComments", "wholetext",
+    "locale", "unescapedQuoteHandling", "allowComments", "wholetext",
 ]  # fmt: skip
 READ_REFUSED = ["ignoreLeadingWhiteSpace", "lineSep", "encoding", "emptyValue", "charset"]  # writes honour them
 

@@ -54,6 +54,7 @@ GROUPS = {
     "source": "Content and encryption",
     "csv": "CSV",
     "parsing": "CSV and JSON parsing",
+    "json": "JSON",
     "planning": "Planning and memory",
     "keys": "Data key delivery",
     "kms": "Key management (kms=local, kms=azure)",
@@ -114,6 +115,17 @@ TABLE: tuple[OptionSpec, ...] = (
     OptionSpec("timeZone", STR, "time zone of timestamps without an offset (Spark's option timeZone; set it to "
                "spark.sql.session.timeZone, which Python data sources cannot read)", "parsing", "UTC",
                allow_empty=False),
+    # ---- JSON (format=json; Spark's JSON option names, meanings and defaults)
+    OptionSpec("primitivesAsString", BOOL, "infer numbers and booleans as string", "json", False, sides=READ),
+    OptionSpec("prefersDecimal", BOOL, "infer numbers with a fraction or exponent (and numeric strings) as "
+               "decimal", "json", False, sides=READ),
+    OptionSpec("allowNonNumericNumbers", BOOL, "accept NaN, Infinity, +INF, -INF tokens", "json", True, sides=READ),
+    OptionSpec("allowUnquotedControlChars", BOOL, "accept unescaped control characters inside strings", "json",
+               False, sides=READ),
+    OptionSpec("allowSingleQuotes", BOOL, "accept single-quoted field names and strings", "json", True,
+               sides=READ),
+    OptionSpec("dropFieldIfAllNull", BOOL, "leave out of the inferred schema columns that are null, empty "
+               "arrays or empty objects in every record", "json", False, sides=READ),
     # ---- planning
     OptionSpec("maxPartitionBytes", SIZE, "bytes of ciphertext per split (Spark's spark.sql.files."
                "maxPartitionBytes, which Python data sources cannot read)", "planning", 128 << 20, sides=READ),
@@ -204,17 +216,11 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("samplingRatio", "spark-csv", "fraction of rows used for schema inference (CSV and JSON)"),
     _spark("enableDateTimeParsingFallback", "spark-csv", "fall back to legacy datetime parsing (CSV and JSON)"),
     # ---- Spark's JSON options ppml-enc does not implement yet
-    _spark("primitivesAsString", "spark-json", "infer every primitive as string"),
-    _spark("prefersDecimal", "spark-json", "infer floating point values as decimal"),
     _spark("allowComments", "spark-json", "accept Java/C++ comments"),
     _spark("allowUnquotedFieldNames", "spark-json", "accept unquoted field names"),
-    _spark("allowSingleQuotes", "spark-json", "accept single quotes"),
     _spark("allowNumericLeadingZeros", "spark-json", "accept leading zeros in numbers",
            aliases=("allowNumericLeadingZero",)),
     _spark("allowBackslashEscapingAnyCharacter", "spark-json", "accept backslash before any character"),
-    _spark("allowUnquotedControlChars", "spark-json", "accept unescaped control characters in strings"),
-    _spark("allowNonNumericNumbers", "spark-json", "accept NaN and Infinity tokens"),
-    _spark("dropFieldIfAllNull", "spark-json", "drop columns that are null or empty in every record"),
     _spark("useUnsafeRow", "spark-json", "internal row format of the JSON parser"),
     _spark("singleVariantColumn", "spark-json", "read each record into one variant column"),
     # ---- Spark's text, Parquet, generic file source and writer options

@@ -2,24 +2,21 @@
 
 Mirrors what Spark infers for common data: CSV without ``inferSchema`` is all strings; with it, integers that
 fit 32 bits are ``int`` (else ``bigint``), decimals ``double``, ``true``/``false`` ``boolean``, ISO dates
-``date`` and timestamps ``timestamp``. JSON: integers ``bigint``, fields sorted by name, strings stay strings.
+``date`` and timestamps ``timestamp``. JSON: Spark's JsonInferSchema (:mod:`.sparkjson`) over every file.
 Header names come from the header line; without a header columns are ``_c0``, ``_c1``...
 """
 
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import (
-    ArrayType,
     BooleanType,
     DataType,
     DateType,
@@ -32,11 +29,13 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ..errors import ConfigError, IntegrityError, PpmlError
+from ..errors import IntegrityError, PpmlError
 from ..formats import DataKey, ObjectInfo, encrypted, iter_plaintext, open_reader, open_sample
 from ..kms import KmsSettings
 from ..storage import FileStatus, FileSystem, filesystem_for, open_status
+from . import sparkjson
 from .keys import unwrap, wrapped_key_for
+from .lineformats import json_options
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
@@ -50,7 +49,18 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     settings = ReadSettings.from_options(options)
     if settings.content_format == "text":
         return StructType([StructField("value", StringType(), True)])
-    first = list_data_files(paths_of(options), options, encrypted=encrypted(settings.crypto_mode))[0]
+    files = list_data_files(paths_of(options), options, encrypted=encrypted(settings.crypto_mode))
+    if settings.content_format != "json":
+        return _file_schema(files[0], options, settings, None)
+    inferrer = sparkjson.Inferrer(json_options(settings))  # Spark infers JSON from every file, largest first
+    for file in sorted(files, key=lambda f: -f.size):
+        _file_schema(file, options, settings, inferrer)
+    return inferrer.schema()
+
+
+def _file_schema(first: FileStatus, options: Mapping[str, str], settings: ReadSettings,
+                 inferrer: sparkjson.Inferrer | None) -> StructType:  # fmt: skip
+    """The schema of one file's sample; JSON samples go into ``inferrer`` instead (the result is then empty)."""
     fs = filesystem_for(first.path, options)
     info = probe_file(fs, first, settings)
     if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow reads the footer
@@ -67,9 +77,9 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     codec = info.codec
     unauthenticated = codec.encrypted and not (codec.authenticated and (settings.verify or not codec.whole_file_mac))
     if not unauthenticated:
-        return _sample_schema(fs, first, info, key, settings, whole_tail=True)
+        return _sample_schema(fs, first, info, key, settings, True, inferrer)
     try:
-        return _sample_schema(fs, first, info, key, settings, whole_tail=False)
+        return _sample_schema(fs, first, info, key, settings, False, inferrer)
     except (PpmlError, pa.ArrowException, ValueError, UnicodeDecodeError):
         raise IntegrityError(
             f"{first.path}: no schema could be inferred from its decrypted sample ({info.mode} data is not "
@@ -78,7 +88,8 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
 
 
 def _sample_schema(
-    fs: FileSystem, first: FileStatus, info: ObjectInfo, key: DataKey | None, settings: ReadSettings, whole_tail: bool
+    fs: FileSystem, first: FileStatus, info: ObjectInfo, key: DataKey | None, settings: ReadSettings, whole_tail: bool,
+    inferrer: sparkjson.Inferrer | None = None,
 ) -> StructType:
     """Schema from a bounded sample of one file, decrypted through ``open_sample`` (never a padding oracle).
 
@@ -103,8 +114,10 @@ def _sample_schema(
     if (len(sample) >= settings.sample_bytes or not whole_tail) and not settings.multi_line:
         cut = sample.rfind(b"\n")
         del sample[cut + 1 if cut >= 0 else len(sample) :]
-    if settings.content_format == "json":
-        return _json_schema(bytes(sample), settings, path)
+    if inferrer is not None:
+        for text, valid in sparkjson.records(bytes(sample), settings.multi_line):
+            inferrer.add(text, valid)
+        return StructType([])
     return _csv_schema(bytes(sample), settings, path)
 
 
@@ -352,44 +365,6 @@ class _TextInference:
 
 
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
-
-
-def _json_type(t: pa.DataType) -> DataType:
-    if pa.types.is_integer(t):
-        return LongType()
-    if pa.types.is_floating(t):
-        return DoubleType()
-    if pa.types.is_boolean(t):
-        return BooleanType()
-    if pa.types.is_struct(t):
-        fields = sorted((t.field(i) for i in range(t.num_fields)), key=lambda f: f.name)
-        return StructType([StructField(f.name, _json_type(f.type), True) for f in fields])
-    if pa.types.is_list(t):
-        return ArrayType(_json_type(t.value_type), True)
-    return StringType()
-
-
-def _json_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
-    if settings.multi_line:
-        try:
-            document = json.loads(sample.decode("utf-8"))
-        except ValueError:
-            raise ConfigError(f"{path}: multiLine JSON sample is not one JSON document") from None
-        records = document if isinstance(document, list) else [document]
-        sample = "\n".join(json.dumps(r) for r in records).encode("utf-8")
-    lines = b"\n".join(line for line in sample.split(b"\n") if _is_object(line))
-    if not lines:
-        raise ConfigError(f"{path}: no JSON records in the sample to infer a schema from; pass .schema(...)")
-    table = pajson.read_json(io.BytesIO(lines), pajson.ReadOptions(use_threads=False))
-    fields = sorted(table.schema, key=lambda f: f.name)
-    return StructType([StructField(f.name, _json_type(f.type), True) for f in fields])
-
-
-def _is_object(line: bytes) -> bool:
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
 
 
 __all__ = ["infer_schema"]

@@ -62,6 +62,13 @@ class ReadSettings:
     verify: bool = True
     chunk_bytes: int = 4 << 20
     sample_bytes: int = 4 << 20
+    # JSON (format=json only; refused with other formats)
+    primitives_as_string: bool = False
+    prefers_decimal: bool = False
+    allow_non_numeric: bool = True
+    allow_control_chars: bool = False
+    allow_single_quotes: bool = True
+    drop_field_if_all_null: bool = False
 
     @property
     def arrow_syntax(self) -> bool:
@@ -89,6 +96,7 @@ class ReadSettings:
         delivery = opts.get_choice("keyDelivery")
         crypto_mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode"))
         _check_content_format(crypto_mode, fmt)
+        _check_json_only(opts, fmt)
         settings = cls(
             content_format=fmt,
             crypto_mode=crypto_mode,
@@ -118,6 +126,12 @@ class ReadSettings:
             verify=opts.get_bool("verify"),
             chunk_bytes=opts.get_size("chunkBytes"),
             sample_bytes=opts.get_size("samplingBytes"),
+            primitives_as_string=opts.get_bool("primitivesAsString"),
+            prefers_decimal=opts.get_bool("prefersDecimal"),
+            allow_non_numeric=opts.get_bool("allowNonNumericNumbers"),
+            allow_control_chars=opts.get_bool("allowUnquotedControlChars"),
+            allow_single_quotes=opts.get_bool("allowSingleQuotes"),
+            drop_field_if_all_null=opts.get_bool("dropFieldIfAllNull"),
         )
         settings.datetime_options().check()  # a datetime pattern ppml-enc cannot honour is refused by name here
         if settings.multi_line and fmt == "csv" and not settings.arrow_syntax:
@@ -132,6 +146,18 @@ class ReadSettings:
 
 def _one_ascii(text: str) -> bool:
     return len(text) == 1 and text.isascii()
+
+
+JSON_ONLY = ("primitivesAsString", "prefersDecimal", "allowNonNumericNumbers", "allowUnquotedControlChars",
+             "allowSingleQuotes", "dropFieldIfAllNull")  # fmt: skip
+
+
+def _check_json_only(opts: Options, fmt: str) -> None:
+    """JSON options with another format would be ignored (Spark ignores them silently): refused instead."""
+    for name in JSON_ONLY:
+        found = opts.raw(name)
+        if found is not None and fmt != "json":
+            raise ConfigError(f"option {found[0]}={found[1]}: applies to format=json only; remove it")
 
 
 def _planning_threads(opts: Options) -> int:

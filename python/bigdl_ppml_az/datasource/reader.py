@@ -5,7 +5,6 @@ checked here first, through the same open file (see ``planning.resolve_split``).
 from __future__ import annotations
 
 import io
-import json
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +15,7 @@ from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
 from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import StructType
 
-from ..errors import IntegrityError, PpmlError, with_source
+from ..errors import PpmlError, with_source
 from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..options import Options
@@ -138,14 +137,16 @@ class PpmlEncReader(DataSourceReader):
         if settings.multi_line and isinstance(parser, CsvParser):
             yield from parser.parse_stream(PieceStream(pieces), skip_header)
             return
-        if settings.multi_line and settings.content_format == "json":  # one document per file, as Spark
-            whole = _json_document_lines(b"".join(pieces), split.path)
-            chunks: Iterator[bytes] = iter([whole]) if whole else iter(())
-        else:
-            chunks = line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes)
-        for chunk in chunks:
-            yield from parser.parse(chunk, skip_header)
-            skip_header = False
+        if settings.multi_line and isinstance(parser, JsonParser):  # one document per file, as Spark
+            yield from parser.parse_document(b"".join(pieces))
+            return
+        file_start = split.first_split  # JSON: a byte order mark is skipped only at the start of the file
+        for chunk in line_chunks(owned_bytes(pieces, split.start, split.end), settings.chunk_bytes):
+            if isinstance(parser, JsonParser):
+                yield from parser.parse(chunk, file_start=file_start)
+            else:
+                yield from parser.parse(chunk, skip_header)
+            skip_header = file_start = False
 
     def _read_pme(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         """Parquet Modular Encryption: pyarrow decrypts the footer and pages; keys via the KMS in the footer."""
@@ -252,16 +253,6 @@ class PieceStream(io.RawIOBase):
         buffer[:n] = self._current[:n]
         self._current = self._current[n:]
         return n
-
-
-def _json_document_lines(document: bytes, path: str) -> bytes:
-    """multiLine JSON: one document per file (an object or an array of objects) -> JSON Lines."""
-    try:
-        parsed = json.loads(document.decode("utf-8"))
-    except ValueError:
-        raise IntegrityError(f"{path}: multiLine JSON file is not one JSON document") from None
-    records = parsed if isinstance(parsed, list) else [parsed]
-    return "\n".join(json.dumps(r) for r in records).encode("utf-8") + b"\n"
 
 
 __all__ = ["PpmlEncReader"]
