@@ -41,6 +41,7 @@ from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
+from . import sparknum
 from .sparkcsv import first_line, header_tokens, needs_exact, tokenize_lines
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
@@ -178,53 +179,36 @@ def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
     names = _csv_names(sample, settings)
     if not settings.infer_schema:
         return StructType([StructField(n, StringType(), True) for n in names])
-    exact = settings.multi_line is False and (
-        needs_exact(sample, settings, True) or _header_repeats(sample, settings) or _padded_number(sample)
-    )
+    exact = settings.multi_line is False and (needs_exact(sample, settings, True) or _header_repeats(sample, settings))
     if not exact:
         ragged: list[int] = []
-        table = _infer_table(
-            sample,
-            len(names),
-            settings.header,
-            pacsv.ParseOptions(
-                delimiter=settings.sep,
-                quote_char=settings.quote or False,
-                escape_char=settings.arrow_escape,
-                newlines_in_values=settings.multi_line,
-                invalid_row_handler=lambda row: ragged.append(1) or "skip",  # type: ignore[func-returns-value]
-            ),
-            sorted({"", settings.null_value}),
-            True,
+        parse = pacsv.ParseOptions(
+            delimiter=settings.sep,
+            quote_char=settings.quote or False,
+            escape_char=settings.arrow_escape,
+            newlines_in_values=settings.multi_line,
+            invalid_row_handler=lambda row: ragged.append(1) or "skip",  # type: ignore[func-returns-value]
         )
+        nulls = sorted({"", settings.null_value})
+        table = _infer_table(sample, len(names), settings.header, parse, nulls, True)
         if not ragged or settings.multi_line:
-            return _typed(names, table, [False] * len(names))
+            strings = _infer_table(sample, len(names), settings.header, parse, nulls, True, as_strings=True)
+            return _typed(names, table, None if strings is None else [c.combine_chunks() for c in strings.columns])
     # Spark's tokens re-written as clean CSV (non-null values quoted, nulls empty) for pyarrow's type inference
     _, clean = _exact_sample(sample, settings, path)
-    _, padded = _exact_columns(sample, settings, len(names))
     parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
-    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False), padded)
+    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False),
+                  _exact_columns(sample, settings, len(names)))  # fmt: skip
 
 
-_PADDED_NUMBER = re.compile(rb"[ \t]+[+-]?\d|\d[ \t]+")
-
-
-def _padded_number(sample: bytes) -> bool:
-    """A number with spaces around it: Spark's integer parse refuses it and its double parse accepts it."""
-    return _PADDED_NUMBER.search(sample) is not None
-
-
-def _exact_columns(sample: bytes, settings: ReadSettings, width: int) -> tuple[list[pa.Array], list[bool]]:
+def _exact_columns(sample: bytes, settings: ReadSettings, width: int) -> list[pa.Array]:
     header = first_line(sample.decode("utf-8", "replace"), settings) if settings.header else None
     columns, _, _ = tokenize_lines(sample, settings, width, False, header)
-    padded = [
-        any(v is not None and v != v.strip("".join(map(chr, range(0x21)))) for v in c.to_pylist()) for c in columns
-    ]
-    return columns, padded
+    return columns
 
 
 def _infer_table(body: bytes, width: int, header: bool, parse: pacsv.ParseOptions, nulls: list[str],
-                 quoted_null: bool) -> pa.Table | None:  # fmt: skip
+                 quoted_null: bool, as_strings: bool = False) -> pa.Table | None:  # fmt: skip
     if not body.strip(b"\r\n") or (header and not body.split(b"\n", 1)[1:]):
         return None  # no data rows
     if not body.endswith(b"\n"):
@@ -235,6 +219,7 @@ def _infer_table(body: bytes, width: int, header: bool, parse: pacsv.ParseOption
                           use_threads=False),  # fmt: skip
         parse,
         pacsv.ConvertOptions(
+            column_types={f"c{i}": pa.string() for i in range(width)} if as_strings else None,
             null_values=nulls,
             strings_can_be_null=True,
             quoted_strings_can_be_null=quoted_null,
@@ -244,15 +229,21 @@ def _infer_table(body: bytes, width: int, header: bool, parse: pacsv.ParseOption
     )
 
 
-def _typed(names: list[str], table: pa.Table | None, padded: list[bool]) -> StructType:
-    """Spark types of the inferred columns; integers with spaces around them are doubles in Spark."""
+def _typed(names: list[str], table: pa.Table | None, strings: list[pa.Array] | None) -> StructType:
+    """Spark types of the inferred columns: numbers and booleans by Spark's own rules on the values as Spark
+    tokenizes them (:mod:`.sparknum`), dates and timestamps from pyarrow's inference."""
     if table is None:
         return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string
     fields = []
     for i, n in enumerate(names):
         t = _spark_type(table.column(i))
-        if padded[i] and isinstance(t, (IntegerType, LongType)):
-            t = DoubleType()
+        if strings is not None:
+            values = [v for v in pc.unique(strings[i]).to_pylist() if v]  # Spark skips null and empty values
+            number, decided = sparknum.infer_column(values)
+            if decided:
+                t = number or StringType()
+            elif isinstance(t, (IntegerType, LongType, DoubleType, BooleanType)):
+                t = StringType()  # pyarrow took a value Java's parsers refuse
         fields.append(StructField(n, t, True))
     return StructType(fields)
 

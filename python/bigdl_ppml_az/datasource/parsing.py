@@ -20,6 +20,7 @@ from pyspark.sql.types import StringType, StructType
 
 from ..errors import MalformedRecordError
 from .options import ReadSettings
+from . import sparknum
 from .sparkcsv import LineTokenizer, needs_exact, tokenize_lines
 
 _OFFSET = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
@@ -82,6 +83,9 @@ class Converter:
         if pa.types.is_string(target) or pa.types.is_large_string(target):
             return values.cast(target), pa.array([False] * len(values), pa.bool_())
         cleaned = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        exact = sparknum.convert(cleaned, target)  # numbers and booleans: Java's parsers (sparknum.py)
+        if exact is not None:
+            return exact, pc.fill_null(pc.and_(pc.is_valid(cleaned), pc.is_null(exact)), False)
         try:
             result = self._vector(cleaned, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -175,6 +179,8 @@ class CsvParser:
             false_values=_FALSE,
         )
         self.trailing_field = False
+        # pyarrow's integer and decimal parsers accept " 1", Java's do not (see sparknum.padded_field)
+        self.padded_matters = any(pa.types.is_integer(f.type) or pa.types.is_decimal(f.type) for f in self.data_fields)
         self.string_convert = pacsv.ConvertOptions(
             column_types={n: pa.string() for n in self.names},
             null_values=nulls,
@@ -207,6 +213,8 @@ class CsvParser:
                 false_values=_FALSE,
                 include_columns=self.names,
             )
+        if self.padded_matters and sparknum.padded_field(chunk, self.settings.sep):
+            return None
         try:
             table = pacsv.read_csv(
                 io.BytesIO(chunk), self._read_options(skip_header, extra), self.parse_options, convert
@@ -257,6 +265,8 @@ class CsvParser:
         columns = []
         for i, f in enumerate(self.data_fields):
             col = table.column(i)
+            if pa.types.is_floating(col.type) and pc.any(pc.or_(pc.is_nan(col), pc.is_inf(col))).as_py():
+                raise pa.ArrowInvalid("nan or inf")  # pyarrow takes "nan", "inf"...; Spark's rules: careful path
             if col.type != f.type:
                 col, bad = self.converter.convert(col.combine_chunks().cast(pa.string()), f.type)
                 if pc.any(bad).as_py():
