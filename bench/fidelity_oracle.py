@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
 
+    from bigdl_ppml_az.kms.local import LocalKms
     from conftest import spark_builder  # type: ignore[import-not-found]
     from fidelity_support import (  # type: ignore[import-not-found]
         _struct,
@@ -36,8 +37,6 @@ def main() -> None:
         ppml_in_process,
         write_cases,
     )
-
-    from bigdl_ppml_az.kms.local import LocalKms
 
     spark = spark_builder().getOrCreate()
     t = time.perf_counter()

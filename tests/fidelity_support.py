@@ -44,7 +44,8 @@ READ_TOKENS = [
 TYPES = ["string", "int", "bigint", "double", "boolean", "decimal(10,2)", "decimal(38,0)", "decimal(5,0)",
          "date", "timestamp"]  # fmt: skip
 # Spark's CSV options ppml-enc refuses by name (docs/FIDELITY.md says why); drawn now and then, so a case
-# setting one must come back refused naming it, never as rows that differ.
+# setting one must come back refused naming it, never as rows that differ. multiLine=true is accepted but
+# refused (naming it) for bytes its pyarrow reader would read differently (sparkcsv.checked_multiline).
 REFUSABLE: dict[str, list[str]] = {
     "ignoreLeadingWhiteSpace": ["true", "false"],
     "ignoreTrailingWhiteSpace": ["true", "false"],
@@ -95,7 +96,7 @@ CSV_OPTIONS: dict[str, list[str]] = {
     "comment": ["#", "'"],
     "mode": ["PERMISSIVE", "DROPMALFORMED", "FAILFAST", "permissive", "bogus"],
     "columnNameOfCorruptRecord": ["_corrupt_record", "bad"],
-    "multiLine": ["false"],
+    "multiLine": ["false", "false", "true"],
 }
 
 
@@ -330,7 +331,7 @@ def ppml_in_process(case: Case, path: Path, key: Path, schema: Any = None) -> Ou
                 rows.extend(tuple(_norm(v) for v in r.values()) for r in batch.to_pylist())
         return _schema_text(schema), rows
     except ConfigError as exc:
-        named = [name for name in case.options if f"option {name}" in str(exc) and name in REFUSABLE]
+        named = [n for n in case.options if f"option {n}" in str(exc) and (n in REFUSABLE or n == "multiLine")]
         return ("refused", named[0]) if named else ("error", "")
     except Exception:  # noqa: BLE001 - a refusal or a malformed-input error
         return "error", ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -36,13 +35,13 @@ from ..errors import ConfigError, IntegrityError, PpmlError
 from ..formats import DataKey, ObjectInfo, encrypted, iter_plaintext, open_reader, open_sample
 from ..kms import KmsSettings
 from ..storage import FileSystem, filesystem_for
+from . import sparknum
 from .keys import unwrap, wrapped_key_for
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
-from . import sparknum
-from .sparkcsv import first_line, header_tokens, needs_exact, tokenize_lines
+from .sparkcsv import checked_multiline, first_line, header_tokens, needs_exact, tokenize_lines
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
@@ -96,7 +95,10 @@ def _sample_schema(
         else:
             reader = open_sample(info, source, key, verify=settings.verify, name=path)
         sample = bytearray()
-        for piece in iter_plaintext(reader, path):
+        pieces = iter_plaintext(reader, path)
+        if settings.multi_line and settings.content_format == "csv":
+            pieces = checked_multiline(pieces, settings, path)
+        for piece in pieces:
             sample += piece
             if len(sample) >= settings.sample_bytes:
                 break

@@ -18,9 +18,9 @@ import pyarrow.csv as pacsv
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructType
 
-from ..errors import MalformedRecordError
-from .options import ReadSettings
+from ..errors import ConfigError, MalformedRecordError
 from . import sparknum
+from .options import ReadSettings
 from .sparkcsv import LineTokenizer, needs_exact, tokenize_lines
 
 _OFFSET = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
@@ -312,6 +312,11 @@ class CsvParser:
     def parse_stream(self, stream: Any, skip_header: bool) -> Iterator[pa.RecordBatch]:
         """multiLine: pyarrow's streaming reader over the decrypted stream (values may hold newlines), so
         memory stays at about one block (``chunkBytes``) however large the file is."""
+        if self.corrupt_index is not None:
+            raise ConfigError(
+                f"option multiLine=true: {self.path}: the corrupt-record column {self.settings.corrupt_column!r} "
+                "would not hold Spark's raw record text; leave it out of the schema, or use multiLine=false"
+            )
         irregular: dict[int, str] = {}
         read_options = pacsv.ReadOptions(
             column_names=self.names,

@@ -208,5 +208,5 @@ def infer_column(values: list[str]) -> tuple[DataType | None, bool]:
     return result, True
 
 
-__all__ = ["convert", "infer_column", "java_boolean", "java_decimal", "java_double", "java_integer", "join", "padded_field",
-           "spark_decimal", "spark_double", "value_type"]  # fmt: skip
+__all__ = ["convert", "infer_column", "java_boolean", "java_decimal", "java_double", "java_integer", "join",
+           "padded_field", "spark_decimal", "spark_double", "value_type"]  # fmt: skip
