@@ -29,12 +29,12 @@ def main() -> None:
     from bigdl_ppml_az.kms.local import LocalKms
     from conftest import spark_builder  # type: ignore[import-not-found]
     from fidelity_support import (  # type: ignore[import-not-found]
-        _struct,
         csv_cases,
         encrypt_all,
         generate,
         oracle_all,
         ppml_in_process,
+        schema_of,
         write_cases,
     )
 
@@ -57,7 +57,7 @@ def main() -> None:
             timings[name] = time.perf_counter() - t
         t = time.perf_counter()
         for case, d in zip(cases, dirs, strict=True):
-            ppml_in_process(case, enc / d.name, key, _struct(case))
+            ppml_in_process(case, enc / d.name, key, schema_of(case))
         timings["ppml-enc in-process"] = time.perf_counter() - t
     base = timings["sequential"]
     for name, seconds in timings.items():

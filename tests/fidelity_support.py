@@ -304,7 +304,7 @@ def _schema_text(schema: Any) -> str:
     return ",".join(f"{f.name}:{f.dataType.simpleString()}:{f.nullable}" for f in schema.fields)
 
 
-def _struct(case: Case) -> Any:
+def schema_of(case: Case) -> Any:
     """The case's DDL schema as a StructType (parsed by the active session's JVM, as Spark parses it)."""
     from pyspark.sql.types import _parse_datatype_string
 
@@ -362,7 +362,7 @@ def differences(spark: Any, cases: list[Case], root: Path, key: Path, threads: i
         if through_spark:
             ours.append(spark_ppml(spark, case, enc / plain.name, key))
         else:
-            ours.append(ppml_in_process(case, enc / plain.name, key, _struct(case)))
+            ours.append(ppml_in_process(case, enc / plain.name, key, schema_of(case)))
     compared = [i for i, o in enumerate(ours) if o[0] != "refused"]  # the oracle only where we answer
     theirs = oracle_all(spark, [cases[i] for i in compared], [dirs[i] for i in compared], threads, batch)
     found = [
@@ -377,5 +377,6 @@ def load_corpus(directory: Path) -> list[Case]:
     return [Case.from_json(json.loads(p.read_text(encoding="utf-8"))) for p in sorted(directory.glob("*.json"))]
 
 
-__all__ = ["Case", "csv_cases", "differences", "encrypt_all", "generate", "load_corpus", "share_options", "oracle_all",
-           "ppml_in_process", "spark_oracle", "spark_oracle_batch", "spark_ppml", "write_cases"]  # fmt: skip
+__all__ = ["REFUSABLE", "Case", "csv_cases", "differences", "encrypt_all", "generate", "load_corpus", "oracle_all",
+           "ppml_in_process", "schema_of", "share_options", "spark_oracle", "spark_oracle_batch", "spark_ppml",
+           "write_cases"]  # fmt: skip
