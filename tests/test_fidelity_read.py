@@ -33,10 +33,10 @@ from fidelity_support import (
 
 CORPUS = Path(__file__).parent / "fidelity" / "corpus"
 # Generated examples; every explicit-schema one is also read with the bytes of PER_GROUP - 1 others (same
-# options and schema: one Spark job for the group), so the default 760 give about 2,200 cases, >= 2,000 compared.
-CI_EXAMPLES = int(os.environ.get("PPML_AZ_FIDELITY_CASES", "760"))
-SLOW_EXAMPLES = int(os.environ.get("PPML_AZ_FIDELITY_SLOW_CASES", "7000"))  # about 20,000 cases
-PER_GROUP = 5
+# options and schema: one Spark job for the group), so the default 800 give about 2,400 cases, >= 2,000 compared.
+CI_EXAMPLES = int(os.environ.get("PPML_AZ_FIDELITY_CASES", "800"))
+SLOW_EXAMPLES = int(os.environ.get("PPML_AZ_FIDELITY_SLOW_CASES", "6800"))  # about 20,000 cases
+PER_GROUP = 8
 
 
 @pytest.fixture()
@@ -101,7 +101,7 @@ def test_generated_csv_matches_spark(spark: Any, tmp_path: Path, key: Path) -> N
     found, refused = differences(spark, cases, tmp_path, key)
     print(f"{len(cases)} generated read cases, {refused} refused by option name, {len(found)} differences")
     assert found == []
-    assert len(cases) - refused >= (2000 if CI_EXAMPLES >= 760 else CI_EXAMPLES)
+    assert len(cases) - refused >= (2000 if CI_EXAMPLES >= 800 else CI_EXAMPLES)
 
 
 @pytest.mark.slow
@@ -110,7 +110,7 @@ def test_generated_csv_matches_spark_long(spark: Any, tmp_path: Path, key: Path)
     found, refused = differences(spark, cases, tmp_path, key)
     print(f"{len(cases)} generated read cases, {refused} refused by option name, {len(found)} differences")
     assert found == []
-    assert len(cases) - refused >= (20000 if SLOW_EXAMPLES >= 7000 else SLOW_EXAMPLES)
+    assert len(cases) - refused >= (20000 if SLOW_EXAMPLES >= 6800 else SLOW_EXAMPLES)
 
 
 def test_refused_options_and_multiline_bytes_are_refused_by_name(spark: Any, tmp_path: Path, key: Path) -> None:

@@ -267,6 +267,8 @@ class CsvParser:
             col = table.column(i)
             if pa.types.is_floating(col.type) and pc.any(pc.or_(pc.is_nan(col), pc.is_inf(col))).as_py():
                 raise pa.ArrowInvalid("nan or inf")  # pyarrow takes "nan", "inf"...; Spark's rules: careful path
+            if pa.types.is_decimal(col.type):  # pyarrow's CSV reader does not check the precision; a cast does
+                col.cast(pa.decimal256(col.type.precision, col.type.scale))
             if col.type != f.type:
                 col, bad = self.converter.convert(col.combine_chunks().cast(pa.string()), f.type)
                 if pc.any(bad).as_py():
@@ -326,7 +328,13 @@ class CsvParser:
         )
         number = 2 if skip_header else 1
         try:
-            reader = pacsv.open_csv(stream, read_options, self._options_collecting(irregular), self.string_convert)
+            try:
+                reader = pacsv.open_csv(stream, read_options, self._options_collecting(irregular),
+                                        self.string_convert)  # fmt: skip
+            except pa.ArrowInvalid as exc:
+                if str(exc).startswith("Empty CSV file"):  # Spark: an empty file has no rows
+                    return
+                raise
             carry: dict[int, str] = {}
             for batch in reader:
                 pending = {**carry, **irregular}

@@ -226,10 +226,11 @@ def header_tokens(text: str, settings: ReadSettings) -> list[str] | None:
 def _multiline_pattern(settings: ReadSettings) -> str:
     """RE2 pattern of the bytes on which pyarrow's multi-line CSV reader and univocity's (Spark, multiLine=true)
     may disagree: a quote inside a field (neither opening nor closing it: ``a"b``, ``"a""b"``, ``"ab" ,``), the
-    escape character, a lone ``\\r``, a line of only whitespace or control characters (univocity keeps it as a
+    escape character, any ``\\r`` (univocity takes the first line's ending as the only one: CR is data after
+    LF lines), a line of only whitespace or control characters (univocity keeps it as a
     record; pyarrow does not)."""
     sep, quote = re.escape(settings.sep), re.escape(settings.quote or "")
-    parts = ["\\r(?:[^\\n]|\\z)", "(?:^|\\n)[\\x00-\\x09\\x0b\\x0c\\x0e-\\x20]+(?:\\r?\\n|\\z)"]
+    parts = ["\\r", "(?:^|\\n)[\\x00-\\x09\\x0b\\x0c\\x0e-\\x20]+(?:\\r?\\n|\\z)"]
     if quote:
         parts.append(f"[^{sep}\\n]{quote}[^{sep}\\r\\n]")
     if settings.escape and settings.escape != settings.quote:
@@ -259,7 +260,7 @@ def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str
         first = first and not piece
         window = carry + piece
         if why is None and pc.match_substring_regex(pa.array([window], pa.binary()), pattern)[0].as_py():
-            why = "quotes inside fields, an escape character, a lone CR or a whitespace-only line"
+            why = "quotes inside fields, an escape character, a CR or a whitespace-only line"
         if why is not None:
             raise ConfigError(
                 f"option multiLine=true: {path} has {why}, which ppml-enc's multi-line reader does not read as "
