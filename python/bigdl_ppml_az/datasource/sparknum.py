@@ -5,9 +5,10 @@ and ``Long.parseLong`` take a sign and any Unicode decimal digits (``"١٢"`` is
 ``Double.parseDouble`` trims characters up to U+0020 and takes ``NaN``, ``Infinity``, hex floats and an
 ``f``/``d`` suffix, but not ``nan`` or ``inf``; Spark adds its ``nanValue``/``positiveInf``/``negativeInf``
 strings (``NaN``, ``Inf``, ``-Inf``); decimals are ``new BigDecimal(value.replaceAll(",", ""))`` rounded
-HALF_UP to the column's scale (inference's parser keeps the commas, so ``1,000`` infers string); booleans are ``true``/``false`` in any case. pyarrow's vectorized casts are
-used when every value has the plain syntax both agree on; other columns are converted value by value here
-(hand-written because no library implements Java's grammars).
+HALF_UP to the column's scale (inference's parser keeps the commas, so ``1,000`` infers string); booleans
+are ``true``/``false`` in any case. pyarrow's vectorized casts are used when every value has the plain syntax
+both agree on; other columns are converted value by value here (hand-written because no library implements
+Java's grammars).
 
 Inference follows Spark's ``CSVInferSchema``: each value is the narrowest of int, bigint, decimal(p,0) (a
 BigDecimal with scale <= 0 and at most 38 digits), double, boolean; columns join as Spark's
