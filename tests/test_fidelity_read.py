@@ -122,7 +122,7 @@ def test_refused_options_and_multiline_bytes_are_refused_by_name(spark: Any, tmp
         cases.append(Case(data, {"multiLine": "true"}))
     cases += [Case(b"1||2\n", {"multiLine": "true", "sep": "||"}),
               Case(b"#x\n1\n", {"multiLine": "true", "comment": "#"}),
-              Case(b"1,2\n", {"multiLine": "true"}, "csv", "a int, _corrupt_record string")]  # fmt: skip
+              Case(b"1,2\n3\n", {"multiLine": "true"}, "csv", "a int, _corrupt_record string")]  # fmt: skip
     dirs = write_cases(cases, tmp_path)
     enc = encrypt_all(LocalKms.load(key), tmp_path)
     for case, d in zip(cases, dirs, strict=True):

@@ -173,8 +173,8 @@ def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
 
 
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
-    if not sample and settings.multi_line:
-        return StructType([StructField("_c0", StringType(), True)])  # Spark's multiLine: an empty file
+    if not sample and settings.multi_line and not settings.quote:  # Spark's multiLine, quoting off: one column
+        return StructType([StructField("_c0", StringType(), True)])
     if header_tokens(sample.decode("utf-8", "replace"), settings) is None:
         return StructType([])  # Spark: a file without records (blank, whitespace, BOM) reads as no columns
     # Invalid UTF-8 reads as U+FFFD, as Spark's CSV reader does; otherwise pyarrow cannot hand a malformed

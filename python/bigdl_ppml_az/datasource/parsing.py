@@ -314,11 +314,6 @@ class CsvParser:
     def parse_stream(self, stream: Any, skip_header: bool) -> Iterator[pa.RecordBatch]:
         """multiLine: pyarrow's streaming reader over the decrypted stream (values may hold newlines), so
         memory stays at about one block (``chunkBytes``) however large the file is."""
-        if self.corrupt_index is not None:
-            raise ConfigError(
-                f"option multiLine=true: {self.path}: the corrupt-record column {self.settings.corrupt_column!r} "
-                "would not hold Spark's raw record text; leave it out of the schema, or use multiLine=false"
-            )
         irregular: dict[int, str] = {}
         read_options = pacsv.ReadOptions(
             column_names=self.names,
@@ -374,6 +369,12 @@ class CsvParser:
             bad = pc.or_(bad, col_bad)
         if irregular:
             bad = pc.or_(bad, table.column(len(self.data_fields)).combine_chunks())
+        if self.corrupt_index is not None and self.settings.multi_line and pc.any(bad).as_py():
+            raise ConfigError(
+                f"option multiLine=true: {self.path}: the corrupt-record column {self.settings.corrupt_column!r} "
+                "would not hold Spark's raw record text of a malformed record; leave it out of the schema, or use "
+                "multiLine=false"
+            )
         yield from self._apply_mode(columns, bad, raw_lines, table.num_rows)
 
     def _merge_irregular(
