@@ -74,7 +74,7 @@ def test_generated_sample_through_the_data_source(spark: Any, tmp_path: Path, ke
     import bigdl_ppml_az
 
     bigdl_ppml_az.register(spark)
-    cases = [c for c in generate(csv_cases(), 60, seed=7) if c.data.strip(b"\xef\xbb\xbf \t\r\n") or c.schema]
+    cases = [c for c in generate(csv_cases(), 30, seed=7) if c.data.strip(b"\xef\xbb\xbf \t\r\n") or c.schema]
     found, _ = differences(spark, cases, tmp_path, key, through_spark=True)
     assert found == []
 
@@ -85,7 +85,7 @@ def test_batched_oracle_equals_per_file_oracle(spark: Any, tmp_path: Path) -> No
     pool = [c for c in generate(csv_cases(), 400, seed=5) if c.schema is not None]
     rng = random.Random(5)
     cases: list[Case] = []
-    for c in pool[:40]:  # several files per (options, schema) group, with different bytes
+    for c in pool[:20]:  # several files per (options, schema) group, with different bytes
         cases.append(c)
         for other in rng.sample(pool, 3):
             cases.append(Case(other.data, dict(c.options), c.fmt, c.schema))
