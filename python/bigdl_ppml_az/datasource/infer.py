@@ -33,7 +33,7 @@ from ..errors import IntegrityError, PpmlError
 from ..formats import DataKey, ObjectInfo, encrypted, iter_plaintext, open_reader, open_sample
 from ..kms import KmsSettings
 from ..storage import FileStatus, FileSystem, filesystem_for, open_status
-from . import sparkjson
+from . import sparkjson, sparknum
 from .keys import unwrap, wrapped_key_for
 from .lineformats import json_options
 from .options import ReadSettings, paths_of
@@ -184,6 +184,8 @@ def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
 
 
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
+    if not sample and settings.multi_line and not settings.quote:  # Spark's multiLine, quoting off: one column
+        return StructType([StructField("_c0", StringType(), True)])
     if header_tokens(sample.decode("utf-8", "replace"), settings) is None:
         return StructType([])  # Spark: a file without records (blank, whitespace, BOM) reads as no columns
     # Invalid UTF-8 reads as U+FFFD, as Spark's CSV reader does; otherwise pyarrow cannot hand a malformed
@@ -192,95 +194,73 @@ def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
     names = _csv_names(sample, settings)
     if not settings.infer_schema:
         return StructType([StructField(n, StringType(), True) for n in names])
-    exact = settings.multi_line is False and (
-        needs_exact(sample, settings, True) or _header_repeats(sample, settings) or _padded_number(sample)
-    )
+    exact = settings.multi_line is False and (needs_exact(sample, settings, True) or _header_repeats(sample, settings))
     if not exact:
         ragged: list[int] = []
-        table = _infer_table(
-            sample,
-            len(names),
-            settings.header,
-            pacsv.ParseOptions(
-                delimiter=settings.sep,
-                quote_char=settings.quote or False,
-                escape_char=settings.arrow_escape,
-                newlines_in_values=settings.multi_line,
-                invalid_row_handler=lambda row: ragged.append(1) or "skip",  # type: ignore[func-returns-value]
-            ),
-            sorted({"", settings.null_value}),
-            True,
+        parse = pacsv.ParseOptions(
+            delimiter=settings.sep,
+            quote_char=settings.quote or False,
+            escape_char=settings.arrow_escape,
+            newlines_in_values=settings.multi_line,
+            invalid_row_handler=lambda row: ragged.append(1) or "skip",  # type: ignore[func-returns-value]
         )
+        nulls = sorted({"", settings.null_value})
+        table = _infer_table(sample, len(names), settings.header, parse, nulls, True)
         if not ragged or settings.multi_line:
-            return _typed(names, table, [False] * len(names), settings)
+            strings = _infer_table(sample, len(names), settings.header, parse, nulls, True, as_strings=True)
+            columns = None if strings is None else [c.combine_chunks() for c in strings.columns]
+            return _typed(names, table, columns, settings)
     # Spark's tokens re-written as clean CSV (non-null values quoted, nulls empty) for pyarrow's type inference
     _, clean = _exact_sample(sample, settings, path)
-    _, padded = _exact_columns(sample, settings, len(names))
     parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
-    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False), padded, settings)
+    return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False),
+                  _exact_columns(sample, settings, len(names)), settings)  # fmt: skip
 
 
-_PADDED_NUMBER = re.compile(rb"[ \t]+[+-]?\d|\d[ \t]+")
-
-
-def _padded_number(sample: bytes) -> bool:
-    """A number with spaces around it: Spark's integer parse refuses it and its double parse accepts it."""
-    return _PADDED_NUMBER.search(sample) is not None
-
-
-def _exact_columns(sample: bytes, settings: ReadSettings, width: int) -> tuple[list[pa.Array], list[bool]]:
+def _exact_columns(sample: bytes, settings: ReadSettings, width: int) -> list[pa.Array]:
     header = first_line(sample.decode("utf-8", "replace"), settings) if settings.header else None
     columns, _, _ = tokenize_lines(sample, settings, width, False, header)
-    padded = [
-        any(v is not None and v != v.strip("".join(map(chr, range(0x21)))) for v in c.to_pylist()) for c in columns
-    ]
-    return columns, padded
+    return columns
 
 
 def _infer_table(body: bytes, width: int, header: bool, parse: pacsv.ParseOptions, nulls: list[str],
-                 quoted_null: bool) -> pa.Table | None:  # fmt: skip
+                 quoted_null: bool, as_strings: bool = False) -> pa.Table | None:  # fmt: skip
     if not body.strip(b"\r\n") or (header and not body.split(b"\n", 1)[1:]):
         return None  # no data rows
     if not body.endswith(b"\n"):
         body += b"\n"  # pyarrow: a last line without a newline is "Empty CSV file or block" after skip_rows
-
-    def read(types: dict[str, pa.DataType]) -> pa.Table:
-        return pacsv.read_csv(
-            io.BytesIO(body),
-            pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], skip_rows=1 if header else 0,
-                              use_threads=False),  # fmt: skip
-            parse,
-            pacsv.ConvertOptions(
-                column_types=types,
-                null_values=nulls,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=quoted_null,
-                true_values=["true", "True", "TRUE"],
-                false_values=["false", "False", "FALSE"],
-            ),
-        )
-
-    table = read({})
-    # Dates, timestamps and booleans are Spark's rules (:func:`_text_type`): those columns are re-read as text
-    text = {f"c{i}": pa.string() for i, f in enumerate(table.schema) if not _numeric(f.type)}
-    return read(text) if text else table
+    return pacsv.read_csv(
+        io.BytesIO(body),
+        pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], skip_rows=1 if header else 0,
+                          use_threads=False),  # fmt: skip
+        parse,
+        pacsv.ConvertOptions(
+            column_types={f"c{i}": pa.string() for i in range(width)} if as_strings else None,
+            null_values=nulls,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=quoted_null,
+            true_values=["true", "True", "TRUE"],
+            false_values=["false", "False", "FALSE"],
+        ),
+    )
 
 
-def _numeric(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
-
-
-def _typed(names: list[str], table: pa.Table | None, padded: list[bool], settings: ReadSettings) -> StructType:
-    """Spark types of the inferred columns; integers with spaces around them are doubles in Spark."""
+def _typed(
+    names: list[str], table: pa.Table | None, strings: list[pa.Array] | None, settings: ReadSettings
+) -> StructType:
+    """Spark types of the inferred columns from the values as Spark tokenizes them: numbers and booleans by
+    Java's parsers (:mod:`.sparknum`); a column with other values by Spark's date/timestamp rules
+    (:class:`_TextInference`, which makes a mix with numbers a string)."""
     if table is None:
         return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string
     fields = []
     inference = _TextInference(settings)
     for i, n in enumerate(names):
-        column = table.column(i)
-        t = inference.type_of(column.to_pylist()) if pa.types.is_string(column.type) else _spark_type(column)
-        if padded[i] and isinstance(t, (IntegerType, LongType)):
-            t = DoubleType()
+        t = _spark_type(table.column(i))
+        if strings is not None:
+            values = [v for v in pc.unique(strings[i]).to_pylist() if v]  # Spark skips null and empty values
+            number, decided = sparknum.infer_column(values)
+            t = (number or StringType()) if decided else inference.type_of(strings[i].to_pylist())
         fields.append(StructField(n, t, True))
     return StructType(fields)
 

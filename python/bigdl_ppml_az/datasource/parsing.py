@@ -18,7 +18,8 @@ import pyarrow.csv as pacsv
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructType
 
-from ..errors import MalformedRecordError
+from ..errors import ConfigError, MalformedRecordError
+from . import sparknum
 from .options import ReadSettings
 from .sparkcsv import LineTokenizer, needs_exact, tokenize_lines
 
@@ -60,6 +61,9 @@ class Converter:
         if pa.types.is_timestamp(target) or pa.types.is_date32(target):
             result = self._datetimes(cleaned, target)
         else:
+            exact = sparknum.convert(cleaned, target)  # numbers and booleans: Java's parsers (sparknum.py)
+            if exact is not None:
+                return exact, pc.fill_null(pc.and_(pc.is_valid(cleaned), pc.is_null(exact)), False)
             try:
                 result = self._vector(cleaned, target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -162,6 +166,8 @@ class CsvParser:
             false_values=_FALSE,
         )
         self.trailing_field = False
+        # pyarrow's integer and decimal parsers accept " 1", Java's do not (see sparknum.padded_field)
+        self.padded_matters = any(pa.types.is_integer(f.type) or pa.types.is_decimal(f.type) for f in self.data_fields)
         self.string_convert = pacsv.ConvertOptions(
             column_types={n: pa.string() for n in self.names},
             null_values=nulls,
@@ -194,6 +200,8 @@ class CsvParser:
                 false_values=_FALSE,
                 include_columns=self.names,
             )
+        if self.padded_matters and sparknum.padded_field(chunk, self.settings.sep):
+            return None
         try:
             table = pacsv.read_csv(
                 io.BytesIO(chunk), self._read_options(skip_header, extra), self.parse_options, convert
@@ -244,6 +252,10 @@ class CsvParser:
         columns = []
         for i, f in enumerate(self.data_fields):
             col = table.column(i)
+            if pa.types.is_floating(col.type) and pc.any(pc.or_(pc.is_nan(col), pc.is_inf(col))).as_py():
+                raise pa.ArrowInvalid("nan or inf")  # pyarrow takes "nan", "inf"...; Spark's rules: careful path
+            if pa.types.is_decimal(col.type):  # pyarrow's CSV reader does not check the precision; a cast does
+                col.cast(pa.decimal256(col.type.precision, col.type.scale))
             if col.type != f.type:
                 col, bad = self.converter.convert(col.combine_chunks().cast(pa.string()), f.type)
                 if pc.any(bad).as_py():
@@ -298,7 +310,13 @@ class CsvParser:
         )
         number = 2 if skip_header else 1
         try:
-            reader = pacsv.open_csv(stream, read_options, self._options_collecting(irregular), self.string_convert)
+            try:
+                reader = pacsv.open_csv(stream, read_options, self._options_collecting(irregular),
+                                        self.string_convert)  # fmt: skip
+            except pa.ArrowInvalid as exc:
+                if str(exc).startswith("Empty CSV file"):  # Spark: an empty file has no rows
+                    return
+                raise
             carry: dict[int, str] = {}
             for batch in reader:
                 pending = {**carry, **irregular}
@@ -338,6 +356,12 @@ class CsvParser:
             bad = pc.or_(bad, col_bad)
         if irregular:
             bad = pc.or_(bad, table.column(len(self.data_fields)).combine_chunks())
+        if self.corrupt_index is not None and self.settings.multi_line and pc.any(bad).as_py():
+            raise ConfigError(
+                f"option multiLine=true: {self.path}: the corrupt-record column {self.settings.corrupt_column!r} "
+                "would not hold Spark's raw record text of a malformed record; leave it out of the schema, or use "
+                "multiLine=false"
+            )
         yield from self._apply_mode(columns, bad, raw_lines, table.num_rows)
 
     def _merge_irregular(

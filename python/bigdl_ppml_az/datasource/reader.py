@@ -29,6 +29,7 @@ from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
 from .parsing import CsvParser
 from .partitions import typed_value
 from .planning import FilePartition, FileSplit, plan, resolve_split
+from .sparkcsv import checked_multiline
 
 
 class PpmlEncReader(DataSourceReader):
@@ -135,7 +136,8 @@ class PpmlEncReader(DataSourceReader):
         pieces = iter_plaintext(reader, split.path, split.first_unit, None)
         skip_header = settings.header and split.first_split and settings.content_format == "csv"
         if settings.multi_line and isinstance(parser, CsvParser):
-            yield from parser.parse_stream(PieceStream(pieces), skip_header)
+            checked = checked_multiline(pieces, settings, split.path)  # refuses what it cannot read as Spark
+            yield from parser.parse_stream(PieceStream(checked), skip_header)
             return
         if settings.multi_line and isinstance(parser, JsonParser):  # one document per file, as Spark
             yield from parser.parse_document(b"".join(pieces))

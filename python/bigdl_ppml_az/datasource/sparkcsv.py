@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import MalformedRecordError
+from ..errors import ConfigError, MalformedRecordError
 from .options import ReadSettings
 
 BOM = "\ufeff"
@@ -488,5 +488,52 @@ def header_tokens(text: str, settings: ReadSettings) -> list[str] | None:
     return None if line is None else [value for value, _ in LineTokenizer(settings).tokens(line)]
 
 
-__all__ = ["LineTokenizer", "first_line", "header_tokens", "java_blank", "needs_exact", "python_columns", "records",
-           "split_lines", "tokenize_lines"]  # fmt: skip
+def _multiline_pattern(settings: ReadSettings) -> str:
+    """RE2 pattern of the bytes on which pyarrow's multi-line CSV reader and univocity's (Spark, multiLine=true)
+    may disagree: a quote inside a field (neither opening nor closing it: ``a"b``, ``"a""b"``, ``"ab" ,``), the
+    escape character, any ``\\r`` (univocity takes the first line's ending as the only one: CR is data after
+    LF lines), a line of only whitespace or control characters (univocity keeps it as a
+    record; pyarrow does not)."""
+    sep, quote = re.escape(settings.sep), re.escape(settings.quote or "")
+    parts = ["\\r", "(?:^|\\n)[\\x00-\\x09\\x0b\\x0c\\x0e-\\x20]+(?:\\r?\\n|\\z)"]
+    if quote:
+        parts.append(f"[^{sep}\\n]{quote}[^{sep}\\r\\n]")
+    if settings.escape and settings.escape != settings.quote:
+        parts.append(re.escape(settings.escape))
+    return "|".join(parts)
+
+
+def multiline_refusal(settings: ReadSettings) -> str | None:
+    """Why multiLine=true cannot give Spark's answer with these options (None: it can, on clean bytes)."""
+    if len(settings.sep) != 1:
+        return f"sep={settings.sep!r} (more than one character)"
+    if settings.comment:
+        return f"comment={settings.comment!r}"
+    return None
+
+
+def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str) -> Iterator[bytes]:
+    """The decrypted pieces of a multiLine file, refused (by option name) as soon as they hold bytes that
+    pyarrow's multi-line reader would read differently from Spark: ppml-enc has no exact multi-line reader yet,
+    so such files fail instead of coming back different."""
+    why = multiline_refusal(settings)
+    pattern = _multiline_pattern(settings)
+    carry, first = b"", True
+    for piece in pieces:
+        if first and piece[:3] == b"\xef\xbb\xbf" or first and piece[:1] in (b"\r", b"\n"):
+            why = why or "a byte-order mark or blank line at the file start"
+        first = first and not piece
+        window = carry + piece
+        if why is None and pc.match_substring_regex(pa.array([window], pa.binary()), pattern)[0].as_py():
+            why = "quotes inside fields, an escape character, a CR or a whitespace-only line"
+        if why is not None:
+            raise ConfigError(
+                f"option multiLine=true: {path} has {why}, which ppml-enc's multi-line reader does not read as "
+                "Spark does; use multiLine=false if no value holds a line break, or read it with Spark's reader"
+            )
+        carry = window[-2:]
+        yield piece
+
+
+__all__ = ["LineTokenizer", "checked_multiline", "first_line", "header_tokens", "java_blank", "multiline_refusal",
+           "needs_exact", "python_columns", "records", "split_lines", "tokenize_lines"]  # fmt: skip
