@@ -19,6 +19,7 @@ it, and through the proxy measures, in one run:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,8 @@ def main() -> int:
 def run(args: argparse.Namespace, data: dict[str, Path], storage: dict[str, str], url: str, schema: str,
         query: Any, proxy: Any) -> None:  # fmt: skip
     from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers: this interpreter (a venv has the package)
 
     from bigdl_ppml_az.datasource.options import ReadSettings
     from bigdl_ppml_az.datasource.planning import plan

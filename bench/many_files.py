@@ -13,6 +13,7 @@ does). ``--minPartitions`` defaults to the session's default parallelism, which 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -65,6 +66,8 @@ def main() -> int:
     print(f"data ready in {time.perf_counter() - t0:.1f} s: {data['enc']}", flush=True)
 
     from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers: this interpreter (a venv has the package)
 
     from bigdl_ppml_az.datasource.reader import PpmlEncReader
     from bigdl_ppml_az.datasource.source import PpmlEncDataSource
