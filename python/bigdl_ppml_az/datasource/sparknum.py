@@ -127,7 +127,8 @@ def convert(values: pa.Array, target: pa.DataType) -> pa.Array | None:
         parse = spark_double
     elif pa.types.is_decimal(target):
         precision, scale = target.precision, target.scale
-        parse = lambda v: spark_decimal(v, precision, scale)  # noqa: E731
+        plain = _PLAIN_DECIMAL  # pyarrow's cast is exact on these; it raises (value by value below) on rounding
+        parse = lambda v: spark_decimal(v, precision, scale)  # noqa: E731  or on overflowing the precision
     else:
         return None
     if plain is not None and _all_match(values, plain):
@@ -140,10 +141,14 @@ def convert(values: pa.Array, target: pa.DataType) -> pa.Array | None:
 
 
 def padded_field(chunk: bytes, sep: str) -> bool:
-    """Whether a field may be a number with spaces or tabs around it, which pyarrow's integer and decimal
-    parsers accept and Java's refuse (one RE2 search: linear, no backtracking; cached by pyarrow)."""
+    """Whether a whole field is a number with spaces or tabs around it, which pyarrow's integer and decimal
+    parsers accept and Java's refuse (one RE2 search: linear, no backtracking; cached by pyarrow). Text that only
+    ends in a digit or a dot before a space (``wake. |`` in TPC-H comments) does not count: pyarrow would not
+    read it as a number, so it cannot slip through the fast path."""
     field = "[\\r\\n" + re.escape(sep) + "]"
-    pattern = f"(?:^|{field})[ \\t]+[+-]?[0-9.]|[0-9.][ \\t]+(?:{field}|\\z)"
+    number = "[+-]?[0-9.][0-9.eE+-]*"  # what pyarrow's numeric parsers could take; a whole field, not text
+    padded = f"(?:[ \\t]+{number}[ \\t]*|{number}[ \\t]+)"
+    pattern = f'(?:^|{field})"?{padded}"?(?:{field}|\\z)'
     return bool(pc.match_substring_regex(pa.array([chunk], pa.binary()), pattern)[0].as_py())
 
 
