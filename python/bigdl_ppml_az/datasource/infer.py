@@ -40,7 +40,7 @@ from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
-from .sparkcsv import first_line, header_tokens, needs_exact, tokenize_lines
+from .sparkcsv import checked_multiline, first_line, header_tokens, needs_exact, tokenize_lines
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
@@ -184,6 +184,9 @@ def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
 
 
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
+    if settings.multi_line:  # bytes the multi-line read would refuse (naming multiLine) are refused here too
+        for _ in checked_multiline(iter([sample]), settings, path):
+            pass
     if not sample and settings.multi_line and not settings.quote:  # Spark's multiLine, quoting off: one column
         return StructType([StructField("_c0", StringType(), True)])
     if header_tokens(sample.decode("utf-8", "replace"), settings) is None:

@@ -43,7 +43,7 @@ class JsonParser:
                 raise ConfigError(f"the read asks only for the corrupt-record column {opts.corrupt_column}, which "
                                   "Spark refuses too for raw JSON files; read other columns as well")  # fmt: skip
         data = StructType([f for i, f in enumerate(schema.fields) if i != self.corrupt_index])
-        self.converter = RowConverter(data, opts)
+        self.converter = RowConverter(data, opts, settings.datetime_options())
 
     def parse(self, chunk: bytes, file_start: bool = True) -> Iterator[pa.RecordBatch]:
         """Whole lines of a file (``file_start``: the chunk begins the file)."""

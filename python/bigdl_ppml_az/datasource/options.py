@@ -138,8 +138,8 @@ class ReadSettings:
             name, value = next((n, v) for n, v in (("sep", settings.sep), ("quote", settings.quote),
                                                    ("escape", settings.escape)) if v and not _one_ascii(v))  # fmt: skip
             raise ConfigError(
-                f"option {name}={value!r} with multiLine=true: ppml-enc's multiLine CSV reader takes one ASCII "
-                f"character as {name}; drop multiLine or use an ASCII {name}"
+                f"option multiLine=true: {name}={value!r} is not one ASCII character, which ppml-enc's multiLine CSV "
+                f"reader needs; drop multiLine or use an ASCII {name}"
             )
         return settings
 

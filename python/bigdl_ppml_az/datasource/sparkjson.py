@@ -10,10 +10,12 @@ the non-numeric tokens Jackson accepts and Python does not (``+INF``, ``-INF``, 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
@@ -23,6 +25,7 @@ from pyspark.sql.types import (
     BooleanType,
     ByteType,
     DataType,
+    DateType,
     DecimalType,
     DoubleType,
     FloatType,
@@ -33,9 +36,11 @@ from pyspark.sql.types import (
     StringType,
     StructField,
     StructType,
+    TimestampType,
 )
 
 from ..errors import ConfigError, MalformedRecordError
+from .sparkdatetime import DatetimeOptions
 
 _LINE = re.compile(r"\r\n|\r|\n")
 _WS = " \t\r\n"
@@ -561,11 +566,15 @@ class _Partial(Exception):
 class RowConverter:
     """Records -> rows of a schema (the corrupt-record column excluded), as Spark's JSON reader yields them."""
 
-    def __init__(self, schema: StructType, opts: JsonOptions) -> None:
+    def __init__(self, schema: StructType, opts: JsonOptions, datetimes: DatetimeOptions | None = None) -> None:
         self.schema = schema
         self.opts = opts
         self.decoder = _decoder(opts)
         _check_types(schema)
+        # date/timestamp columns: a JSON string parsed as Spark's JacksonParser does, with the same formatters
+        # (and default-pattern fallback) as the CSV reader (:mod:`.sparkdatetime`)
+        self._dates = (datetimes or DatetimeOptions(None, None, None, True, "UTC")).date_parser()
+        self._timestamps = (datetimes or DatetimeOptions(None, None, None, True, "UTC")).timestamp_parser()
 
     def rows(self, text: str, valid_utf8: bool = True) -> tuple[list[tuple[Any, ...]], bool]:
         """(rows, bad): a bad record gives its partial rows, or one all-null row when nothing converted."""
@@ -663,6 +672,21 @@ class RowConverter:
             raise _Bad
         if isinstance(t, DecimalType):
             return _to_decimal(value, t)
+        if isinstance(t, DateType) and isinstance(value, str) and value and not isinstance(value, Obj):
+            days = self._dates(value)
+            if days is not None:
+                return _EPOCH_DAY + timedelta(days=days)
+        if isinstance(t, TimestampType) and isinstance(value, str) and value:
+            micros = self._timestamps(value)
+            if micros is not None:
+                return _EPOCH + timedelta(microseconds=micros)
+        if isinstance(t, TimestampType) and isinstance(value, Num) and value.is_int:  # Spark: epoch seconds
+            seconds = int(value.text)
+            if -(1 << 63) // 1_000_000 <= seconds <= ((1 << 63) - 1) // 1_000_000:
+                try:
+                    return _EPOCH + timedelta(seconds=seconds)
+                except OverflowError:  # beyond Python's datetime range: not representable here
+                    raise _Bad from None
         raise _Bad
 
     def _array(self, items: list[Any], t: DataType, record: Record, path: tuple[int, ...]) -> list[Any]:
@@ -712,7 +736,9 @@ def _to_decimal(value: Any, t: DecimalType) -> Decimal:
 
 
 _SUPPORTED = (StringType, LongType, IntegerType, ShortType, ByteType, DoubleType, FloatType, BooleanType,
-              DecimalType, StructType, ArrayType, NullType)  # fmt: skip
+              DecimalType, StructType, ArrayType, NullType, DateType, TimestampType)  # fmt: skip
+_EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _check_types(t: DataType) -> None:
@@ -723,8 +749,9 @@ def _check_types(t: DataType) -> None:
     elif isinstance(t, ArrayType):
         _check_types(t.elementType)
     elif not isinstance(t, _SUPPORTED):
-        raise ConfigError(f"format=json: column type {t.simpleString()} is not read with Spark's JSON semantics "
-                          "yet; use string, numeric, boolean, decimal, struct or array columns")  # fmt: skip
+        raise ConfigError(f"format=json: column type {t.simpleString()} is not read with Spark's JSON "
+                          "semantics yet; use string, numeric, boolean, decimal, date, timestamp, struct or "
+                          "array columns")  # fmt: skip
 
 
 __all__ = ["Inferrer", "JsonOptions", "Malformed", "RowConverter", "infer_schema", "parse_record", "records",
