@@ -332,7 +332,9 @@ def ppml_in_process(case: Case, path: Path, key: Path, schema: Any = None) -> Ou
                 rows.extend(tuple(_norm(v) for v in r.values()) for r in batch.to_pylist())
         return _schema_text(schema), rows
     except ConfigError as exc:
-        named = [n for n in case.options if f"option {n}" in str(exc) and (n in REFUSABLE or n == "multiLine")]
+        message = str(exc).lower()  # option names are case-insensitive (the message uses the documented spelling)
+        named = [n for n in case.options
+                 if f"option {n.lower()}" in message and (n in REFUSABLE or n.lower() == "multiline")]  # fmt: skip
         return ("refused", named[0]) if named else ("error", "")
     except Exception:  # noqa: BLE001 - a refusal or a malformed-input error
         return "error", ""
