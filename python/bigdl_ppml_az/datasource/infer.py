@@ -40,7 +40,7 @@ from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
-from .sparkcsv import checked_multiline, first_line, header_tokens, needs_exact, tokenize_lines
+from .sparkcsv import LineTokenizer, checked_multiline, first_line, header_tokens, needs_exact, tokenize_lines
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
@@ -199,25 +199,39 @@ def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
         return StructType([StructField(n, StringType(), True) for n in names])
     exact = settings.multi_line is False and (needs_exact(sample, settings, True) or _header_repeats(sample, settings))
     if not exact:
-        ragged: list[int] = []
+        ragged: list[str] = []
         parse = pacsv.ParseOptions(
             delimiter=settings.sep,
             quote_char=settings.quote or False,
             escape_char=settings.arrow_escape,
             newlines_in_values=settings.multi_line,
-            invalid_row_handler=lambda row: ragged.append(1) or "skip",  # type: ignore[func-returns-value]
+            invalid_row_handler=lambda row: ragged.append(row.text) or "skip",  # type: ignore[func-returns-value]
         )
         nulls = sorted({"", settings.null_value})
         table = _infer_table(sample, len(names), settings.header, parse, nulls, True)
         if not ragged or settings.multi_line:
             strings = _infer_table(sample, len(names), settings.header, parse, nulls, True, as_strings=True)
             columns = None if strings is None else [c.combine_chunks() for c in strings.columns]
+            if columns is not None and ragged:  # Spark's inference folds every record's first fields, ragged too
+                columns = _with_ragged(columns, ragged, settings)
             return _typed(names, table, columns, settings)
     # Spark's tokens re-written as clean CSV (non-null values quoted, nulls empty) for pyarrow's type inference
     _, clean = _exact_sample(sample, settings, path)
     parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False)
     return _typed(names, _infer_table(clean or b"", len(names), False, parse, [""], False),
                   _exact_columns(sample, settings, len(names)), settings)  # fmt: skip
+
+
+def _with_ragged(columns: list[pa.Array], texts: list[str], settings: ReadSettings) -> list[pa.Array]:
+    """The string columns plus the values of the records pyarrow skipped for their field count (multiLine):
+    Spark's CSVInferSchema folds the fields a record has, whatever its length."""
+    tokenizer = LineTokenizer(settings)
+    extra: list[list[str | None]] = [[] for _ in columns]
+    for text in texts:
+        for i, (value, quoted) in enumerate(tokenizer.tokens(text)[: len(columns)]):
+            extra[i].append(None if value == settings.null_value or (not quoted and value == "") else value)
+    pairs = zip(columns, extra, strict=True)
+    return [pa.concat_arrays([c.cast(pa.string()), pa.array(e, pa.string())]) for c, e in pairs]
 
 
 def _exact_columns(sample: bytes, settings: ReadSettings, width: int) -> list[pa.Array]:
