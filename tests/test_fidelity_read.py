@@ -33,8 +33,8 @@ from fidelity_support import (
 
 CORPUS = Path(__file__).parent / "fidelity" / "corpus"
 # Generated examples; every explicit-schema one is also read with the bytes of PER_GROUP - 1 others (same
-# options and schema: one Spark job for the group), so the default 800 give about 2,400 cases, >= 2,000 compared.
-CI_EXAMPLES = int(os.environ.get("PPML_AZ_FIDELITY_CASES", "800"))
+# options and schema: one Spark job for the group), so the default 1050 give about 2,500 cases, >= 2,000 compared.
+CI_EXAMPLES = int(os.environ.get("PPML_AZ_FIDELITY_CASES", "1050"))
 SLOW_EXAMPLES = int(os.environ.get("PPML_AZ_FIDELITY_SLOW_CASES", "6800"))  # about 20,000 cases
 PER_GROUP = 8
 
@@ -116,20 +116,52 @@ def test_generated_csv_matches_spark_long(spark: Any, tmp_path: Path, key: Path)
 
 def test_refused_options_and_multiline_bytes_are_refused_by_name(spark: Any, tmp_path: Path, key: Path) -> None:
     """What ppml-enc cannot answer as Spark does fails naming the option: Spark's CSV options it does not
-    implement, and multiLine=true files whose bytes its pyarrow reader reads differently from Spark (each of
-    these multiLine files gives other rows in Spark; see docs/FIDELITY.md)."""
+    implement, multiLine=true files whose bytes its pyarrow reader reads differently from Spark (each of
+    these multiLine files gives other rows in Spark; see docs/FIDELITY.md), and a quoted value followed by part
+    of a multi-character separator."""
     cases = [Case(b"1,2\n", {name: values[0]}) for name, values in REFUSABLE.items()]
     for data in (b'"a"b,c\n', b"\n\n1,2\n \n", b"1,2\r3,4\n", b'"a\\"b",c\n', b'"a""b",c\n', b"\xef\xbb\xbfa\n"):
         cases.append(Case(data, {"multiLine": "true"}))
     cases += [Case(b"1||2\n", {"multiLine": "true", "sep": "||"}),
               Case(b"#x\n1\n", {"multiLine": "true", "comment": "#"}),
               Case(b"1,2\n3\n", {"multiLine": "true"}, "csv", "a int, _corrupt_record string")]  # fmt: skip
+    # a quoted value followed by part of a multi-character separator: Spark reads "ab|"c, ab|, "ab" c| ...
+    cases += [Case(line, {name: "||"}) for line, name in ((b'"ab"|c||d\n', "sep"), (b'x||"ab"|\n', "delimiter"),
+                                                          (b'"ab" |c\n', "sep"))]  # fmt: skip
     dirs = write_cases(cases, tmp_path)
     enc = encrypt_all(LocalKms.load(key), tmp_path)
     for case, d in zip(cases, dirs, strict=True):
-        expected = next(n for n in case.options if n in REFUSABLE) if "multiLine" not in case.options else "multiLine"
+        expected = next((n for n in case.options if n in REFUSABLE or n in ("sep", "delimiter")), "multiLine")
+        expected = "multiLine" if "multiLine" in case.options else expected
         assert ppml_in_process(case, enc / d.name, key, schema_of(case)) == ("refused", expected), case
     clean = Case(b'1,"a\nb"\n', {"multiLine": "true"})
     (d,) = write_cases([clean], tmp_path / "clean")
     enc = encrypt_all(LocalKms.load(key), tmp_path / "clean")
     assert ppml_in_process(clean, enc / d.name, key) == ("_c0:string:True,_c1:string:True", [("1", "a\nb")])
+
+
+def test_generated_cases_do_not_depend_on_the_loaded_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CI suite and a single test file must generate the same cases: a fresh interpreter that loaded only
+    the harness draws what this one draws after importing a module full of short literals (hypothesis would
+    otherwise mix those into its draws)."""
+    import hashlib
+    import importlib
+    import json
+    import subprocess
+    import sys
+
+    literals = [f"'{chr(0x41 + i % 26)}{i}'" for i in range(300)] + [str(i) for i in range(300)]
+    (tmp_path / "many_literals.py").write_text(f"VALUES = [{', '.join(literals)}]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("many_literals")
+
+    def digest(cases: list[Case]) -> str:
+        return hashlib.sha256(json.dumps([c.to_json() for c in cases]).encode()).hexdigest()
+
+    here = digest(generate(csv_cases(), 150, seed=3))
+    code = ("import hashlib, json, fidelity_support as f; "
+            "print(hashlib.sha256(json.dumps([c.to_json() for c in f.generate(f.csv_cases(), 150, seed=3)])"
+            ".encode()).hexdigest())")  # fmt: skip
+    fresh = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent, capture_output=True, text=True,
+                           check=True).stdout.strip()  # fmt: skip
+    assert here == fresh

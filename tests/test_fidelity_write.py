@@ -34,7 +34,7 @@ from bigdl_ppml_az.datasource.options import WriteSettings
 from bigdl_ppml_az.errors import ConfigError
 from bigdl_ppml_az.kms.local import LocalKms
 from bigdl_ppml_az.options import Options
-from fidelity_support import TOKENS
+from fidelity_support import TOKENS, without_local_constants
 
 CI_CASES = 520
 THREADS = 4
@@ -170,7 +170,8 @@ def generated(count: int, seed_value: int = 11) -> list[list[WriteCase]]:
     def collect(group: list[WriteCase]) -> None:
         out.append(group)
 
-    collect()
+    with without_local_constants():
+        collect()
     return out
 
 

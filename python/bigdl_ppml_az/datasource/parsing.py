@@ -316,6 +316,8 @@ class CsvParser:
             except pa.ArrowInvalid as exc:
                 if str(exc).startswith("Empty CSV file"):  # Spark: an empty file has no rows
                     return
+                if str(exc).startswith("Could not skip") and getattr(stream, "consumed", 0) < read_options.block_size:
+                    return  # the whole file is its header with no line end after it: no rows, as in Spark
                 raise
             carry: dict[int, str] = {}
             for batch in reader:

@@ -241,6 +241,7 @@ class PieceStream(io.RawIOBase):
         super().__init__()
         self._pieces = pieces
         self._current = memoryview(b"")
+        self.consumed = 0  # bytes handed out so far
 
     def readable(self) -> bool:
         return True
@@ -254,6 +255,7 @@ class PieceStream(io.RawIOBase):
         n = min(len(buffer), len(self._current))
         buffer[:n] = self._current[:n]
         self._current = self._current[n:]
+        self.consumed += n
         return n
 
 

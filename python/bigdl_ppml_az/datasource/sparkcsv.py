@@ -121,6 +121,8 @@ class LineTokenizer:
                 stop = line.find(sep, i)
                 stop = n if stop < 0 else stop
                 value, quoted, i = line[i:stop], False, stop
+                if stop == n and step > 1 and value.endswith(quote):
+                    value += quote  # univocity's multi-character-separator parser doubles a quote ending the line
             out.append((value, quoted))
             if i < n and line.startswith(sep, i):
                 i += step
@@ -158,6 +160,12 @@ class LineTokenizer:
                 k += 1
             if k >= n or line.startswith(sep, k):
                 return "".join(buf), True, k
+            if len(sep) > 1 and line[k] == sep[0]:
+                raise ConfigError(
+                    f"option sep={sep!r}: a quoted value is followed by only part of the separator, which Spark's "
+                    "CSV parser (univocity, multi-character separators) reads in ways ppml-enc does not reproduce; "
+                    "write such files with a one-character sep, or read them with Spark's reader"
+                )
             stop = line.find(sep, j + 1)  # unescaped quote: STOP_AT_DELIMITER
             stop = n if stop < 0 else stop
             return quote + "".join(buf) + quote + line[j + 1 : stop], False, stop

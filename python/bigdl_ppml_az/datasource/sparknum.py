@@ -29,6 +29,7 @@ from pyspark.sql.types import BooleanType, DataType, DecimalType, DoubleType, In
 
 NAN_VALUE, POSITIVE_INF, NEGATIVE_INF = "NaN", "Inf", "-Inf"  # Spark's defaults (the options stay refused)
 _JAVA_INTEGER = re.compile(r"[+-]?\d+")  # \d: Unicode decimal digits, as Character.digit(c, 10)
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _JAVA_BIGDECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(?:NaN|Infinity|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -82,6 +83,13 @@ def java_decimal(value: str, commas: bool = True) -> decimal.Decimal | None:
     text = value.replace(",", "") if commas else value
     if not _JAVA_BIGDECIMAL.fullmatch(text):
         return None
+    mantissa, _, exponent = text.lower().partition("e")
+    if len(exponent.lstrip("+-0")) > 10:
+        return None  # beyond any int exponent (and int() of very long digit strings is refused)
+    exp = int(exponent) if exponent else 0
+    scale = len(mantissa.partition(".")[2]) - exp
+    if not (_INT_MIN <= exp <= _INT_MAX and _INT_MIN <= scale <= _INT_MAX):
+        return None  # BigDecimal's exponent and scale are Java ints: NumberFormatException, so Spark's null
     return decimal.Decimal(text)
 
 
