@@ -5,10 +5,10 @@ Not part of the test run. Generates TPC-H lineitem (tpchgen-cli, ``--sf``), writ
 ``partitionBy`` cannot reach a Python data source), then in one ``local[2]`` session times the same
 aggregation over the whole table and over ``l_shipmode = 'AIR'``, alternating for ``--runs`` rounds after a
 warm-up. The one-value query prunes by path: it loads ``<table>/l_shipmode=AIR`` with ``basePath=<table>`` (the
-partition column is kept). Pruning by ``where`` needs ``pushFilters=true``, which ppml-enc refuses on PySpark <= 4.3
-(a pushed-filter read plan leaks into later queries of the same DataFrame; docs/SCALE.md); ``--push-filters``
-uses it on a PySpark that allows it. Prints the medians, the ratio one-value / full (issue 12 goal: <= 0.2) and
-the files each query opened.
+partition column is kept). Pruning by ``where`` needs ``pushFilters=true``, which ppml-enc refuses on PySpark 4.3
+and releases not yet checked (a pushed-filter read plan leaks into later queries of the same DataFrame;
+docs/SCALE.md); ``--push-filters`` uses it on a PySpark that allows it. Prints the medians, the ratio
+one-value / full (issue 12 goal: <= 0.2) and the files each query opened.
 
 Files opened are counted by Python's audit hooks in Spark's Python workers: the script puts a generated
 ``sitecustomize.py`` first on the workers' ``PYTHONPATH`` that logs every ``open`` of a path below the table,

@@ -1,5 +1,6 @@
 """Spark-level pushFilters checks run only where PySpark keeps a pushed-filter read plan in its scan; elsewhere
-(PySpark <= 4.3) ppml-enc refuses pushFilters=true, and these helpers check that refusal instead."""
+(PySpark 4.3 and releases not yet checked) ppml-enc refuses pushFilters=true, and these helpers check that
+refusal instead."""
 
 from __future__ import annotations
 

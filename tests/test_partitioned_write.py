@@ -227,7 +227,7 @@ def test_pruning_opens_only_the_matching_directory(spark: Any, env: dict[str, An
 def test_a_dataframe_reused_after_a_pruned_query_reads_everything(
     spark: Any, env: dict[str, Any], tmp_path: Path
 ) -> None:
-    """PySpark <= 4.3 keeps the read plan made after pushFilters on the DataFrame's data source, so a later
+    """PySpark 4.3 keeps the read plan made after pushFilters on the DataFrame's data source, so a later
     unfiltered query of the same DataFrame read only the pruned directories (seen: 10 rows instead of all).
     There ppml-enc refuses pushFilters=true; where the plan is scan-scoped the reuse must read everything."""
     out = tmp_path / "reused"

@@ -11,15 +11,19 @@ from ..options import READ, WRITE, Options
 NAME = "ppml-enc"
 
 
+# PySpark releases checked to keep a pushed-filter read plan per scan (none so far: 4.3 does not).
+_SCAN_SCOPED_PUSHDOWN: frozenset[tuple[int, int]] = frozenset()
+
+
 def _pushdown_plan_is_shared() -> bool:
-    """PySpark up to 4.3 stores the read plan a reader makes after ``pushFilters`` on the data source object that
-    every later scan of the same DataFrame shares (``PythonScanBuilder`` -> ``PythonDataSourceV2.setReadInfo``):
-    ``df.where("k = 1").count()`` and then ``df.count()`` reads only what the first query pruned, silently.
-    Upstream moved that plan into the scan (apache/spark PR 57752); versions after 4.3 are not refused here."""
+    """PySpark 4.3 stores the read plan a reader makes after ``pushFilters`` on the data source object that every
+    later scan of the same DataFrame shares (``PythonScanBuilder`` -> ``PythonDataSourceV2.setReadInfo``):
+    ``df.where("k = 1").count()`` and then ``df.count()`` reads only what the first query pruned, silently. Every
+    release not yet checked otherwise is treated the same way (a wrong row count is worse than a slower read)."""
     import pyspark
 
     major, minor = (int(part) for part in pyspark.__version__.split(".")[:2])
-    return (major, minor) <= (4, 3)
+    return (major, minor) not in _SCAN_SCOPED_PUSHDOWN
 
 
 class PpmlEncDataSource(DataSource):
