@@ -360,7 +360,9 @@ def ppml_in_process(case: Case, path: Path, key: Path, schema: Any = None) -> Ou
         named = [n for n in case.options
                  if f"option {n.lower()}" in message and (n in REFUSABLE or n.lower() == "multiline")
                  or n.lower() in ("sep", "delimiter") and "option sep=" in message
-                 and len(case.options[n]) > 1 and "only part of the separator" in message]  # fmt: skip
+                 and len(case.options[n]) > 1 and "only part of the separator" in message
+                 or n.lower() == "quote" and case.options[n] == "" and "option quote='': spark then takes u+0000"
+                 in message and b"\x00" in case.data]  # fmt: skip
         return ("refused", named[0]) if named else ("error", "")
     except Exception:  # noqa: BLE001 - a refusal or a malformed-input error
         return "error", ""

@@ -40,7 +40,15 @@ from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
-from .sparkcsv import LineTokenizer, checked_multiline, first_line, header_tokens, needs_exact, tokenize_lines
+from .sparkcsv import (
+    LineTokenizer,
+    checked_multiline,
+    first_line,
+    header_tokens,
+    needs_exact,
+    refuse_nul_quote,
+    tokenize_lines,
+)
 
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
@@ -184,6 +192,7 @@ def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
 
 
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
+    refuse_nul_quote(sample, settings)
     if settings.multi_line:  # bytes the multi-line read would refuse (naming multiLine) are refused here too
         for _ in checked_multiline(iter([sample]), settings, path):
             pass

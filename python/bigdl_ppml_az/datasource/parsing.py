@@ -21,7 +21,7 @@ from pyspark.sql.types import StringType, StructType
 from ..errors import ConfigError, MalformedRecordError
 from . import sparknum
 from .options import ReadSettings
-from .sparkcsv import LineTokenizer, needs_exact, tokenize_lines
+from .sparkcsv import LineTokenizer, needs_exact, refuse_nul_quote, tokenize_lines
 
 _TRUE = ["true", "True", "TRUE"]
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
@@ -217,6 +217,7 @@ class CsvParser:
         malformed records whose extra field PERMISSIVE drops; when no corrupt-record column is asked for, that
         is the same as parsing one extra column and dropping it, which stays on the fast path.
         """
+        refuse_nul_quote(chunk, self.settings)
         if not chunk.endswith(b"\n"):
             chunk += b"\n"  # a last line without a line end is a record (pyarrow would drop or refuse it)
         if not self.settings.multi_line and needs_exact(chunk, self.settings, skip_header):

@@ -155,11 +155,14 @@ class LineTokenizer:
                 buf.append(quote)
                 j += 2
                 continue
-            k = j + 1  # a closing quote: spaces and tabs may follow before the separator or the line end
-            while k < n and line[k] in " \t" and not line.startswith(sep, k):
+            k = j + 1  # a closing quote; more quotes, then univocity's whitespace (<= U+0020), may follow
+            while k < n and line[k] == quote:
+                k += 1
+            extra = k - j - 1
+            while k < n and line[k] <= " " and not line.startswith(sep, k):
                 k += 1
             if k >= n or line.startswith(sep, k):
-                return "".join(buf), True, k
+                return "".join(buf) + quote * extra, True, k  # "ab"", -> ab" (the quotes after the first kept)
             if len(sep) > 1 and line[k] == sep[0]:
                 raise ConfigError(
                     f"option sep={sep!r}: a quoted value is followed by only part of the separator, which Spark's "
@@ -520,14 +523,29 @@ def multiline_refusal(settings: ReadSettings) -> str | None:
     return None
 
 
+def refuse_nul_quote(data: bytes, settings: ReadSettings) -> None:
+    """Spark reads ``quote=""`` as the quote character U+0000 (``CSVOptions.getChar``), and univocity then reads
+    values that start with U+0000 in ways ppml-enc does not reproduce (``\\0(x,y`` gives ``\\0\\0(x``), so bytes
+    holding U+0000 are refused with quoting off."""
+    if settings.quote is None and b"\x00" in data:
+        raise ConfigError(
+            "option quote='': Spark then takes U+0000 as the quote character, and this file holds U+0000 "
+            "bytes, which Spark's CSV parser reads in ways ppml-enc does not reproduce; set a quote character, "
+            "or read the file with Spark's reader"
+        )
+
+
 def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str) -> Iterator[bytes]:
     """The decrypted pieces of a multiLine file, refused (by option name) as soon as they hold bytes that
     pyarrow's multi-line reader would read differently from Spark: ppml-enc has no exact multi-line reader yet,
     so such files fail instead of coming back different."""
     why = multiline_refusal(settings)
     pattern = _multiline_pattern(settings)
-    carry, first = b"", True
+    quote = (settings.quote or "").encode("utf-8")
+    carry, first, quotes = b"", True, 0
     for piece in pieces:
+        refuse_nul_quote(piece, settings)
+        quotes += piece.count(quote) if quote else 0
         if first and piece[:3] == b"\xef\xbb\xbf" or first and piece[:1] in (b"\r", b"\n"):
             why = why or "a byte-order mark or blank line at the file start"
         first = first and not piece
@@ -541,7 +559,13 @@ def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str
             )
         carry = window[-2:]
         yield piece
+    if quotes % 2:  # accepted files hold quotes only around values: an odd count is a quote open at the end
+        raise ConfigError(
+            f"option multiLine=true: {path} ends inside a quoted value, which ppml-enc's multi-line reader does "
+            "not read as Spark does (Spark keeps the last line end in the value); close the quote, or read the "
+            "file with Spark's reader"
+        )
 
 
 __all__ = ["LineTokenizer", "checked_multiline", "first_line", "header_tokens", "java_blank", "multiline_refusal",
-           "needs_exact", "python_columns", "records", "split_lines", "tokenize_lines"]  # fmt: skip
+           "needs_exact", "python_columns", "records", "refuse_nul_quote", "split_lines", "tokenize_lines"]  # fmt: skip
