@@ -7,9 +7,10 @@ line of the file as the header, and tokenizes every other line on its own with u
 * a value starts quoted only when its first character is the quote (no leading-whitespace skip on read);
 * inside quotes, ``escape`` + quote is a quote and ``escape`` + ``escape`` is one ``escape`` (``escape`` equal to
   ``quote``: doubled quotes); any other character, a newline-free line's end included, is kept;
-* after the closing quote, spaces and tabs are skipped; if a separator or the line end follows, the value is what
-  was inside the quotes. Otherwise the quote was unescaped and, as univocity's ``STOP_AT_DELIMITER``, the value
-  becomes quote + what was parsed + quote + the raw rest up to the next separator;
+* after the closing quote, further quotes and then whitespace (any character up to U+0020) are skipped; if a
+  separator or the line end follows, the value is what was inside the quotes plus those further quotes
+  (``"ab"",`` reads ``ab"``). Otherwise the quote was unescaped and, as univocity's ``STOP_AT_DELIMITER``, the
+  value becomes quote + what was parsed + quote + the raw rest up to the next separator;
 * an unquoted value runs to the next separator with every character kept (quotes and backslashes included);
 * a quote left open at the line end closes there (line mode never joins lines).
 
