@@ -57,7 +57,7 @@ class Converter:
         """(converted, bad) where bad marks non-null inputs that became null."""
         if pa.types.is_string(target) or pa.types.is_large_string(target):
             return values.cast(target), pa.array([False] * len(values), pa.bool_())
-        cleaned = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        cleaned = values  # "" here is a quoted empty value with a non-empty nullValue: Spark parses it (and fails)
         if pa.types.is_timestamp(target) or pa.types.is_date32(target):
             result = self._datetimes(cleaned, target)
         else:

@@ -149,7 +149,8 @@ class LineTokenizer:
                     buf.append(line[j + 1])
                     j += 2
                 else:
-                    buf.append(escape)
+                    if j + 1 < n:  # an escape ending the line inside quotes is dropped ('ab\ reads ab)
+                        buf.append(escape)
                     j += 1
                 continue
             if escape == quote and j + 1 < n and line[j + 1] == quote:
