@@ -173,19 +173,3 @@ def test_lines_are_shared_out_as_documented() -> None:
     columns, parsed = sparkcsv._parse_arrow(lines[:2], options, 2, None)
     assert parsed.tolist() == [True, False]  # three fields: handed back (to split_pattern, having no quote)
     assert [c.to_pylist() for c in columns] == [["1"], ["a, b"]]
-
-
-@seed(20261202)
-@settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(chunks())
-def test_whole_chunk_quote_check_equals_the_line_by_line_check(
-    case: tuple[bytes, ReadSettings, int, bool, str | None],
-) -> None:
-    """needs_exact's one-match check of a chunk (atomic groups) says what the RE2 check of each line says."""
-    chunk, options = case[0], case[1]
-    if not options.quote or not options.arrow_syntax:
-        return
-    lines = pa.array(chunk.split(b"\n"), pa.binary())
-    pattern = sparkcsv._well_quoted(options.sep, options.quote, options.escape)
-    by_line = bool(pa.compute.all(pa.compute.match_substring_regex(lines, pattern)).as_py())
-    assert sparkcsv._all_well_quoted(chunk, options) == by_line

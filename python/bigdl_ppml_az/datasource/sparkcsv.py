@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -68,28 +67,6 @@ def _well_quoted(sep: str, quote: str, escape: str | None) -> str:
     return f"^{field}(?:{s}{field})*\\r?$"
 
 
-@functools.lru_cache(maxsize=16)
-def _well_quoted_chunk(sep: str, quote: str, escape: str | None) -> re.Pattern[bytes]:
-    """:func:`_well_quoted` for every line of a chunk at once: one match of the whole chunk instead of splitting
-    it into lines (most of the check's cost on quoted data such as TPC-H comments). Python's ``re`` with atomic
-    groups and possessive repeats (3.11+) cannot backtrack, so it is linear like RE2, and 3x faster here than
-    pyarrow's RE2 on one large value."""
-    s, q = re.escape(sep.encode("utf-8")), re.escape(quote.encode("utf-8"))
-    inner = b"(?:[^" + q + b"\\r\\n]|" + q + q + b")*+" if escape == quote else b"[^" + q + b"\\r\\n]*+"
-    field = b"(?>" + q + inner + q + b"|[^" + q + s + b"\\r\\n]*+)"
-    line = field + b"(?:" + s + field + b")*+\\r?+"
-    return re.compile(b"(?>" + line + b"\\n)*+" + line)
-
-
-def _all_well_quoted(chunk: bytes, settings: ReadSettings) -> bool:
-    assert settings.quote is not None
-    if sys.version_info >= (3, 11):  # noqa: UP036 - the package still installs on 3.10 (setup.cfg)
-        return _well_quoted_chunk(settings.sep, settings.quote, settings.escape).fullmatch(chunk) is not None
-    lines = pa.array(chunk.split(b"\n"), pa.binary())  # no atomic groups before 3.11: RE2, line by line
-    pattern = _well_quoted(settings.sep, settings.quote, settings.escape)
-    return bool(pc.all(pc.match_substring_regex(lines, pattern)).as_py())
-
-
 def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
     """Whether pyarrow's CSV reader could give another answer than Spark's line mode for these bytes.
 
@@ -101,7 +78,9 @@ def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
     if settings.escape and settings.escape != settings.quote and settings.escape.encode("utf-8") in chunk:
         return True
     if settings.quote and settings.quote.encode("utf-8") in chunk:
-        if not _all_well_quoted(chunk, settings):
+        lines = pa.array(chunk.split(b"\n"), pa.binary())  # (bytes.split beats pyarrow split_pattern here)
+        pattern = _well_quoted(settings.sep, settings.quote, settings.escape)
+        if not pc.all(pc.match_substring_regex(lines, pattern)).as_py():
             return True
         quoted_null = (settings.quote + settings.null_value + settings.quote).encode("utf-8")
         if settings.null_value and quoted_null in chunk:  # Spark nulls it, pyarrow keeps quoted values
