@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
 from bigdl_ppml_az.datasource import sparkcsv
@@ -173,3 +174,24 @@ def test_lines_are_shared_out_as_documented() -> None:
     columns, parsed = sparkcsv._parse_arrow(lines[:2], options, 2, None)
     assert parsed.tolist() == [True, False]  # three fields: handed back (to split_pattern, having no quote)
     assert [c.to_pylist() for c in columns] == [["1"], ["a, b"]]
+
+
+@seed(20261202)
+@settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(chunks())
+@example((b'"x\ny"\n', ReadSettings(), 1, False, None))  # a quoted value across lines: not well quoted
+@example((b'"a,"b\n1,2\n', ReadSettings(), 2, False, None))
+@example((b'a,"b"\r\n"c""d",e\n', ReadSettings(escape='"'), 2, False, None))
+@example((b'a,"b"\r\n"c""d",e\n', ReadSettings(), 2, False, None))
+@example((b'a,"b"\r\n"c",d', ReadSettings(), 2, False, None))
+def test_whole_chunk_quote_check_equals_the_line_by_line_check(
+    case: tuple[bytes, ReadSettings, int, bool, str | None],
+) -> None:
+    """needs_exact's one-match check of a chunk says what the check of each line on its own says."""
+    chunk, options = case[0], case[1]
+    if not options.quote or not options.arrow_syntax:
+        return
+    lines = pa.array(chunk.split(b"\n"), pa.binary())
+    pattern = sparkcsv._well_quoted(options.sep, options.quote, options.escape)
+    by_line = bool(pc.all(pc.match_substring_regex(lines, pattern)).as_py())
+    assert sparkcsv._all_well_quoted(chunk, options) == by_line
