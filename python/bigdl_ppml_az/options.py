@@ -142,8 +142,9 @@ TABLE: tuple[OptionSpec, ...] = (
                4 << 20, sides=READ),
     OptionSpec("pushFilters", BOOL, "prune key=value partition directories by the query's filters, and for "
                "format=parquet skip row groups by their statistics (needs the session conf "
-               "spark.sql.python.filterPushdown.enabled=true; refused on PySpark <= 4.3, whose pushed-filter "
-               "plans leak into later queries of the same DataFrame)", "planning", False, sides=READ),
+               "spark.sql.python.filterPushdown.enabled=true; refused on PySpark 4.3 and releases not yet "
+               "checked: their pushed-filter plans leak into later queries of the same DataFrame)", "planning",
+               False, sides=READ),
     OptionSpec("basePath", PATH, "root of a partitioned table when reading some of its key=value directories "
                "(Spark's basePath)", "planning", None, sides=READ),
     OptionSpec("partitionColumnTypeInference", BOOL, "type key=value partition columns as Spark does (Spark's "
