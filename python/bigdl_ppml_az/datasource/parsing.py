@@ -57,18 +57,18 @@ class Converter:
         """(converted, bad) where bad marks non-null inputs that became null."""
         if pa.types.is_string(target) or pa.types.is_large_string(target):
             return values.cast(target), pa.array([False] * len(values), pa.bool_())
-        cleaned = values  # "" here is a quoted empty value with a non-empty nullValue: Spark parses it (and fails)
+        # a "" here is a quoted empty value with a non-empty nullValue: Spark parses it (and fails), so no null
         if pa.types.is_timestamp(target) or pa.types.is_date32(target):
-            result = self._datetimes(cleaned, target)
+            result = self._datetimes(values, target)
         else:
-            exact = sparknum.convert(cleaned, target)  # numbers and booleans: Java's parsers (sparknum.py)
+            exact = sparknum.convert(values, target)  # numbers and booleans: Java's parsers (sparknum.py)
             if exact is not None:
-                return exact, pc.fill_null(pc.and_(pc.is_valid(cleaned), pc.is_null(exact)), False)
+                return exact, pc.fill_null(pc.and_(pc.is_valid(values), pc.is_null(exact)), False)
             try:
-                result = self._vector(cleaned, target)
+                result = self._vector(values, target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                result = self._per_value(cleaned, target)
-        bad = pc.and_(pc.is_valid(cleaned), pc.is_null(result))
+                result = self._per_value(values, target)
+        bad = pc.and_(pc.is_valid(values), pc.is_null(result))
         return result, pc.fill_null(bad, False)
 
     def _datetimes(self, values: pa.Array, target: pa.DataType) -> pa.Array:

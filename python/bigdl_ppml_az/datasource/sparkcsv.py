@@ -57,24 +57,26 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def _quoted_line(sep: str, quote: str, escape: str | None, breaks: str) -> str:
+    """RE2 pattern of one line whose every quoted value is closed right before a separator or the line end and
+    holds no escape (doubled quotes when ``escape`` equals ``quote``); ``breaks``: the characters no value holds."""
+    s, q = re.escape(sep), re.escape(quote)
+    inner = f"(?:[^{q}{breaks}]|{q}{q})*" if escape == quote else f"[^{q}{breaks}]*"
+    field = f"(?:{q}{inner}{q}|[^{q}{s}{breaks}]*)"
+    return f"{field}(?:{s}{field})*\\r?"
+
+
 @functools.lru_cache(maxsize=16)
 def _well_quoted(sep: str, quote: str, escape: str | None) -> str:
-    """RE2 pattern of a line whose every quoted value is closed right before a separator or the line end and
-    holds no escape (doubled quotes when ``escape`` equals ``quote``): on such lines pyarrow and Spark agree."""
-    s, q = re.escape(sep), re.escape(quote)
-    inner = f"(?:[^{q}\\r]|{q}{q})*" if escape == quote else f"[^{q}\\r]*"
-    field = f"(?:{q}{inner}{q}|[^{q}{s}\\r]*)"
-    return f"^{field}(?:{s}{field})*\\r?$"
+    """RE2 pattern of a line (no ``\\n`` in it) on which pyarrow and Spark agree (:func:`_quoted_line`)."""
+    return "^" + _quoted_line(sep, quote, escape, "\\r") + "$"
 
 
 @functools.lru_cache(maxsize=16)
 def _well_quoted_chunk(sep: str, quote: str, escape: str | None) -> str:
     """:func:`_well_quoted` for every line of a chunk in one RE2 match of the whole chunk: no split into a
     million-element array (about half the check's cost on quoted data such as TPC-H comments)."""
-    s, q = re.escape(sep), re.escape(quote)
-    inner = f"(?:[^{q}\\r\\n]|{q}{q})*" if escape == quote else f"[^{q}\\r\\n]*"
-    field = f"(?:{q}{inner}{q}|[^{q}{s}\\r\\n]*)"
-    line = f"{field}(?:{s}{field})*\\r?"
+    line = _quoted_line(sep, quote, escape, "\\r\\n")
     return f"\\A(?:{line}\\n)*{line}\\z"
 
 
