@@ -1,4 +1,4 @@
-"""A small Azure Key Vault (keys) emulator for tests: HTTPS on 127.0.0.1, real RSA keys in memory.
+"""A small Azure Key Vault (keys and secrets) emulator for tests: HTTPS on 127.0.0.1, real RSA keys in memory.
 
 It speaks the part of the Key Vault keys REST API that ``azure-keyvault-keys`` uses for our KMS: create, get,
 update (enable/disable, release policy), delete, wrapkey/unwrapkey and encrypt/decrypt with RSA-OAEP and
@@ -6,6 +6,13 @@ RSA-OAEP-256, Secure Key Release (exportable keys with a release policy, ``relea
 the bearer-challenge handshake (an unauthenticated request is answered 401 with a ``WWW-Authenticate``
 challenge; the client then retries with a token). Errors use Key Vault's JSON body and codes (403 Forbidden
 with inner code KeyDisabled for a disabled key, 404 KeyNotFound, 403 ForbiddenByPolicy for a denied operation).
+
+Secrets (what ``azure-keyvault-secrets``' SecretClient needs; Key Vault REST API 7.x, ``secrets.json``): set
+(``PUT /secrets/{name}``, a new version each time), get latest or a given version, list (paged by
+``maxresults``, ``nextLink``), delete (soft: ``/deletedsecrets/{name}`` then answers, so ``begin_delete_secret``
+polls to completion). Bodies are SecretBundle / SecretItem / DeletedSecretBundle; a missing secret is 404
+SecretNotFound. Operation names for counts and faults: setSecret, getSecret, listSecrets, deleteSecret,
+getDeletedSecret.
 
 Fault injection for reliability tests: a share of requests answered 429 (with Retry-After) or 5xx, a script
 of forced statuses, a fixed delay. ``calls`` counts every authenticated request by operation, across all the
@@ -29,6 +36,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -120,6 +128,40 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
+_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+_SECRET_PERMISSIONS = {"setSecret": "set", "getSecret": "get", "listSecrets": "list", "deleteSecret": "delete",
+                       "getDeletedSecret": "get"}  # fmt: skip
+
+
+class _SecretVersion:
+    def __init__(self, name: str, value: str, content_type: str | None, tags: dict[str, str] | None) -> None:
+        self.name, self.version, self.value = name, secrets.token_hex(16), value
+        self.content_type, self.tags = content_type, tags
+        self.enabled = True
+        self.created = self.updated = int(time.time())
+
+    def item(self, base_url: str, versioned: bool = True) -> dict[str, Any]:
+        """SecretItem: id (versioned, except in the vault listing), attributes, contentType and tags when set."""
+        item: dict[str, Any] = {
+            "id": f"{base_url}/secrets/{self.name}" + (f"/{self.version}" if versioned else ""),
+            "attributes": {
+                "enabled": self.enabled,
+                "created": self.created,
+                "updated": self.updated,
+                "recoveryLevel": "Recoverable+Purgeable",
+            },
+        }
+        if self.content_type is not None:
+            item["contentType"] = self.content_type
+        if self.tags:
+            item["tags"] = dict(self.tags)
+        return item
+
+    def bundle(self, base_url: str) -> dict[str, Any]:
+        """SecretBundle: the value plus the versioned item."""
+        return {"value": self.value, **self.item(base_url)}
+
+
 class _KeyVersion:
     def __init__(self, name: str, version: str, size: int, ops: list[str]) -> None:
         self.name, self.version, self.ops = name, version, ops
@@ -167,6 +209,8 @@ class KeyVaultEmulator:
         self._lock = threading.Lock()
         self.keys: dict[str, list[_KeyVersion]] = {}
         self.deleted: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, list[_SecretVersion]] = {}
+        self.deleted_secrets: dict[str, dict[str, Any]] = {}
         self.calls: collections.Counter[str] = collections.Counter()
         self.faults: collections.Counter[int] = collections.Counter()
         self.challenges = 0
@@ -287,8 +331,11 @@ class KeyVaultEmulator:
             headers = {"Retry-After": self.retry_after} if status == 429 else {}
             return status, headers
 
-    def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, path: str, body: dict[str, Any], query: str = "") -> tuple[int, dict[str, Any]]:
         parts = [p for p in path.split("/") if p]
+        if parts[:1] in (["secrets"], ["deletedsecrets"]):
+            with self._lock:
+                return self._secret_request(method, path, parts, body, query)
         if len(parts) == 2 and parts[0] == "deletedkeys" and method == "GET":
             with self._lock:
                 if parts[1] not in self.deleted:
@@ -297,7 +344,7 @@ class KeyVaultEmulator:
         if len(parts) < 2 or parts[0] != "keys":
             raise KvError(400, "BadParameter", f"unsupported path {path}")
         name = parts[1]
-        if not re.fullmatch(r"[0-9A-Za-z-]{1,127}", name):
+        if not _NAME.fullmatch(name):
             raise KvError(400, "BadParameter", "The request URI contains an invalid name")
         rest = parts[2:]
         if method == "POST" and rest and rest[-1].lower() == "release" and len(rest) in (1, 2):
@@ -319,6 +366,83 @@ class KeyVaultEmulator:
                 key = self._find(name, version)
                 return 200, self._crypto(key, op_name, body)
         raise KvError(405, "BadParameter", f"{method} {path} is not supported by the emulator")
+
+    # ---- secrets ---------------------------------------------------------------------------------------------
+    def _secret_request(
+        self, method: str, path: str, parts: list[str], body: dict[str, Any], query: str
+    ) -> tuple[int, dict[str, Any]]:
+        kind, rest = parts[0], parts[1:]
+        if kind == "secrets" and not rest and method == "GET":
+            return 200, self._list_secrets(query)
+        if not 1 <= len(rest) <= 2 or not _NAME.fullmatch(rest[0]):
+            raise KvError(400, "BadParameter", "The request URI contains an invalid name")
+        name, version = rest[0], (rest[1] if len(rest) == 2 else None)
+        if kind == "deletedsecrets" and method == "GET" and version is None:
+            if name not in self.deleted_secrets:
+                raise KvError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+            return 200, self.deleted_secrets[name]
+        if kind == "secrets" and method == "PUT" and version is None:
+            return 200, self._set_secret(name, body)
+        if kind == "secrets" and method == "GET":
+            return 200, self._find_secret(name, version).bundle(self.url)
+        if kind == "secrets" and method == "DELETE" and version is None:
+            return 200, self._delete_secret(name)
+        raise KvError(405, "BadParameter", f"{method} {path} is not supported by the emulator")
+
+    def _set_secret(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        value, content_type, tags = body.get("value"), body.get("contentType"), body.get("tags")
+        if not isinstance(value, str):
+            raise KvError(400, "BadParameter", "The request body must contain a string 'value'.")
+        if content_type is not None and not isinstance(content_type, str):
+            raise KvError(400, "BadParameter", "contentType must be a string.")
+        if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
+            raise KvError(400, "BadParameter", "tags must map names to strings.")
+        if name in self.deleted_secrets:
+            raise KvError(409, "Conflict", f"Secret {name} is currently in a deleted but recoverable state.")
+        version = _SecretVersion(name, value, content_type, tags)
+        if (body.get("attributes") or {}).get("enabled") is False:
+            version.enabled = False
+        self.secrets.setdefault(name, []).append(version)
+        return version.bundle(self.url)
+
+    def _find_secret(self, name: str, version: str | None) -> _SecretVersion:
+        versions = self.secrets.get(name) or []
+        found = versions[-1] if versions and not version else next((v for v in versions if v.version == version), None)
+        if found is None:
+            label = f"{name}/{version}" if version else name
+            raise KvError(404, "SecretNotFound", f"A secret with (name/id) {label} was not found in this key vault.")
+        if not found.enabled:
+            raise KvError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
+        return found
+
+    def _list_secrets(self, query: str) -> dict[str, Any]:
+        """SecretListResult: latest version of each secret, unversioned ids, no values; ``$skiptoken`` pages."""
+        params = urllib.parse.parse_qs(query)
+        try:
+            size = min(25, max(1, int(params.get("maxresults", ["25"])[0])))
+            start = int(params.get("$skiptoken", ["0"])[0])
+        except ValueError:
+            raise KvError(400, "BadParameter", "maxresults and $skiptoken must be integers") from None
+        names = sorted(self.secrets)
+        page = [self.secrets[name][-1].item(self.url, versioned=False) for name in names[start : start + size]]
+        more = start + size < len(names)
+        next_link = f"{self.url}/secrets?api-version=7.4&$skiptoken={start + size}&maxresults={size}" if more else None
+        return {"value": page, "nextLink": next_link}
+
+    def _delete_secret(self, name: str) -> dict[str, Any]:
+        """DeletedSecretBundle (no value); the secret moves to /deletedsecrets until purged (never, here)."""
+        bundle = self._find_secret(name, None).item(self.url)
+        del self.secrets[name]
+        now = int(time.time())
+        bundle.update(
+            {
+                "recoveryId": f"{self.url}/deletedsecrets/{name}",
+                "deletedDate": now,
+                "scheduledPurgeDate": now + 90 * 86400,
+            }
+        )
+        self.deleted_secrets[name] = bundle
+        return bundle
 
     def _create(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("kty", "RSA") not in ("RSA", "RSA-HSM"):
@@ -421,6 +545,12 @@ class _QuietServer(ThreadingHTTPServer):
 
 def _op_of(method: str, path: str) -> str:
     parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["secrets"]:
+        if method == "GET":
+            return "getSecret" if len(parts) > 1 else "listSecrets"
+        return {"PUT": "setSecret", "DELETE": "deleteSecret", "PATCH": "updateSecret"}.get(method, method.lower())
+    if parts[:1] == ["deletedsecrets"]:
+        return {"GET": "getDeletedSecret", "DELETE": "purgeDeletedSecret"}.get(method, method.lower())
     if method == "POST" and parts[-1:] == ["create"]:
         return "create"
     if method == "POST" and parts:
@@ -482,11 +612,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(KvError(status, code, f"injected fault {status}"), headers)
             return
         if denied:
+            permission = f"secrets {_SECRET_PERMISSIONS[op]}" if op in _SECRET_PERMISSIONS else f"keys {op}"
             self._error(
                 KvError(
                     403,
                     "Forbidden",
-                    f"The user, group or application does not have keys {op} permission on key vault "
+                    f"The user, group or application does not have {permission} permission on key vault "
                     "'emulator'. (emulated AccessDenied)",
                     "AccessDenied",
                 )
@@ -494,7 +625,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = json.loads(raw) if raw else {}
-            status, payload = owner.handle(self.command, path, body)
+            status, payload = owner.handle(self.command, path, body, _query)
         except KvError as exc:
             self._error(exc)
             return
@@ -510,6 +641,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_PUT(self) -> None:  # noqa: N802
         self._dispatch()
 
     def do_DELETE(self) -> None:  # noqa: N802

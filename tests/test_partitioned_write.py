@@ -124,7 +124,7 @@ def test_overwrite_static_dynamic_and_append_as_spark(spark: Any, env: dict[str,
         back = ppml_read(spark, env["key"], fmt="parquet").load(str(ours))
         assert_same(back, spark.read.parquet(str(theirs)), ordered=False)
     manifest = json.loads((ours / "_SUCCESS").read_text())
-    assert {n.split("/")[0] for n in manifest["files"]} == {"s=AIR", "s=x%3Dy", "s=a%2Fb"}
+    assert {n.split("/")[0] for n, _, _ in manifest["files"]} == {"s=AIR", "s=x%3Dy", "s=a%2Fb"}
     assert not (ours / "_temporary").exists()
 
 

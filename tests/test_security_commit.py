@@ -143,11 +143,17 @@ def test_manifest_rules(spark: Any, key: Path, tmp_path: Path) -> None:
     out = tmp_path / "table"
     save(spark, key, out, [(i, "x") for i in range(30)])
     manifest = json.loads((out / "_SUCCESS").read_text(encoding="utf-8"))
-    assert sorted(manifest["files"]) == sorted(p.name for p in parts_of(out))
-    # an uncommitted part of another (crashed) ppml-enc job is ignored; a file added by a user is read
+    assert sorted(name for name, _, _ in manifest["files"]) == sorted(p.name for p in parts_of(out))
+    # an uncommitted part of another (crashed) ppml-enc job is ignored; in a table (encrypted output) a file
+    # added by anyone else is an integrity error (tests/test_table_integrity.py has the attacks)
     stray = out / ("part-00009-" + "ab" * 16 + ".csv.enc")
     stray.write_bytes(parts_of(out)[0].read_bytes())
     assert read_ids(spark, key, out) == list(range(30))
+    added = out / "added.csv.enc"
+    added.write_bytes(parts_of(out)[0].read_bytes())
+    with pytest.raises(Exception, match="not part of table"):
+        read_ids(spark, key, out)
+    added.unlink()
     # a part named by the manifest but deleted is an error: the table lost data
     parts_of(out)[0].unlink()
     with pytest.raises(Exception, match="missing"):

@@ -59,6 +59,7 @@ GROUPS = {
     "keys": "Data key delivery",
     "kms": "Key management (kms=local, kms=azure)",
     "storage": "Storage (abfss:// paths)",
+    "table": "Table integrity",
     "spark": "Set by Spark",
     "write": "CSV and JSON output (Spark's writer options)",
 }
@@ -182,6 +183,15 @@ TABLE: tuple[OptionSpec, ...] = (
     # ---- storage (plus every fs.azure.* / spark.hadoop.fs.azure.* setting, passed to storage as is)
     OptionSpec("azureBlobEndpoint", STR, "Blob endpoint URL ({account} is replaced), e.g. Azurite", "storage", None,
                aliases=("azureEndpoint",)),
+    # ---- table integrity (table/heads: rollback anchors kept outside the storage)
+    OptionSpec("tableHeadStore", STR, "where table versions are anchored against rollback: none, local "
+               "(tableHeadPath), azure-keyvault (secrets in tableHeadVault or vault)", "table", None),
+    OptionSpec("tableHeadPath", PATH, "local: JSON file recording each table's newest version (outside the "
+               "tables' storage; created 0600)", "table", None, allow_empty=False),
+    OptionSpec("tableHeadVault", STR, "azure-keyvault: Key Vault name or https URL holding the secrets "
+               "ppml-table-<table id> (default: vault)", "table", None, allow_empty=False),
+    OptionSpec("expectVersion", INT, "read: fail unless the table is at this version (pins the version a job was "
+               "given; detects rollback without a head store); 0: any version", "table", 0, sides=READ),
     # ---- CSV and JSON output: Spark's writer options (datasource/textwrite.py writes what Spark's writers write)
     OptionSpec("quoteAll", BOOL, "quote every value", "write", False, sides=WRITE),
     OptionSpec("escapeQuotes", BOOL, "quote values holding a quote and escape it (false: write quotes as they are)",

@@ -33,6 +33,7 @@ from ..errors import IntegrityError, PpmlError
 from ..formats import DataKey, ObjectInfo, encrypted, iter_plaintext, open_reader, open_sample
 from ..kms import KmsSettings
 from ..storage import FileStatus, FileSystem, filesystem_for, open_status
+from ..table.integrity import check_file
 from . import sparkjson, sparknum
 from .keys import unwrap, wrapped_key_for
 from .lineformats import json_options
@@ -71,6 +72,9 @@ def _file_schema(first: FileStatus, options: Mapping[str, str], settings: ReadSe
     """The schema of one file's sample; JSON samples go into ``inferrer`` instead (the result is then empty)."""
     fs = filesystem_for(first.path, options)
     info = probe_file(fs, first, settings)
+    if info.codec.encrypted:  # its place in its table first (no sample of a file that does not belong)
+        with open_status(fs, first) as source:
+            check_file(fs, first, info, source, KmsSettings.from_options(options))
     if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow reads the footer
         with open_status(fs, first) as source:
             arrow = pme_open(source, first.size, first.path, options).schema_arrow

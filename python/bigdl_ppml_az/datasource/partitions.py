@@ -14,7 +14,8 @@ Writing (option ``partitionBy``, see :mod:`.writer`): the directory of a row is
 ``escapePathName(column)=escapePathName(text of value)`` per column, as Spark's ``ExternalCatalogUtils`` makes it;
 null and the empty string go to ``__HIVE_DEFAULT_PARTITION__``. The text of a value is Spark's cast to string
 for the types whose text does not depend on the JVM or the session (string, integral, boolean, date, decimal);
-other types are refused by name.
+other types are refused by name. So are values no file system can hold as a directory name: one holding NUL
+(which Spark does not escape) or one whose escaped ``name=value`` is over 255 bytes.
 
 Pruning: with option ``pushFilters=true`` (and ``spark.sql.python.filterPushdown.enabled=true`` in the
 session, without which Spark refuses readers that push filters), comparisons on partition columns drop whole
@@ -298,10 +299,38 @@ def _value_text(value: Any) -> str | None:
     return text or None
 
 
+MAX_SEGMENT_BYTES = 255  # the longest directory name common file systems (and ADLS path segments) accept
+SHOWN_VALUE = 40  # characters of an offending partition value an error shows
+
+
 def directory_of(name: str, value: Any) -> str:
-    """One ``name=value`` path segment, escaped as Spark escapes it."""
+    """One ``name=value`` path segment, escaped as Spark escapes it; refused when no file system could hold it
+    (a NUL, which Spark does not escape, or a name too long), rather than a raw OS error from the task."""
     text = _value_text(value)
-    return f"{escape_path_name(name)}={DEFAULT_PARTITION if text is None else escape_path_name(text)}"
+    segment = f"{escape_path_name(name)}={DEFAULT_PARTITION if text is None else escape_path_name(text)}"
+    if "\x00" in name:
+        raise ConfigError(
+            f"partitionBy column {_shown(name)}: its name holds a NUL character, which no file system accepts in a "
+            "directory name; rename the column"
+        )
+    if text is not None and "\x00" in text:
+        raise ConfigError(
+            f"partitionBy column {name}: value {_shown(text)} holds a NUL character, which no file system accepts "
+            "in a directory name; clean the column first"
+        )
+    size = len(segment.encode("utf-8"))
+    if size > MAX_SEGMENT_BYTES:
+        raise ConfigError(
+            f"partitionBy column {name}: value {_shown(text or '')} ({len(text or '')} characters) makes the "
+            f"directory name {size} bytes long, more than the {MAX_SEGMENT_BYTES} bytes file systems allow; shorten "
+            "the values or partition by another column"
+        )
+    return segment
+
+
+def _shown(text: str) -> str:
+    """A partition value for an error message: quoted, cut to :data:`SHOWN_VALUE` characters."""
+    return repr(text if len(text) <= SHOWN_VALUE else text[:SHOWN_VALUE] + "...")
 
 
 def split_by_directory(

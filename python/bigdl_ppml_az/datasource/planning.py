@@ -34,6 +34,7 @@ from ..errors import ConfigError, IntegrityError, PpmlError, StorageError, Unkno
 from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for, open_status
+from ..storage.manifest import TableRef
 from . import pme
 from .keys import require_same_mode, unwrap, wrapped_key_for
 from .options import ReadSettings, check_driver_delivery, paths_of
@@ -63,10 +64,11 @@ class FileSplit(InputPartition):
     wrapped: WrappedKey | None = None
     key: DataKey | None = field(default=None)  # only with keyDelivery=driver
     partition: tuple[tuple[str, str | None], ...] = ()  # key=value directories: (column, raw value or None)
+    table: TableRef | None = None  # its place in a table: the task checks it against the verified manifest
 
     @property
     def status(self) -> FileStatus:
-        return FileStatus(self.path, self.size, self.etag)
+        return FileStatus(self.path, self.size, self.etag, self.table)
 
     def __repr__(self) -> str:
         if self.info is None:
@@ -214,14 +216,18 @@ def probe_reads(settings: ReadSettings) -> bool:
 
 
 def check_content(info: ObjectInfo, path: str, settings: ReadSettings) -> None:
-    """A file whose envelope names a content type the read's format cannot parse (mixed formats)."""
+    """A file whose authenticated header names a content type the read would misparse: Parquet read as lines
+    or lines as Parquet, and CSV and JSON read as each other (a JSON part renamed into a CSV table reads as a
+    header and no rows). ``format=text`` reads the lines of any non-Parquet content."""
     env = info.envelope
     if env is None or not env.content_type:
         return
-    if (env.content_type == "parquet") != (settings.content_format == "parquet"):
+    declared, read = env.content_type, settings.content_format
+    mismatch = (declared == "parquet") != (read == "parquet") or {declared, read} == {"csv", "json"}
+    if mismatch:
         raise UnknownFormatError(
-            f"{path}: holds {env.content_type} but the read has format={settings.content_format} "
-            "(mixed formats in one read?)"
+            f"{path}: holds {declared} but the read has format={read} (mixed formats in one read, or a file "
+            f"renamed into this directory); read it with format={declared}"
         )
 
 
@@ -298,6 +304,7 @@ def pme_splits(
                 end=None,
                 first_split=True,
                 wrapped=None,
+                table=status.table,
                 ),
                 status.size,
             )
@@ -332,6 +339,7 @@ def pme_splits(
             end=None,
             first_split=a == 0,
             wrapped=None,
+            table=status.table,
             ),
             length,
         )
@@ -373,6 +381,7 @@ def plan_splits(
     if settings.key_delivery == "driver":
         check_driver_delivery(options)
     files = list_data_files(paths, options, required=False, encrypted=encrypted(settings.crypto_mode))
+    check_versions(files, options)
     found = discover(files, paths, settings.base_path, settings.partition_inference)
     if found.columns and filters:
         files = _pruned(files, found, filters, schema)
@@ -415,6 +424,7 @@ def plan_splits(
                     expected_mode=expected,
                     cut_bytes=cut_bytes,
                     partition=partition,
+                    table=status.table,
                 )
             )
             lengths.append(status.size)
@@ -433,6 +443,18 @@ def plan_splits(
             splits.append(split)
             lengths.append(length)
     return splits, lengths, max_split_bytes
+
+
+def check_versions(files: Sequence[FileStatus], options: Mapping[str, str]) -> None:
+    """Rollback: each table read must be at the version its head store records (and at ``expectVersion`` when
+    given). The versions compared are those of the manifest bytes the tasks will verify (see table.integrity)."""
+    tables = {(f.table.root, f.table.table_id, f.table.version, f.table.manifest_sha256) for f in files if f.table}
+    if not tables:
+        return
+    from ..table.versions import check_read_version
+
+    for root, table_id, version, sha in sorted(tables):
+        check_read_version(root, table_id, version, sha, options)
 
 
 def _path(status: FileStatus) -> str:
@@ -471,6 +493,7 @@ def file_splits(
             wrapped=wrapped,
             key=key,
             partition=partition,
+            table=status.table,
         )
         out.append((split, status.size * (stop - first) // count))
     return out

@@ -20,6 +20,7 @@ from ..formats import DataKey, encrypted, iter_plaintext, open_reader
 from ..kms import KmsSettings
 from ..options import Options
 from ..storage import filesystem_for, is_remote, open_status
+from ..table.integrity import check_file
 from . import pme
 from .keys import unwrap
 from .lineformats import JsonParser, TextParser
@@ -113,6 +114,9 @@ class PpmlEncReader(DataSourceReader):
         with opened as source:
             if split.info is None:  # planned from the listing: this task reads and checks the header
                 split = resolve_split(split, source, fs, self.settings, self.kms_settings)
+            assert split.info is not None
+            if split.info.codec.encrypted:  # in its table, at its place, as its manifest recorded it
+                check_file(fs, split.status, split.info, source, self.kms_settings)
             yield from self._read_open(split, source)
 
     def _read_open(self, split: FileSplit, source: BinaryIO) -> Iterator[pa.RecordBatch]:
@@ -153,7 +157,9 @@ class PpmlEncReader(DataSourceReader):
     def _read_pme(self, split: FileSplit) -> Iterator[pa.RecordBatch]:
         """Parquet Modular Encryption: pyarrow decrypts the footer and pages; keys via the KMS in the footer."""
         assert split.info is not None
-        with open_status(filesystem_for(split.path, self.options), split.status) as source:
+        fs = filesystem_for(split.path, self.options)
+        with open_status(fs, split.status) as source:
+            check_file(fs, split.status, split.info, source, self.kms_settings)
             file = pme.open_file(source, split.info.file_size, split.path, self.options)
             by_stats = row_group_skipper(self.row_group_filters)
             skip = by_stats

@@ -36,10 +36,11 @@ class PpmlEncDataSource(DataSource):
     def _options(self, side: str) -> Options:
         """Built and checked once here, at the boundary; everything below gets typed, case-insensitive getters."""
         from ..kms.registry import kms_option_names
+        from ..table.heads import head_store_option_names
         from .options import checked_options
 
         options = {str(k): str(v) for k, v in dict(self.options).items()}
-        return checked_options(options, side, extra=kms_option_names())
+        return checked_options(options, side, extra=kms_option_names() | head_store_option_names())
 
     def schema(self) -> StructType:
         from .infer import infer_schema

@@ -37,13 +37,15 @@ from pyspark import TaskContext
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
-from ..errors import ConfigError, PpmlError, with_source
+from ..errors import ConfigError, IntegrityError, PpmlError, StorageError, with_source
 from ..filecrypt import _data_key_for_encryption
 from ..formats import DataKey, bigdl, codec_for
-from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key
+from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key, unwrap_cached
 from ..options import Options, as_options
-from ..storage import FileStatus, FileSystem, filesystem_for
-from ..storage.manifest import Manifest, committed, read_manifest, relative_name, write_manifest
+from ..storage import FileStatus, FileSystem, check_no_links, filesystem_for
+from ..storage.manifest import FileEntry, Manifest, committed, read_manifest, relative_name, write_manifest
+from ..table.integrity import commitment_of, new_table_id, signed, verify
+from ..table.versions import advance, check_write_base
 from . import pme, textwrite
 from .keys import meta_wrapped_key, unwrap
 from .options import WriteSettings, check_driver_delivery, paths_of
@@ -57,9 +59,10 @@ MAX_OPEN_FILES = 16  # part files a task keeps open at once with partitionBy (se
 
 @dataclass
 class PartCommit(WriterCommitMessage):
-    """What one task wrote: (temporary path, final name below the table root) per part file."""
+    """What one task wrote: per part file (temporary path, final name below the table root, size, content
+    commitment in hex: ``Codec.commitment``, empty for plaintext)."""
 
-    parts: tuple[tuple[str, str], ...]
+    parts: tuple[tuple[str, str, int, str], ...]
     rows: int
 
 
@@ -96,6 +99,12 @@ class PpmlEncWriter(DataSourceArrowWriter):
         self.settings = WriteSettings.from_options(options)
         self.path = paths_of(options)[0].rstrip("/")
         self.job_id = uuid.uuid4().hex
+        fs = filesystem_for(self.path, options)
+        if fs.exists(self.path) and not fs.is_dir(self.path):  # else a raw NotADirectoryError from a task
+            raise StorageError(
+                f"{self.path}: is a file, not a directory; ppml-enc writes a table directory: choose another path or "
+                "remove the file"
+            )
         self.kms_settings = KmsSettings.from_options(options)
         self.partition_by = partition_columns(options, schema, self.settings)
         self.data_columns = tuple(f.name for f in schema.fields if f.name not in self.partition_by)
@@ -105,11 +114,22 @@ class PpmlEncWriter(DataSourceArrowWriter):
             check_driver_delivery(options)
         self.wrapped: WrappedKey | None = None
         self.key: DataKey | None = None
+        # the table's identity, bound into every encrypted part file: kept from the table's manifest, or new
+        self.table_id = self._table_id() if codec_for(self.settings.crypto_mode).encrypted else None
         if codec_for(self.settings.crypto_mode).wraps_bytes:  # PME: pyarrow makes fresh keys per part file
             self.wrapped, material = self._data_key()
             self.key = DataKey(material) if (material and self.settings.key_delivery == "driver") else None
-        with filesystem_for(self.path, options).open_write(self._job_marker()):
+        check_no_links(fs, self.path, self._job_marker())  # a planted _temporary link: refused before any task
+        with fs.open_write(self._job_marker()):
             pass
+
+    def _table_id(self) -> str:
+        """The id of the table at the output path (read here, verified again at commit), or a new one."""
+        fs = filesystem_for(self.path, self.options)
+        existing = read_manifest(fs, self.path) if fs.exists(self.path) and fs.is_dir(self.path) else None
+        if existing is not None and existing.table is not None:
+            return existing.table.table_id
+        return new_table_id()
 
     def _data_key(self) -> tuple[WrappedKey, bytes | None]:
         kms = build_kms(self.kms_settings)
@@ -184,38 +204,41 @@ class PpmlEncWriter(DataSourceArrowWriter):
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         """Publish first, delete second (see :mod:`storage.manifest`): a crash at any step leaves the table
         showing either its old state or the new one. One manifest in the root's ``_SUCCESS`` names the files
-        of every key=value directory."""
+        of every key=value directory; for encrypted output it is a table manifest (a new version, MAC'd, the
+        head store advanced when one is configured)."""
         fs = filesystem_for(self.path, self.options)
         job_temp = f"{self.path}/{TEMP_DIR}/{self.job_id}"
         parts = [p for m in messages if isinstance(m, PartCommit) for p in m.parts]
         present = self._data_files(fs)
         manifest = read_manifest(fs, self.path) if fs.exists(self.path) else None
+        base = self._verified_base(manifest)
         if manifest is None:  # step 0: record today's state, so half-renamed new parts stay invisible
             state = [relative_name(self.path, s.path) for s in committed(fs, self.path, present)]
             write_manifest(fs, self.path, Manifest(tuple(state)), job_temp)
         else:
             state = list(manifest.files)
-        new_names = [final for _, final in parts]
-        for temp, final in parts:  # step 1: new parts next to the old ones (their names carry this job's id)
-            fs.rename(temp, f"{self.path}/{final}")
+        new_names = [final for _, final, _, _ in parts]
+        for temp, final, _, _ in parts:  # step 1: new parts next to the old ones (their names carry this job's id)
+            fs.rename(temp, self._safe(fs, final))
         written = {posixpath.dirname(name) for name in new_names}
         codec = codec_for(self.settings.crypto_mode)
         if codec.directory_meta:  # BigDL readers find the key in .meta: the root's and each directory's
             assert self.wrapped is not None
             for directory in sorted(written | {""}):
-                with fs.open_write(_join(self.path, directory, bigdl.META_FILE)) as handle:
+                with fs.open_write(self._safe(fs, posixpath.join(directory, bigdl.META_FILE))) as handle:
                     bigdl.write_meta(handle, base64.b64encode(self.wrapped.ciphertext).decode("ascii"))
         old = [relative_name(self.path, s.path) for s in present]
+        publish = _Publisher(self, fs, job_temp, manifest, base, parts)
         if not self.overwrite:
-            write_manifest(fs, self.path, Manifest(tuple(state) + tuple(new_names)), job_temp)
+            publish(state + new_names, [])
         else:  # step 2: the new state becomes the committed one, in one rename; step 3: delete what it replaced
             if self.dynamic:  # only the directories this job wrote are replaced
                 replaced = [name for name in old if posixpath.dirname(name) in written]
                 kept = [name for name in state if posixpath.dirname(name) not in written]
             else:
                 replaced, kept = old, []
-            after = tuple(kept) + tuple(new_names)
-            write_manifest(fs, self.path, Manifest(after, tuple(replaced)), job_temp)
+            after = kept + new_names
+            publish(after, replaced, final=False)
             for name in replaced:
                 fs.delete(f"{self.path}/{name}")
             if not self.dynamic:
@@ -223,8 +246,29 @@ class PpmlEncWriter(DataSourceArrowWriter):
                     fs.delete(f"{self.path}/{bigdl.META_FILE}")
                 for directory in _emptied(replaced, new_names):
                     fs.delete(f"{self.path}/{directory}")
-            write_manifest(fs, self.path, Manifest(after), job_temp)
+            publish(after, [])
         self._clean_temp(fs)
+
+    def _verified_base(self, manifest: Manifest | None) -> Manifest | None:
+        """The table version this commit builds on, verified (its MAC, and not rolled back per the head store);
+        None for a new table or one written before table manifests."""
+        if manifest is None or manifest.table is None or self.table_id is None:
+            return None
+        where = f"{self.path}/_SUCCESS"
+        if manifest.table.table_id != self.table_id:
+            raise IntegrityError(
+                f"{where}: the table's id changed while this job wrote (now {manifest.table.table_id}, was "
+                f"{self.table_id}); another job replaced the table: write again"
+            )
+        verify(manifest, self.kms_settings, where)
+        return manifest
+
+    def _safe(self, fs: FileSystem, relative_path: str) -> str:
+        """``relative_path`` below the table root, refused if a link planted below the root (a ``key=value``
+        directory, ``.meta``) would send the write outside the table."""
+        path = f"{self.path}/{relative_path}"
+        check_no_links(fs, self.path, path)
+        return path
 
     def _data_files(self, fs: FileSystem) -> list[FileStatus]:
         if not fs.exists(self.path) or not fs.is_dir(self.path):
@@ -244,6 +288,69 @@ class PpmlEncWriter(DataSourceArrowWriter):
         _delete_if_empty(fs, f"{self.path}/{TEMP_DIR}")
 
 
+class _Publisher:
+    """Writes a commit's manifests. Encrypted output: a table manifest, one version above its base, with each
+    file's size and commitment (new parts from the tasks, kept ones from the base, files of a table written
+    before table manifests read back here), MAC'd under a key the readers can unwrap (see table.integrity);
+    the final one advances the head store. Plaintext output: a commit record, as before."""
+
+    def __init__(
+        self, job: PpmlEncWriter, fs: FileSystem, job_temp: str, manifest: Manifest | None, base: Manifest | None,
+        parts: list[tuple[str, str, int, str]],
+    ) -> None:  # fmt: skip
+        self.job, self.fs, self.job_temp, self.base = job, fs, job_temp, base
+        self.known: dict[str, FileEntry] = {}
+        if base is not None and base.table is not None:
+            self.known.update({e.name: e for e in base.table.entries})
+        for _, final, size, commitment in parts:
+            if commitment:
+                self.known[final] = FileEntry(final, size, bytes.fromhex(commitment))
+        self.head = None
+        self.version = 1
+        if base is not None and base.table is not None:
+            self.version = base.table.version + 1
+            self.head = check_write_base(job.path, base.table.table_id, base.table.version, job.options)
+        self.key: tuple[WrappedKey, bytes] | None = None
+
+    def __call__(self, names: list[str], replaced: list[str], final: bool = True) -> None:
+        job = self.job
+        if job.table_id is None:
+            write_manifest(self.fs, job.path, Manifest(tuple(names), tuple(replaced)), self.job_temp)
+            return
+        wrapped, material = self._manifest_key()
+        entries = [self._entry(name) for name in names]
+        parent = self.base.sha256 if self.base is not None else None
+        manifest = signed(
+            table_id=job.table_id, version=self.version, parent=parent, entries=entries, replaced=replaced,
+            wrapped=wrapped, material=material,
+        )  # fmt: skip
+        write_manifest(self.fs, job.path, manifest, self.job_temp)
+        if final:
+            advance(job.table_id, self.version, manifest.sha256, self.head, job.options)
+
+    def _entry(self, name: str) -> FileEntry:
+        entry = self.known.get(name)
+        if entry is None:  # a file of a table written before table manifests, kept by an append: pin it now
+            size, digest = commitment_of(self.fs, f"{self.job.path}/{name}", self.job.settings.crypto_mode)
+            entry = self.known[name] = FileEntry(name, size, digest)
+        return entry
+
+    def _manifest_key(self) -> tuple[WrappedKey, bytes]:
+        """The job's data key where the driver can unwrap it (readers of this job's files then unwrap nothing
+        more), else a fresh key wrapped for the manifest alone (PME output, public-key KMS backends)."""
+        if self.key is None:
+            kms = build_kms(self.job.kms_settings)
+            wrapped = self.job.wrapped
+            material: bytes | None = None
+            if wrapped is not None:
+                with suppress(PpmlError):
+                    material = unwrap_cached(kms, wrapped)
+            if wrapped is None or material is None:
+                material, wrapped = generate_data_key(kms)
+            self.key = (wrapped, material)
+        return self.key
+
+
 class _OpenFiles:
     """A task's open part files, one per directory, each its own encrypted object (header, job data key).
 
@@ -261,7 +368,7 @@ class _OpenFiles:
         self.key, self.wrapped = key, wrapped
         self.open: OrderedDict[str, _PartFile] = OrderedDict()
         self.counts: dict[str, int] = {}
-        self.done: list[tuple[str, str]] = []
+        self.done: list[tuple[str, str, int, str]] = []
         self.rows = 0
         self.current: str | None = None  # temporary path being written (errors name it)
 
@@ -273,7 +380,9 @@ class _OpenFiles:
             count = self.counts.get(directory, 0)
             self.counts[directory] = count + 1
             final = self.job.part_name(self.part, directory, count)
-            self.current = f"{self.temp_root}/{final}"
+            temp = f"{self.temp_root}/{final}"
+            check_no_links(self.fs, self.job.path, temp)  # before self.current: discard() must not touch a link
+            self.current = temp
             file = _PartFile(self.job, self.fs.open_write(self.current), self.current, final, batch.schema,
                              self.key, self.wrapped)  # fmt: skip
             self.open[directory] = file
@@ -287,7 +396,11 @@ class _OpenFiles:
         file = self.open.pop(directory)
         self.current = file.temp_path
         file.close()
-        self.done.append((file.temp_path, file.final_name))
+        size, commitment = 0, ""
+        if self.job.table_id is not None:  # what the manifest will pin: read back from the closed file
+            size, digest = commitment_of(self.fs, file.temp_path, self.job.settings.crypto_mode)
+            commitment = digest.hex()
+        self.done.append((file.temp_path, file.final_name, size, commitment))
 
     def close_all(self) -> None:
         for directory in list(self.open):
@@ -298,7 +411,7 @@ class _OpenFiles:
         for file in self.open.values():
             with suppress(Exception):
                 file.abandon()
-        paths = [f.temp_path for f in self.open.values()] + [temp for temp, _ in self.done] + [self.current or ""]
+        paths = [f.temp_path for f in self.open.values()] + [done[0] for done in self.done] + [self.current or ""]
         for path in filter(None, paths):
             with suppress(Exception):
                 self.fs.delete(path)
@@ -335,8 +448,10 @@ class _PartFile:
             )
             return
         assert wrapped is not None
+        binding = (job.table_id, self.final_name) if job.table_id is not None else None
         crypt = codec_for(self.settings.crypto_mode).open_writer(
-            handle, key, wrapped, segment_size=self.settings.segment_size, content_type=self.settings.content_format
+            handle, key, wrapped, segment_size=self.settings.segment_size, content_type=self.settings.content_format,
+            binding=binding,
         )
         self.stack.callback(crypt.close)
         self.sink = _Sink(crypt)
@@ -420,10 +535,6 @@ def _column_list(raw: str) -> list[str]:
 
 def _overwrite_mode(options: Mapping[str, str]) -> str:
     return as_options(options).get_choice("partitionOverwriteMode")
-
-
-def _join(root: str, directory: str, name: str) -> str:
-    return f"{root}/{directory}/{name}" if directory else f"{root}/{name}"
 
 
 def _emptied(replaced: list[str], new_names: list[str]) -> list[str]:

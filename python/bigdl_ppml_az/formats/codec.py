@@ -16,6 +16,7 @@ generic suite over it (a read-only mode also needs a test writer there). The JVM
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol, overload
@@ -238,8 +239,9 @@ class Codec:
         raise NotImplementedError
 
     def describe(self, info: ObjectInfo) -> dict[str, object]:
-        """For ``inspect``: public facts only, never key bytes (wrapped or not)."""
-        return {"format": self.name, "fileSize": info.file_size, "authenticated": self.authenticated}
+        """For ``inspect``: public facts from the header only, never key bytes (wrapped or not), and no claim that
+        the file is authentic: nothing was checked (``ppml-az inspect`` says what the format can detect)."""
+        return {"format": self.name, "fileSize": info.file_size}
 
     def open_reader(
         self,
@@ -264,6 +266,22 @@ class Codec:
         """
         return self.open_reader(info, source, key, verify=verify, name=name)
 
+    def commitment(self, info: ObjectInfo, source: BinaryIO) -> bytes:
+        """32 bytes that pin this file's content for a table manifest, computed from public bytes only (no key).
+
+        Default: SHA-256 of the whole file (formats without a MAC over their content). Authenticated formats
+        override this with a few small reads (their MAC or final tag already pins the content)."""
+        digest = hashlib.sha256()
+        source.seek(0)
+        remaining = info.file_size
+        while remaining > 0:
+            chunk = source.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise IntegrityError(f"file ends {remaining} bytes before its listed size (truncated?)")
+            digest.update(chunk)
+            remaining -= len(chunk)
+        return digest.digest()
+
     def check_wrapped_key(self, wrapped: bytes, key_id: str = "") -> None:
         """Raise when this layout cannot record ``wrapped`` (called before anything is written); default: any."""
 
@@ -276,8 +294,10 @@ class Codec:
         segment_size: int = 0,
         content_type: str | None = None,
         plaintext_length: int | None = None,
+        binding: tuple[str, str] | None = None,
     ) -> Writer:
-        """Encrypt into ``sink`` under ``key``, recording ``wrapped`` where this layout keeps its key."""
+        """Encrypt into ``sink`` under ``key``, recording ``wrapped`` where this layout keeps its key.
+        ``binding`` (table id, relative path): recorded authenticated where the layout has room (ppml-gcm)."""
         raise UnknownFormatError(f"crypto mode {self.name} cannot be written byte by byte")
 
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:

@@ -8,9 +8,10 @@ in the output directory and reuse its key when appending, as BigDL does.
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import BinaryIO
 
-from ..errors import UnknownFormatError
+from ..errors import IntegrityError, UnknownFormatError
 from . import bigdl
 from .codec import (
     BIGDL_COMPAT,
@@ -64,7 +65,6 @@ class CommonCodec(Codec):
             "fileSize": info.file_size,
             "cipher": "AES-128-CBC-PKCS5 + HMAC-SHA256 (BigDL common)",
             "ciphertextSize": info.file_size - bigdl.COMMON_HEADER_SIZE - bigdl.MAC_SIZE,
-            "authenticated": True,
         }
 
     def open_reader(
@@ -108,8 +108,18 @@ class CommonCodec(Codec):
         segment_size: int = 0,
         content_type: str | None = None,
         plaintext_length: int | None = None,
+        binding: tuple[str, str] | None = None,
     ) -> Writer:
+        """BigDL's layout has no room for a table binding: a table's manifest pins these files instead."""
         return bigdl.CommonWriter(sink, key.as_bigdl_string(), base64.b64encode(wrapped.ciphertext).decode("ascii"))
+
+    def commitment(self, info: ObjectInfo, source: BinaryIO) -> bytes:
+        """SHA-256 of the 400-byte header (the IV included, which BigDL's MAC leaves out) and the trailing
+        HMAC over the ciphertext: pinning both pins the whole file."""
+        if info.file_size < bigdl.COMMON_HEADER_SIZE + bigdl.MAC_SIZE:
+            raise IntegrityError(f"{self.title} file is truncated (shorter than header plus MAC)")
+        mac = bigdl.read_exact(source, info.file_size - bigdl.MAC_SIZE, bigdl.MAC_SIZE)
+        return hashlib.sha256(info.head + mac).digest()
 
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
         payload = info.file_size - bigdl.COMMON_HEADER_SIZE - bigdl.MAC_SIZE

@@ -8,8 +8,10 @@ know the mode names. Files with an encrypted footer start and end with the magic
 
 from __future__ import annotations
 
+import hashlib
 from typing import BinaryIO
 
+from ..errors import IntegrityError
 from .codec import KEY_IN_FOOTER, Codec, ObjectInfo, register
 
 ENCRYPTED_FOOTER_MAGIC = b"PARE"
@@ -35,7 +37,26 @@ class PmeCodec(Codec):
         return ObjectInfo(self.name, size, b"", None)
 
     def describe(self, info: ObjectInfo) -> dict[str, object]:
-        return {"format": self.name, "fileSize": info.file_size, "algorithm": self.algorithm, "authenticated": True}
+        return {"format": self.name, "fileSize": info.file_size, "algorithm": self.algorithm}
+
+    def commitment(self, info: ObjectInfo, source: BinaryIO) -> bytes:
+        """SHA-256 of the footer region (crypto metadata and encrypted footer, its length and magic): the footer
+        holds the file's unique AAD that authenticates every page, so it pins the file (a few small reads)."""
+        size = info.file_size
+        if size < 12:
+            raise IntegrityError("Parquet file is truncated (shorter than its magic and footer length)")
+        source.seek(size - 8)
+        tail = source.read(8)
+        if len(tail) != 8 or tail[4:] not in (ENCRYPTED_FOOTER_MAGIC, b"PAR1"):
+            raise IntegrityError("Parquet file does not end with its footer magic (truncated or not Parquet)")
+        footer = int.from_bytes(tail[:4], "little")
+        if footer + 8 + 4 > size:
+            raise IntegrityError(f"Parquet footer length {footer} is larger than the file (damaged)")
+        source.seek(size - 8 - footer)
+        region = source.read(footer + 8)
+        if len(region) != footer + 8:
+            raise IntegrityError("Parquet file is shorter than its listed size (truncated?)")
+        return hashlib.sha256(region).digest()
 
 
 AES_GCM_V1 = register(PmeCodec("aes_gcm_v1", "AES_GCM_V1"))

@@ -16,6 +16,7 @@ the per-segment index and last flag make truncation, reordering and appending de
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import struct
@@ -68,6 +69,8 @@ class Envelope:
     content_type: str | None = None
     plaintext_length: int | None = None
     version: int = FORMAT_VERSION
+    table: str | None = None  # the table this file belongs to (its random id), when written into one
+    path: str | None = None  # its relative path in that table: a copy read at another path fails
 
     def __post_init__(self) -> None:
         if not MIN_SEGMENT_SIZE <= self.segment_size <= MAX_SEGMENT_SIZE:
@@ -89,6 +92,9 @@ class Envelope:
             fields["contentType"] = self.content_type
         if self.plaintext_length is not None:
             fields["plaintextLength"] = self.plaintext_length
+        if self.table is not None:
+            fields["table"] = self.table
+            fields["path"] = self.path
         body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
         return MAGIC + struct.pack(">I", len(body)) + body
 
@@ -109,12 +115,16 @@ class Envelope:
                 content_type=fields.get("contentType"),
                 plaintext_length=fields.get("plaintextLength"),
                 version=int(fields["version"]),
+                table=fields.get("table"),
+                path=fields.get("path"),
             )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise IntegrityError(f"ppml-gcm envelope is malformed ({type(exc).__name__})") from None
         length, content = envelope.plaintext_length, envelope.content_type
         if (length is not None and (not isinstance(length, int) or length < 0)) or not isinstance(content, str | None):
             raise IntegrityError("ppml-gcm envelope is malformed (plaintextLength or contentType)")
+        if envelope.table is not None and not (isinstance(envelope.table, str) and isinstance(envelope.path, str)):
+            raise IntegrityError("ppml-gcm envelope is malformed (table or path)")
         if envelope.version != FORMAT_VERSION:
             raise UnknownFormatError(f"ppml-gcm envelope version {envelope.version} is not supported")
         return envelope
@@ -125,8 +135,10 @@ def envelope_for(
     segment_size: int = DEFAULT_SEGMENT_SIZE,
     content_type: str | None = None,
     plaintext_length: int | None = None,
+    binding: tuple[str, str] | None = None,
 ) -> Envelope:
-    """The envelope recording how to unwrap ``wrapped`` again: every writer builds its header this way."""
+    """The envelope recording how to unwrap ``wrapped`` again: every writer builds its header this way.
+    ``binding``: (table id, relative path) of a file written into a table, authenticated with the header."""
     return Envelope(
         kms_type=wrapped.kms_type,
         key_id=wrapped.key_id,
@@ -135,6 +147,8 @@ def envelope_for(
         segment_size=segment_size,
         content_type=content_type,
         plaintext_length=plaintext_length,
+        table=binding[0] if binding else None,
+        path=binding[1] if binding else None,
     )
 
 
@@ -430,10 +444,21 @@ class PpmlGcmCodec(Codec):
                     "segments": layout.segment_count,
                     "plaintextSize": layout.plaintext_size,
                     "contentType": env.content_type,
-                    "authenticated": True,
+                    "table": env.table,
+                    "tablePath": env.path,
                 }
             )
         return out
+
+    def commitment(self, info: ObjectInfo, source: BinaryIO) -> bytes:
+        """SHA-256 of the envelope, the streaming header (salt, nonce prefix) and the final tag: the salt makes
+        every segment key unique to this file and the final tag ends its authenticated chain, so a file with the
+        same commitment under an unforged key is this file (manifests pin files this way)."""
+        layout = Layout(len(info.head), _segment_size(info), info.file_size)
+        digest = hashlib.sha256(info.head)
+        digest.update(read_exact(source, layout.payload_offset, TINK_HEADER_SIZE))
+        digest.update(read_exact(source, info.file_size - TAG_SIZE, TAG_SIZE))
+        return digest.digest()
 
     def open_reader(
         self,
@@ -458,8 +483,9 @@ class PpmlGcmCodec(Codec):
         segment_size: int = 0,
         content_type: str | None = None,
         plaintext_length: int | None = None,
+        binding: tuple[str, str] | None = None,
     ) -> Writer:
-        envelope = envelope_for(wrapped, segment_size or DEFAULT_SEGMENT_SIZE, content_type, plaintext_length)
+        envelope = envelope_for(wrapped, segment_size or DEFAULT_SEGMENT_SIZE, content_type, plaintext_length, binding)
         return EncryptingWriter(sink, key.material, envelope)
 
     def unit_layout(self, info: ObjectInfo, max_partition_bytes: int) -> UnitLayout:
@@ -474,6 +500,12 @@ class PpmlGcmCodec(Codec):
         if info.envelope is None:
             return None
         return "gcm", info.envelope.wrapped_key, key.material
+
+
+def _segment_size(info: ObjectInfo) -> int:
+    if info.segment_size is None:
+        raise IntegrityError("ppml-gcm object without a segment size")
+    return info.segment_size
 
 
 CODEC = register(PpmlGcmCodec())

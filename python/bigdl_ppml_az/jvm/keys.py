@@ -21,6 +21,7 @@ from ..formats.codec import HEAD_SIZE
 from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key, unwrap_cached
 from ..kms.resolve import resolve_wrapped_key
 from ..storage import expand_paths, filesystem_for
+from ..table.integrity import check_file
 
 KEY_PREFIX = "fs.ppml.secret.key."
 NATIVE_KEY = KEY_PREFIX + "native"
@@ -211,8 +212,12 @@ def prepare_read(
             head = ppml_gcm.read_exact(handle, 0, min(status.size, HEAD_SIZE))  # bounded: what detect() needs
             codec = detect(head)
             if (codec is None or not codec.wraps_bytes) and not name.endswith(wanted):
+                if codec is not None and status.table is not None:  # a PME file of a table: checked here
+                    check_file(fs, status, codec.probe(None, status.size, name), handle, settings)
                 continue  # plaintext (or Parquet, PME included): Spark reads it as it is
             info = probe(handle, status.size, name)  # raises, naming the file, for plaintext with our extension
+            # Spark's readers know no table manifest: each file is checked against its table here, on the driver
+            check_file(fs, status, info, handle, settings)
         prepared.append(name)
         if info.codec.key_reference == KEY_BESIDE or info.key_ref is None:
             raise ConfigError(f"{name}: crypto mode {info.mode} carries no key reference for the JVM codec")

@@ -163,6 +163,40 @@ def build_credential(kind: str | None, client_id: str | None, vault_url: str) ->
     return credential, f"DefaultAzureCredential{identity_text}"
 
 
+def _sdk_kwargs(
+    retry: tuple[int, float, float], timeout: float, verify_challenge: bool, connection_verify: str | None
+) -> dict[str, Any]:
+    total, backoff, backoff_max = retry
+    kwargs: dict[str, Any] = {
+        "retry_policy": RetryPolicy(retry_total=total, retry_backoff_factor=backoff, retry_backoff_max=backoff_max),
+        "verify_challenge_resource": verify_challenge,
+        "connection_timeout": timeout,
+        "read_timeout": timeout,
+    }
+    if connection_verify:
+        kwargs["connection_verify"] = connection_verify
+    return kwargs
+
+
+def client_kwargs(options: Mapping[str, str]) -> dict[str, Any]:
+    """Key Vault SDK client settings (retry policy, timeouts, CA bundle, challenge check) from the KMS's option
+    names and environment fallbacks, so other Key Vault clients (the table head store) behave like the KMS."""
+    opts = _Options(options)
+    retry = (
+        int(_number(opts, "kmsRetryTotal", 10)),
+        _number(opts, "kmsRetryBackoff", 0.8),
+        _number(opts, "kmsRetryBackoffMax", 60.0),
+    )
+    verify = _flag(opts.get("verifyChallengeResource"), True)
+    return _sdk_kwargs(retry, _number(opts, "kmsTimeout", 60.0), verify, opts.get("connectionVerify"))
+
+
+def credential_for(options: Mapping[str, str], vault_url: str) -> tuple[TokenCredential, str]:
+    """:func:`build_credential` from the KMS's option names (``credential``, ``clientId``) and their fallbacks."""
+    opts = _Options(options)
+    return build_credential(opts.get("credential"), opts.get("clientId"), vault_url)
+
+
 class AzureKms:
     """Key Vault backend. Clients are built lazily and per process; instances are cached by ``build_kms``."""
 
@@ -280,16 +314,7 @@ class AzureKms:
         )
 
     def _client_kwargs(self) -> dict[str, Any]:
-        total, backoff, backoff_max = self._retry
-        kwargs: dict[str, Any] = {
-            "retry_policy": RetryPolicy(retry_total=total, retry_backoff_factor=backoff, retry_backoff_max=backoff_max),
-            "verify_challenge_resource": self._verify_challenge,
-            "connection_timeout": self._timeout,
-            "read_timeout": self._timeout,
-        }
-        if self._connection_verify:
-            kwargs["connection_verify"] = self._connection_verify
-        return kwargs
+        return _sdk_kwargs(self._retry, self._timeout, self._verify_challenge, self._connection_verify)
 
     def _get_credential(self) -> TokenCredential:
         if self._credential is None:
@@ -585,4 +610,14 @@ def create_primary_key(
     return str(key.id)
 
 
-__all__ = ["DEFAULT_KEY_SIZE", "RSA_OAEP", "RSA_OAEP_256", "AzureKms", "create_primary_key", "vault_url_for"]
+__all__ = [
+    "DEFAULT_KEY_SIZE",
+    "RSA_OAEP",
+    "RSA_OAEP_256",
+    "AzureKms",
+    "build_credential",
+    "client_kwargs",
+    "create_primary_key",
+    "credential_for",
+    "vault_url_for",
+]

@@ -7,6 +7,7 @@ and publish by rename; the data source's job commit decides when outputs become 
 
 from __future__ import annotations
 
+import errno
 import glob as globmod
 import os
 import shutil
@@ -15,10 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .manifest import TableRef
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class FileStatus:
     path: str
     size: int
     etag: str | None = None
+    table: TableRef | None = None  # its place in a table, when a table manifest governs it (storage.manifest)
 
 
 def is_hidden(name: str) -> bool:
@@ -51,6 +56,8 @@ class FileSystem(Protocol):
 
     def open_read(self, path: str) -> BinaryIO: ...
 
+    # Optional: ``check_no_links(root, path) -> None`` refuses symbolic links below an output root (local disk;
+    # object stores have none), called through :func:`check_no_links`.
     # Optional: ``open_listed(status, buffer_size=None) -> BinaryIO`` opens a file from its listing (size and
     # version known) without a metadata request; :func:`open_status` uses it where a file system has it.
 
@@ -126,18 +133,64 @@ class LocalFileSystem:
         return os.fdopen(fd, "rb")
 
     def open_write(self, path: str) -> BinaryIO:
+        """Create or truncate ``path`` (parents created), never through a link at its last component: a planted
+        ``.meta`` or part-name link would otherwise redirect the write to a file outside the table."""
         local = self._local(path)
-        Path(local).parent.mkdir(parents=True, exist_ok=True)
-        return open(local, "wb")  # noqa: SIM115 - caller owns the handle
+        _refuse_nul(path, local)
+        _make_parent(local, path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(local, flags, 0o666)  # the kernel applies the umask, as open() does
+        except OSError as exc:
+            raise _explain(exc, path, local) or _failed(exc, path, "write") from None
+        return os.fdopen(fd, "wb")
 
     def read_bytes(self, path: str) -> bytes:
         with self.open_read(path) as handle:
             return handle.read()
 
     def rename(self, src: str, dst: str) -> None:
-        target = self._local(dst)
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._local(src), target)
+        """Move ``src`` to ``dst`` (parents created); a link at ``dst`` is replaced itself, never followed."""
+        source, target = self._local(src), self._local(dst)
+        _refuse_nul(src, source)
+        _refuse_nul(dst, target)
+        _make_parent(target, dst)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            if not os.path.lexists(source):
+                raise StorageError(f"{src}: no such file") from None
+            raise StorageError(f"{dst}: cannot rename {src} to it (its directory vanished?)") from None
+        except OSError as exc:
+            raise _explain(exc, dst, target) or _explain(exc, src, source) or _failed(exc, dst, "rename onto") from None
+
+    def check_no_links(self, root: str, path: str) -> None:
+        """Refuse ``path`` if it, or any directory between ``root`` and it, is a symbolic link.
+
+        Someone who can write to an output could plant a link (``.meta``, ``_temporary``, a ``key=value``
+        directory) so that a write lands outside the table. ``root`` itself and the components above it may be
+        links the user made (``/tmp`` on macOS) and are not checked. Missing components are fine (created later).
+        """
+        base, local = self._local(root).rstrip("/"), self._local(path)
+        _refuse_nul(path, local)
+        if local.rstrip("/") == base:
+            return
+        if not local.startswith(base + "/"):
+            raise StorageError(f"{path}: not below the output {root}; ppml-enc writes only inside its output")
+        shown_prefix = path[: len(path) - len(local)] if path.endswith(local) else ""
+        current = base
+        for name in local[len(base) + 1 :].split("/"):
+            if name in ("", "."):
+                continue
+            if name == "..":
+                raise StorageError(f"{path}: holds '..'; ppml-enc writes only inside its output {root}")
+            current = f"{current}/{name}"
+            try:
+                info = os.lstat(current)
+            except OSError:  # missing, below a file, or a name too long: nothing below it, no link to follow
+                return  # (the write that follows reports the real problem)
+            if stat.S_ISLNK(info.st_mode):
+                raise StorageError(f"{shown_prefix}{current}: {LINK_REFUSED}")
 
     def delete(self, path: str) -> None:
         local = self._local(path)
@@ -148,6 +201,108 @@ class LocalFileSystem:
 
     def join(self, base: str, *parts: str) -> str:
         return os.path.join(base, *parts)
+
+
+LINK_REFUSED = "is a symbolic link; ppml-enc does not write through links inside an output (remove it)"
+NAME_SHOWN = 40  # characters of an over-long name shown in an error
+
+
+def _truncated(text: str) -> str:
+    """``text`` quoted, cut to :data:`NAME_SHOWN` characters: error messages stay one readable line."""
+    return repr(text if len(text) <= NAME_SHOWN else text[:NAME_SHOWN] + "...")
+
+
+def _refuse_nul(shown: str, local: str) -> None:
+    """A NUL makes the OS call raise a bare ValueError ("embedded null byte"): one clear error instead."""
+    if "\x00" in local:
+        raise StorageError(f"{_truncated(shown)}: holds a NUL character, which no file system accepts in a name; "
+                           "remove it from the path")  # fmt: skip
+
+
+def _make_parent(local: str, shown: str) -> None:
+    try:
+        Path(local).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _explain(exc, shown, local) or _failed(exc, shown, "create its directory") from None
+
+
+def _explain(exc: OSError, shown: str, local: str) -> StorageError | None:
+    """One clear error for an OS error if its cause is found in ``local`` (shown as ``shown``), else None."""
+    code = exc.errno
+    if code in (errno.ELOOP, errno.EMLINK) and os.path.islink(local):  # O_NOFOLLOW met a link (EMLINK: BSD)
+        return StorageError(f"{shown}: {LINK_REFUSED}")
+    if code == errno.ENAMETOOLONG:
+        return _too_long(local)
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _non_directory_ancestor(local)
+        if blocker is None:
+            return None
+        kind = "is a file, not a directory" if os.path.isfile(blocker) else "exists but is not a directory"
+        return StorageError(
+            f"{blocker}: {kind}, so {_truncated(shown)} cannot be created below it; remove it or choose another path"
+        )
+    if code == errno.EISDIR and os.path.isdir(local):
+        return StorageError(f"{shown}: is a directory; remove it or choose another path")
+    if code in (errno.EACCES, errno.EPERM):
+        return StorageError(f"{shown}: permission denied")
+    return None
+
+
+def _failed(exc: OSError, shown: str, action: str) -> StorageError:
+    """The error when :func:`_explain` found no cause: the OS's reason, the path cut short if over-long."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return StorageError(f"{_truncated(shown)}: the path is longer than this file system allows; use a shorter one")
+    return StorageError(f"{shown}: cannot {action} ({exc.strerror or type(exc).__name__})")
+
+
+def _too_long(local: str) -> StorageError | None:
+    """Name the first path component longer than the file system's limit, cut short (never the whole name)."""
+    limit = _name_max(local)
+    names = local.split("/")
+    for index, name in enumerate(names):
+        size = len(os.fsencode(name))
+        if size > limit:
+            parent = "/".join(names[:index]) or ("/" if local.startswith("/") else ".")
+            return StorageError(
+                f"{parent}: the name {_truncated(name)} is {size} bytes, longer than the {limit} bytes this file "
+                "system allows in one name; use shorter names"
+            )
+    return None
+
+
+def _name_max(local: str) -> int:
+    """The file system's longest name (``NAME_MAX``) at the nearest existing ancestor; 255 where unknown."""
+    directory = os.path.dirname(os.path.abspath(local))
+    while directory and not os.path.isdir(directory):
+        directory = os.path.dirname(directory)
+    try:
+        return int(os.pathconf(directory or "/", "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _non_directory_ancestor(local: str) -> str | None:
+    """The first ancestor of ``local`` that exists but is not a directory (a file where a directory is due)."""
+    current = os.path.abspath(local)
+    ancestors = []
+    while True:
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        ancestors.append(parent)
+        current = parent
+    for directory in reversed(ancestors):
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            return directory
+    return None
+
+
+def check_no_links(fs: FileSystem, root: str, path: str) -> None:
+    """Refuse a write to ``path`` through a symbolic link below the output ``root`` (see
+    :meth:`LocalFileSystem.check_no_links`); object stores have no links, so for them this does nothing."""
+    method = getattr(fs, "check_no_links", None)
+    if method is not None:
+        method(root, path)
 
 
 def _refuse_bad_link(local: str, shown: str) -> None:
@@ -262,10 +417,12 @@ def expand_paths(paths: list[str], options: Mapping[str, str] | None = None) -> 
             raise StorageError(f"{path}: the pattern matched no files")
         for target in targets:
             statuses = fs.list_files(target)
-            if fs.is_dir(target):  # an output directory's committed state (see storage.manifest)
-                from .manifest import committed
+            from .manifest import committed, committed_file
 
+            if fs.is_dir(target):  # an output directory's committed state (see storage.manifest)
                 statuses = committed(fs, target, statuses)
+            elif len(statuses) == 1:  # one file of a table, named directly
+                statuses = [committed_file(fs, target, statuses[0])]
             for status in statuses:
                 if status.path not in seen:
                     seen.add(status.path)
@@ -278,6 +435,7 @@ __all__ = [
     "FileSystem",
     "LocalFileSystem",
     "StorageError",
+    "check_no_links",
     "expand_paths",
     "filesystem_for",
     "has_glob",

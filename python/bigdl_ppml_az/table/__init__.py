@@ -1,0 +1,1 @@
+"""Tables: authenticated manifests, file binding and rollback anchors (no Spark imports)."""
