@@ -2,10 +2,12 @@
 
 Not part of the test run. Writes ``--files`` CSV part files of ``--rows`` rows each, encrypts the directory as
 ppml-gcm (one encrypted part per plaintext part), then in one ``local[2]`` session runs the same aggregation
-(count, sum and max per flag) over (a) Spark's CSV reader on the plaintext and (b) ppml-enc on the encrypted
-copy, alternating for ``--runs`` rounds after one warm-up, and prints medians, the ratio b/a, task counts and
+(count, sum and max per flag) over (a) Spark's CSV reader on the plaintext, (b) ppml-enc on the encrypted
+copy and (c) ppml-enc on a sealed copy (a table: authenticated manifest checked by every task, issue 18),
+alternating for ``--runs`` rounds after one warm-up, and prints medians, the ratios b/a and c/a, task counts,
 the planning time of (b) (``DataSourceReader.partitions()`` called in this process, as the planning worker
-does). ``--minPartitions`` defaults to the session's default parallelism, which a Python data source cannot see.
+does), and the table manifest's size and its parse + MAC verification time. ``--minPartitions`` is passed only
+when given (``--minPartitions default`` passes the session's default parallelism, the pre-issue-18 runs).
 
     python bench/many_files.py --files 3000 --rows 20 --runs 3 --workdir /tmp/ppml-many
 """
@@ -41,7 +43,32 @@ def prepare(workdir: Path, files: int, rows: int) -> dict[str, Path]:
     enc = workdir / f"gcm-{files}"
     if not enc.exists():
         filecrypt.encrypt_path(str(plain), str(enc), kms)
-    return {"plain": plain, "enc": enc, "key": key}
+    table = workdir / f"table-{files}"
+    if not table.exists():
+        import shutil
+
+        from bigdl_ppml_az.table.check import seal_table
+
+        tmp = workdir / f"table-{files}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(enc, tmp)
+        seal_table(str(tmp), {"kms": "local", "primaryKeyPath": str(key)})
+        tmp.rename(table)
+    return {"plain": plain, "enc": enc, "table": table, "key": key}
+
+
+def manifest_cost(table: Path, key: Path) -> tuple[int, float]:
+    """Bytes of the table manifest and the seconds to parse it and verify its MAC (key unwrap included)."""
+    from bigdl_ppml_az.kms import KmsSettings
+    from bigdl_ppml_az.storage.manifest import Manifest
+    from bigdl_ppml_az.table.integrity import verify
+
+    data = (table / "_SUCCESS").read_bytes()
+    start = time.perf_counter()
+    manifest = Manifest.parse(data, str(table))
+    assert manifest is not None
+    verify(manifest, KmsSettings.from_options({"kms": "local", "primaryKeyPath": str(key)}), str(table))
+    return len(data), time.perf_counter() - start
 
 
 def query(df: Any) -> list[Any]:
@@ -76,9 +103,10 @@ def main() -> int:
     spark = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     spark.dataSource.register(PpmlEncDataSource)
-    minimum = args.minPartitions or str(spark.sparkContext.defaultParallelism)
-    opts = {"kms": "local", "primaryKeyPath": str(data["key"]), "minPartitions": minimum,
-            "planningThreads": args.planningThreads}  # fmt: skip
+    minimum = str(spark.sparkContext.defaultParallelism) if args.minPartitions == "default" else args.minPartitions
+    opts = {"kms": "local", "primaryKeyPath": str(data["key"]), "planningThreads": args.planningThreads}
+    if minimum:
+        opts["minPartitions"] = minimum
 
     def native() -> Any:
         return spark.read.schema(SCHEMA).csv(str(data["plain"]))
@@ -86,9 +114,12 @@ def main() -> int:
     def ours() -> Any:
         return spark.read.format("ppml-enc").schema(SCHEMA).options(**opts).load(str(data["enc"]))
 
-    variants = {"a: Spark CSV, plaintext": native, "b: ppml-enc, ppml-gcm": ours}
+    def table() -> Any:
+        return spark.read.format("ppml-enc").schema(SCHEMA).options(**opts).load(str(data["table"]))
+
+    variants = {"a: Spark CSV, plaintext": native, "b: ppml-enc, ppml-gcm": ours, "c: ppml-enc, table": table}
     answers = {name: query(make()) for name, make in variants.items()}  # warm-up
-    if answers["a: Spark CSV, plaintext"] != answers["b: ppml-enc, ppml-gcm"]:
+    if len({repr(a) for a in answers.values()}) != 1:
         print("ANSWERS DIFFER", answers, file=sys.stderr)
         return 1
     times: dict[str, list[float]] = {name: [] for name in variants}
@@ -103,11 +134,14 @@ def main() -> int:
     planning = time.perf_counter() - start
     a = statistics.median(times["a: Spark CSV, plaintext"])
     b = statistics.median(times["b: ppml-enc, ppml-gcm"])
-    print(f"files={args.files} rows/file={args.rows} runs={args.runs} minPartitions={minimum}")
+    c = statistics.median(times["c: ppml-enc, table"])
+    size, verify_seconds = manifest_cost(data["table"], data["key"])
+    print(f"files={args.files} rows/file={args.rows} runs={args.runs} minPartitions={minimum or 'not given'}")
+    print(f"table manifest: {size} bytes, parse + verify {verify_seconds * 1000:.0f} ms")
     print(f"tasks: spark={native().rdd.getNumPartitions()} ppml-enc={len(tasks)}; ppml-enc planning {planning:.2f} s")
     for name, values in times.items():
         print(f"{name}: median {statistics.median(values):.2f} s  runs {', '.join(f'{v:.2f}' for v in values)}")
-    print(f"ratio b/a = {b / a:.2f}")
+    print(f"ratio b/a = {b / a:.2f}  c/a = {c / a:.2f}  c/b = {c / b:.2f}")
     spark.stop()
     return 0
 

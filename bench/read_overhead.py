@@ -8,6 +8,8 @@ cost of decryption) from this one run. Variants (s) and (e) force ppml-enc's exa
 real option instead of a test hook: ``comment="#"`` on both Spark's CSV reader (s) and ppml-enc on ppml-gcm
 (e); no lineitem line starts with ``#``, so the answer is the same, and ppml-enc reads every chunk with the
 exact reader (``sparkcsv.needs_exact``: ``comment`` is set); e/s is that reader's ratio (issue 11: <= 2.0).
+Variant (t) is ppml-enc on a sealed copy of the ppml-gcm data: a table whose manifest every task verifies
+and against which each split checks its file (issue 18: t/a <= 1.05, t/b is the cost of verification).
 ``--profile DIR`` also cProfiles every ppml-enc read() task into DIR and prints the top functions, to say
 where worker time goes.
 
@@ -50,7 +52,17 @@ def prepare(workdir: Path, scale: float) -> dict[str, Path]:
         filecrypt.encrypt_path(str(plain), str(gcm), kms)
     if not common.exists():
         filecrypt.encrypt_path(str(plain), str(common), kms, crypto_mode=COMMON)
-    return {"plain": plain, "gcm": gcm, "common": common, "key": key}
+    table = workdir / "table"
+    if not table.exists():
+        import shutil
+
+        from bigdl_ppml_az.table.check import seal_table
+
+        shutil.rmtree(workdir / "table.tmp", ignore_errors=True)
+        shutil.copytree(gcm, workdir / "table.tmp")
+        seal_table(str(workdir / "table.tmp"), {"kms": "local", "primaryKeyPath": str(key)})
+        (workdir / "table.tmp").rename(table)
+    return {"plain": plain, "gcm": gcm, "common": common, "table": table, "key": key}
 
 
 def q1(df: Any) -> Any:
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-partition-bytes", default="128m")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--profile", default=None, help="directory for cProfile dumps of ppml-enc read() tasks")
-    parser.add_argument("--only", default="abcpse", help="which variants to run (subset of abcpse)")
+    parser.add_argument("--only", default="abcpset", help="which variants to run (subset of abcpset)")
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir)
@@ -142,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         "ppml-enc, ppml-gcm, #",
         lambda: spark.read.format("ppml-enc").schema(SCHEMA).options(**exact_options).load(str(paths["gcm"])),
     )
-    chosen = [v for v in "abcpse" if v in args.only]
+    variants["t"] = (
+        "ppml-enc, ppml-gcm table",
+        lambda: spark.read.format("ppml-enc").schema(SCHEMA).options(**enc_options).load(str(paths["table"])),
+    )
+    chosen = [v for v in "abcpset" if v in args.only]
     times: dict[str, list[float]] = {v: [] for v in chosen}
     answers: dict[str, Any] = {}
     for run in range(-args.warmup, args.runs):
@@ -164,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"  ratio {v}/{base_name} = {med / base:.3f}" if base else ""
         if v == "b" and "p" in times:
             ratio += f"  b/p = {med / statistics.median(times['p']):.3f}"
+        if v == "t" and "b" in times:
+            ratio += f"  t/b = {med / statistics.median(times['b']):.3f}"
         print(f"{v} {variants[v][0]:<26} median {med:7.2f} s  runs {[round(t, 2) for t in times[v]]}{ratio}")
     if len({repr(a) for a in answers.values()}) != 1:
         print("ANSWERS DIFFER:", answers)

@@ -317,7 +317,8 @@ def test_describe_never_contains_key_bytes(
     described = info.describe()
     copy = pickle.loads(pickle.dumps(info))  # ObjectInfo travels in every split: small, codec by name only
     assert copy == info and copy.codec is codec and len(pickle.dumps(info)) < 2048
-    assert described["format"] == codec.name and described["authenticated"] == codec.authenticated
+    assert described["format"] == codec.name
+    assert described.get("authenticated", False) is False  # a header was read, nothing checked: never claimed
     text = repr(info) + json.dumps(described, default=str) + repr(key)
     secrets = [key.material, wrapped.ciphertext]
     for secret in secrets:

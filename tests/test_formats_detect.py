@@ -70,7 +70,7 @@ def run_probe(data: bytes, mode: str = AUTO, name: str = "abfss://c@a.dfs.core.w
 def test_detects_each_encrypted_format() -> None:
     gcm = run_probe(gcm_bytes())
     assert gcm.mode == PPML_GCM and gcm.splittable and gcm.segment_size == 4096
-    assert gcm.describe()["plaintextSize"] == len(CSV) and gcm.describe()["authenticated"] is True
+    assert gcm.describe()["plaintextSize"] == len(CSV) and "authenticated" not in gcm.describe()
     common = run_probe(common_bytes())
     assert common.mode == COMMON and not common.splittable
     assert common.key_ref is not None and common.key_ref.wrapped_key == b"wrapped"

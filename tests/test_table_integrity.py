@@ -213,3 +213,21 @@ def test_other_layouts_are_pinned_by_the_manifest(spark: Any, key: Path, tmp_pat
     a.write_bytes(b.read_bytes())
     b.write_bytes(data_a)
     fails(spark, key, table, "recorded|differs", fmt=fmt, cryptoMode=mode)
+
+
+def test_ppml_context_reads_are_table_checked(spark: Any, key: Path, tmp_path: Path) -> None:
+    """BigDL's API (PPMLContext, the ppml-enc path in this session) writes tables and refuses a swapped part."""
+    from bigdl_ppml_az.ppml_context import CryptoMode, PPMLContext
+
+    ctx = PPMLContext("t", {"kms_type": "local", "primary_key_material": str(key)}, spark=spark, native=False)
+    table = tmp_path / "ctx"
+    df = spark.createDataFrame([(i, f"t{i}") for i in range(300)], SCHEMA).repartition(3)
+    ctx.write(dataframe=df, crypto_mode=CryptoMode.PPML_GCM).mode("overwrite").option("header", True).csv(str(table))
+    back = ctx.read(crypto_mode=CryptoMode.PPML_GCM).option("header", True).schema(SCHEMA).csv(str(table))
+    assert sorted(r.id for r in back.collect()) == list(range(300))
+    a, b = parts_of(table)[:2]
+    data_a = a.read_bytes()
+    a.write_bytes(b.read_bytes())
+    b.write_bytes(data_a)
+    with pytest.raises(Exception, match="was written as|recorded"):
+        ctx.read(crypto_mode=CryptoMode.PPML_GCM).option("header", True).schema(SCHEMA).csv(str(table)).collect()

@@ -773,8 +773,21 @@ def _decrypt_staged(
 # ---------------------------------------------------------------------------------------------- inspection
 
 
-def inspect_file(path: str, *, crypto_mode: str = AUTO, options: Mapping[str, str] | None = None) -> dict[str, object]:
-    """Public facts about one encrypted file (format, key id, sizes). Never a key, wrapped or not."""
+def inspect_file(
+    path: str,
+    *,
+    crypto_mode: str = AUTO,
+    options: Mapping[str, str] | None = None,
+    manifests: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """Public facts about one encrypted file (format, key id, sizes, its table). Never a key, wrapped or not.
+
+    Only the header is parsed and no key is used, so the result says what was checked (``checked: header``) and
+    what the format can detect when the file is read (``integrity``), never that the file is authentic: that
+    takes ``ppml-az decrypt`` or, for a table, ``ppml-az table verify``. ``manifests``: a cache of table
+    manifests by directory, shared across the files of one listing."""
+    from .table.check import integrity_of, table_facts
+
     fs = filesystem_for(path, options)
     if not fs.exists(path):
         raise StorageError(f"{path}: no such file")
@@ -782,24 +795,33 @@ def inspect_file(path: str, *, crypto_mode: str = AUTO, options: Mapping[str, st
         raise ConfigError(f"{path}: is a directory; inspect takes files")
     info = _probe(fs, FileStatus(path, fs.size(path)), formats.normalize_mode(crypto_mode))
     described: dict[str, object] = {"path": path, **info.describe()}
+    described.pop("authenticated", None)  # a property of the format, not a check: said by "integrity" instead
+    for name in ("table", "tablePath"):
+        if described.get(name) is None:
+            described.pop(name, None)
+    described["checked"] = "header"
+    described["integrity"] = integrity_of(info.codec)
     if info.key_ref is not None:
         described["wrappedKeyLength"] = len(info.key_ref.wrapped_key)
     if info.codec.directory_meta:
         described["metaFile"] = fs.exists(_join_parent(fs, _parent(path), bigdl.META_FILE))
+    described.update(table_facts(fs, path, info, manifests))
     return described
 
 
 def inspect_path(
     path: str, *, crypto_mode: str = AUTO, options: Mapping[str, str] | None = None
 ) -> list[dict[str, object]]:
-    """:func:`inspect_file` for a file, or for every data file of a directory tree."""
+    """:func:`inspect_file` for a file, or for every data file of a directory tree (each table manifest read
+    once for all of its files)."""
     fs = filesystem_for(path, options)
     if not fs.exists(path):
         raise StorageError(f"{path}: no such file or directory")
     paths = [status.path for status in fs.list_files(path)] if fs.is_dir(path) else [path]
     if not paths:
         raise StorageError(f"{path}: no data files to inspect in this directory (hidden files like .meta are skipped)")
-    return [inspect_file(p, crypto_mode=crypto_mode, options=options) for p in paths]
+    manifests: dict[str, object] = {}
+    return [inspect_file(p, crypto_mode=crypto_mode, options=options, manifests=manifests) for p in paths]
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import PpmlError
 
-COMMAND_MODULES = ("keys", "crypt", "bundle", "tpch", "demo", "shim", "submit")
+COMMAND_MODULES = ("keys", "crypt", "table", "bundle", "tpch", "demo", "shim", "submit")
 
 
 def build_parser() -> argparse.ArgumentParser:
