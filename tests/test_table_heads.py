@@ -206,7 +206,9 @@ def test_entry_point_plugins_load_and_broken_ones_are_named(monkeypatch: pytest.
         seen.append(group)
         return entries
 
-    monkeypatch.setattr(heads, "metadata", SimpleNamespace(entry_points=fake_entry_points))
+    from bigdl_ppml_az import plugins
+
+    monkeypatch.setattr(plugins, "metadata", SimpleNamespace(entry_points=fake_entry_points))
     heads.refresh_plugins()
     try:
         assert store_class_for("test-entry") is EntryStore

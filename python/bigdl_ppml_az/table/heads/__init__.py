@@ -24,15 +24,13 @@ before using one in a file key or a secret name.
 
 from __future__ import annotations
 
-import importlib
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Protocol, cast
 
-from ...errors import ConfigError, IntegrityError
+from ...errors import IntegrityError
+from ...plugins import PluginRegistry
 
 ENTRY_POINT_GROUP = "bigdl_ppml_az.table_heads"
 STORE_OPTION = "tableHeadStore"
@@ -165,145 +163,59 @@ _BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "azure-keyvault": ("bigdl_ppml_az.table.heads.azure:KeyVaultHeadStore", ("azure", "keyvault", "akv")),
 }
 
-_lock = threading.RLock()
-_lazy: dict[str, str] = {}  # canonical -> import path (not yet imported)
-_loaded: dict[str, Any] = {}  # canonical -> backend class
-_aliases: dict[str, str] = {}  # lower-cased name or alias -> canonical
-_entry_points_done = False
-_entry_point_errors: dict[str, str] = {}
-
-
-def _add_names(canonical: str, aliases: tuple[str, ...]) -> None:
-    """Register all names of one backend, or none of them when one clashes."""
-    keys = [name.strip().lower() for name in (canonical, *aliases)]
-    for name, key in zip((canonical, *aliases), keys, strict=True):
-        owner = _aliases.get(key)
-        if key in _NO_STORE:
-            raise ConfigError(f"head store name {name!r} is reserved ({STORE_OPTION}=none turns the store off)")
-        if owner is not None and owner != canonical:
-            raise ConfigError(f"head store name {name!r} is already registered for head store {owner!r}")
-    for key in keys:
-        _aliases[key] = canonical
-
-
-def _register_builtins() -> None:
-    if _aliases:
-        return
-    for canonical, (path, aliases) in _BUILTINS.items():
-        _lazy[canonical] = path
-        _add_names(canonical, aliases)
-
-
-def register_store(cls: Any) -> Any:
-    """Register a head store class (usable as a decorator); entry points need not call it, the registry does."""
-    canonical = getattr(cls, "store_type", None)
-    if not isinstance(canonical, str) or not canonical.strip():
-        raise ConfigError(f"head store {cls!r} needs a class attribute store_type (its canonical name)")
-    for attribute in ("from_options", "get", "advance", "describe"):
-        if not callable(getattr(cls, attribute, None)):
-            raise ConfigError(f"head store {canonical!r} ({cls!r}) has no {attribute}()")
-    with _lock:
-        _register_builtins()
-        _add_names(canonical, tuple(getattr(cls, "aliases", ())))
-        _lazy.pop(canonical, None)
-        _loaded[canonical] = cls
-    return cls
-
-
-def _load_entry_points() -> None:
-    """Find plug-in stores once per process; a broken plug-in is reported only when someone names it."""
-    global _entry_points_done
-    with _lock:
-        if _entry_points_done:
-            return
-        _entry_points_done = True
-        _register_builtins()
-        for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                register_store(entry.load())
-            except Exception as exc:  # noqa: BLE001 - one broken plug-in must not break the other stores
-                _entry_point_errors[entry.name.lower()] = f"{entry.value}: {type(exc).__name__}: {exc}"
-
-
-def refresh_plugins() -> None:
-    """Look at the entry points again (a long-lived process that pip-installed a plug-in after first use)."""
-    global _entry_points_done
-    importlib.invalidate_caches()
-    with _lock:
-        _entry_points_done = False
-        _entry_point_errors.clear()
-
-
-def _canonical(name: str) -> str | None:
-    with _lock:
-        _register_builtins()
-        return _aliases.get(name.strip().lower())
-
-
-def normalize_store_type(name: str | None) -> str:
-    """Canonical store name for a name or alias (``akv`` -> ``azure-keyvault``); ConfigError for unknown ones."""
-    key = (name or "").strip()
-    canonical = _canonical(key)
-    if canonical is None:
-        _load_entry_points()
-        canonical = _canonical(key)
-    if canonical is not None:
-        return canonical
-    broken = _entry_point_errors.get(key.lower())
-    if broken:
-        raise ConfigError(f"option {STORE_OPTION}={name}: the plug-in failed to load ({broken}); fix or reinstall it")
-    raise ConfigError(
-        f"option {STORE_OPTION}={name}: unknown head store; use none or one of: {', '.join(known_stores())} "
+def _unknown(name: str | None, known: list[str]) -> str:
+    return (
+        f"option {STORE_OPTION}={name}: unknown head store; use none or one of: {', '.join(known)} "
         f"(a plug-in registers in the entry-point group {ENTRY_POINT_GROUP})"
     )
 
 
+REGISTRY = PluginRegistry(
+    group=ENTRY_POINT_GROUP,
+    name_attr="store_type",
+    required=("from_options", "get", "advance", "describe"),
+    builtins=_BUILTINS,
+    noun="head store",
+    kind="head store",
+    title="head store",
+    option=STORE_OPTION,
+    unknown=_unknown,
+    reserved=_NO_STORE,
+)
+
+
+def register_store(cls: Any) -> Any:
+    """Register a head store class (usable as a decorator); entry points need not call it, the registry does."""
+    return REGISTRY.register(cls)
+
+
+def refresh_plugins() -> None:
+    """Look at the entry points again (a long-lived process that pip-installed a plug-in after first use)."""
+    REGISTRY.refresh()
+
+
+def normalize_store_type(name: str | None) -> str:
+    """Canonical store name for a name or alias (``akv`` -> ``azure-keyvault``); ConfigError for unknown ones."""
+    return REGISTRY.normalize(name)
+
+
 def store_class_for(name: str) -> Any:
     """The backend class for a name or alias, imported on first use."""
-    canonical = normalize_store_type(name)
-    with _lock:
-        cls = _loaded.get(canonical)
-        if cls is not None:
-            return cls
-        module_name, _, attr = _lazy[canonical].partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except ImportError as exc:
-        raise ConfigError(f"option {STORE_OPTION}={name}: head store {canonical} is unavailable ({exc})") from None
-    with _lock:
-        _loaded[canonical] = cls
-        _lazy.pop(canonical, None)
-    return cls
+    return REGISTRY.load(name)
 
 
 def known_stores() -> list[str]:
     """Canonical names with their aliases, for messages and ``--help`` (plug-ins included)."""
-    _load_entry_points()
-    with _lock:
-        by_store: dict[str, list[str]] = {}
-        for alias, canonical in _aliases.items():
-            if alias != canonical.lower():
-                by_store.setdefault(canonical, []).append(alias)
-        names = sorted(set(_aliases.values()), key=str.lower)
-    return [f"{n} ({', '.join(sorted(by_store[n]))})" if n in by_store else n for n in names]
+    return REGISTRY.known()
 
 
 def canonical_names() -> list[str]:
-    _load_entry_points()
-    with _lock:
-        return sorted(set(_aliases.values()), key=str.lower)
+    return REGISTRY.canonical_names()
 
 
 def head_store_option_names() -> frozenset[str]:
     """Lower-cased option names any registered store accepts (for the options' unknown-option check)."""
-    names: set[str] = {STORE_OPTION.lower()}
-    for canonical in canonical_names():
-        try:
-            cls = store_class_for(canonical)
-        except ConfigError:
-            continue
-        names.update(str(n).lower() for n in getattr(cls, "option_names", ()))
-    return frozenset(names)
+    return REGISTRY.option_names((STORE_OPTION,))
 
 
 def head_store_for(options: Mapping[str, str]) -> HeadStore | None:
