@@ -231,3 +231,14 @@ def test_ppml_context_reads_are_table_checked(spark: Any, key: Path, tmp_path: P
     b.write_bytes(data_a)
     with pytest.raises(Exception, match="was written as|recorded"):
         ctx.read(crypto_mode=CryptoMode.PPML_GCM).option("header", True).schema(SCHEMA).csv(str(table)).collect()
+
+
+def test_append_after_the_manifest_was_garbled_is_refused(spark: Any, key: Path, tmp_path: Path) -> None:
+    """With _SUCCESS garbled, an append must not adopt the table's files (or files injected beside them)."""
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    save(spark, key, mine, range(40))
+    save(spark, key, other, range(1000, 1040))
+    shutil.copy(parts_of(other)[0], mine / "injected.csv.enc")
+    (mine / "_SUCCESS").write_text("{garbled")
+    with pytest.raises(Exception, match="no table manifest that verifies"):
+        save(spark, key, mine, range(40, 45), mode="append")

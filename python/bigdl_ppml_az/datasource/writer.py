@@ -331,7 +331,8 @@ class _Publisher:
     def _entry(self, name: str) -> FileEntry:
         entry = self.known.get(name)
         if entry is None:  # a file of a table written before table manifests, kept by an append: pin it now
-            size, digest = commitment_of(self.fs, f"{self.job.path}/{name}", self.job.settings.crypto_mode)
+            path = f"{self.job.path}/{name}"
+            size, digest = commitment_of(self.fs, path, self.job.settings.crypto_mode, unbound_only=True)
             entry = self.known[name] = FileEntry(name, size, digest)
         return entry
 

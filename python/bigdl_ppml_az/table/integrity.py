@@ -217,14 +217,24 @@ def _warn_once(topic: str, message: str) -> None:
         warnings.warn(message, UnboundFileWarning, stacklevel=4)
 
 
-def commitment_of(fs: FileSystem, path: str, mode: str) -> tuple[int, bytes]:
-    """(size, commitment) of a file just written (or found, when sealing), from its public bytes."""
+def commitment_of(fs: FileSystem, path: str, mode: str, *, unbound_only: bool = False) -> tuple[int, bytes]:
+    """(size, commitment) of a file just written (or found, when sealing), from its public bytes.
+
+    ``unbound_only``: the file is about to be adopted into a table from a directory without a verified table
+    manifest (an append to an old directory); a file whose header names a table means that table's manifest
+    was removed or garbled, and adopting its files (or files injected next to them) would launder them."""
     from ..formats import codec_for, probe
 
     size = fs.size(path)
     with fs.open_read(path) as source:
         codec = codec_for(mode)
         info = probe(source, size, path, mode) if codec.reads_head else codec.probe(None, size, path)
+        env = info.envelope
+        if unbound_only and env is not None and env.table is not None:
+            raise IntegrityError(
+                f"{path}: belongs to table {env.table} but its directory has no table manifest that verifies "
+                "(removed, emptied or garbled _SUCCESS); restore the manifest before writing to this table"
+            )
         return size, info.codec.commitment(info, source)
 
 
