@@ -40,7 +40,7 @@ from pyspark.sql.types import StructType
 from ..errors import ConfigError, IntegrityError, PpmlError, StorageError, with_source
 from ..filecrypt import _data_key_for_encryption
 from ..formats import DataKey, bigdl, codec_for
-from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key, unwrap_cached
+from ..kms import KmsSettings, WrappedKey, build_kms, generate_data_key, pme_client, unwrap_cached
 from ..options import Options, as_options
 from ..storage import FileStatus, FileSystem, check_no_links, filesystem_for
 from ..storage.manifest import FileEntry, Manifest, committed, read_manifest, relative_name, write_manifest
@@ -347,9 +347,22 @@ class _Publisher:
                 with suppress(PpmlError):
                     material = unwrap_cached(kms, wrapped)
             if wrapped is None or material is None:
-                material, wrapped = generate_data_key(kms)
+                material, wrapped = self._fresh_key(kms)
             self.key = (wrapped, material)
         return self.key
+
+    def _fresh_key(self, kms: Any) -> tuple[bytes, WrappedKey]:
+        """A fresh manifest key under the primary key; PME output may name no primary key (its files use the
+        footer key, ``footerKey``), so the manifest key is then wrapped by that key."""
+        try:
+            return generate_data_key(kms)
+        except PpmlError:
+            if codec_for(self.job.settings.crypto_mode).wraps_bytes:
+                raise
+        footer = self.job.settings.footer_key or pme_client.DEFAULT_MASTER_KEY
+        options = {k: v for k, v in self.job.kms_settings.options if k.lower() != "primarykeyname"}
+        options["primaryKeyName"] = footer
+        return generate_data_key(build_kms(KmsSettings(self.job.kms_settings.kms_type, tuple(sorted(options.items())))))
 
 
 class _OpenFiles:
