@@ -229,6 +229,7 @@ class Codec:
     whole_file_mac: ClassVar[bool] = False  # a MAC over the whole file is checked first (verify=False skips)
     verify_tail: ClassVar[bool] = False  # a split stopping early authenticates the last unit (truncation)
     has_segment_size: ClassVar[bool] = False  # the writer takes a segment size
+    integrity: ClassVar[str] = ""  # what a read of this layout detects, in words (``ppml-az inspect``)
 
     def detect(self, head: bytes) -> bool:
         """Whether ``head`` (the first bytes of a file) is this layout."""

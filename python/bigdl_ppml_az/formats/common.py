@@ -42,6 +42,7 @@ class CommonCodec(Codec):
     key_compat = BIGDL_COMPAT
     directory_meta = True
     whole_file_mac = True
+    integrity = "HMAC-SHA256 over the ciphertext, checked before decrypting (IV not covered)"
 
     def detect(self, head: bytes) -> bool:
         return bigdl.looks_like_common(head)

@@ -28,6 +28,11 @@ class PmeCodec(Codec):
     def __init__(self, name: str, algorithm: str) -> None:
         self.name = name  # type: ignore[misc]  # one class, two registered modes
         self.algorithm = algorithm  # Parquet's name, as EncryptionConfiguration and Spark take it
+        self.integrity = (  # type: ignore[misc]  # per registered mode
+            "footer and page headers authenticated on read (AES-GCM); page data AES-CTR, not authenticated"
+            if algorithm.endswith("CTR_V1")
+            else "footer and every page authenticated on read (AES-GCM)"
+        )
 
     def detect(self, head: bytes) -> bool:
         """An encrypted-footer PME file; both modes look alike (the algorithm is in the footer)."""

@@ -414,6 +414,7 @@ class PpmlGcmCodec(Codec):
     key_size = KEY_SIZE
     verify_tail = True
     has_segment_size = True
+    integrity = "every segment authenticated on read (AES-GCM; truncation and reordering detected)"
 
     def detect(self, head: bytes) -> bool:
         return head.startswith(MAGIC)

@@ -36,7 +36,7 @@ from ..errors import (
     WrongKeyError,
     with_source,
 )
-from ..formats import HEAD_SIZE, Codec, DataKey, ObjectInfo, common, detect, iter_plaintext, open_reader, pme, ppml_gcm
+from ..formats import HEAD_SIZE, Codec, DataKey, ObjectInfo, detect, iter_plaintext, open_reader, pme, ppml_gcm
 from ..formats import probe as probe_header
 from ..kms import KmsSettings, build_kms, generate_data_key, unwrap_cached
 from ..kms.resolve import fs_sidecar_reader, resolve_wrapped_key
@@ -489,14 +489,8 @@ def integrity_of(codec: Codec) -> str:
         return "none (not encrypted)"
     if not codec.authenticated:
         return "none: no MAC, modified data decrypts silently"
-    if codec is ppml_gcm.CODEC:
-        return "every segment authenticated on read (AES-GCM; truncation and reordering detected)"
-    if codec is common.CODEC:
-        return "HMAC-SHA256 over the ciphertext, checked before decrypting (IV not covered)"
-    if codec is pme.AES_GCM_CTR_V1:
-        return "footer and page headers authenticated on read (AES-GCM); page data AES-CTR, not authenticated"
-    if codec is pme.AES_GCM_V1:
-        return "footer and every page authenticated on read (AES-GCM)"
+    if codec.integrity:
+        return codec.integrity
     return f"authenticated on read ({codec.title})"
 
 
