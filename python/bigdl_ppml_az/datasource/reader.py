@@ -54,8 +54,8 @@ class PpmlEncReader(DataSourceReader):
         if isinstance(partition, FilePartition):
             prefetch = Prefetch(partition.splits, self.options)
             try:
-                for split in partition.splits:
-                    yield from self._read(split, prefetch)
+                batches = (batch for split in partition.splits for batch in self._read(split, prefetch))
+                yield from coalesced(batches) if len(partition.splits) > 1 else batches
             finally:
                 prefetch.close()
         elif isinstance(partition, FileSplit):
@@ -177,7 +177,15 @@ class PpmlEncReader(DataSourceReader):
             return JsonParser(self.settings, schema, path)
         if fmt == "text":
             return TextParser(self.settings, schema, path)
-        return CsvParser(self.settings, schema, path)
+        # A task of many small files would build the same CSV parser (conversion options, schema) for each file:
+        # one per schema is kept and told which file it reads (errors name it).
+        cache: dict[str, CsvParser] = self.__dict__.setdefault("_csv_parsers", {})
+        key = schema.json()
+        parser = cache.get(key)
+        if parser is None:
+            parser = cache[key] = CsvParser(self.settings, schema, path)
+        parser.path = path
+        return parser
 
 
 class PpmlEncParquetReader(PpmlEncReader):
@@ -195,6 +203,34 @@ class PpmlEncParquetReader(PpmlEncReader):
             if self.settings.content_format == "parquet" and op and len(item.attribute) == 1:  # type: ignore[attr-defined]
                 self.row_group_filters.append((item.attribute[0], op, item.value))  # type: ignore[attr-defined]
             yield item
+
+
+COALESCE_ROWS = 1 << 16  # small batches of one task are joined up to this many rows before they go to Spark
+
+
+def coalesced(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The same rows in the same order, small batches joined: a task reading many small files would otherwise
+    hand Spark one tiny batch per file, and every batch has a fixed cost on both sides of the Arrow stream."""
+    held: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        if batch.num_rows >= COALESCE_ROWS:
+            if held:
+                yield _joined(held)
+                held, rows = [], 0
+            yield batch
+            continue
+        held.append(batch)
+        rows += batch.num_rows
+        if rows >= COALESCE_ROWS:
+            yield _joined(held)
+            held, rows = [], 0
+    if held:
+        yield _joined(held)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
 
 
 PREFETCH_FILES = 4  # small remote files of one task fetched ahead, on as many threads
