@@ -21,6 +21,7 @@ from bigdl_ppml_az.kms.azure import create_primary_key
 from bigdl_ppml_az.kms.local import LocalKms
 from bigdl_ppml_az.storage import filesystem_for
 from kv_emulator import KeyVaultEmulator
+from unwrap_log import worker_log_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 SCHEMA = "id INT, tag STRING"
@@ -94,7 +95,7 @@ def test_azure_table_attacks_and_rollback_with_the_key_vault_head_store(
 SCRIPT = """
 import json, os, shutil, sys
 from pyspark.sql import SparkSession
-master, key, root = sys.argv[1:4]
+master, key, root, phase = sys.argv[1:5]
 spark = (SparkSession.builder.master(master).appName("table-integrity-cluster")
          .config("spark.ui.enabled", "false").config("spark.executor.memory", "512m")
          .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable).getOrCreate())
@@ -112,8 +113,18 @@ def parts(path):
     return sorted(os.path.join(path, n) for n in os.listdir(path) if n.startswith("part-"))
 result = {}
 t, o = os.path.join(root, "t"), os.path.join(root, "o")
-save(t, range(90)); save(o, range(1000, 1030))
+if phase == "write":  # another application: the reading workers start without cached keys
+    save(t, range(90)); save(o, range(1000, 1030))
+    print("RESULT {}")
+    spark.stop()
+    sys.exit(0)
+log = os.environ["PPML_AZ_TEST_UNWRAP_LOG"]
+def logged():
+    return open(log).read().splitlines() if os.path.exists(log) else []
+before = len(logged())  # count the read only
 result["clean"] = read(t)
+result["unwraps_clean"] = logged()[before:]
+result["driver_pid"] = os.getpid()
 victim = parts(t)[0]
 saved = open(victim, "rb").read()
 shutil.copy(parts(o)[0], victim)
@@ -133,14 +144,20 @@ spark.stop()
 def test_executors_verify_the_table_when_only_they_hold_keys(tmp_path: Path) -> None:
     key = tmp_path / "primary.key"
     LocalKms.create(key)
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT), "local-cluster[2,1,1024]", str(key), str(tmp_path)],
-        capture_output=True, text=True, timeout=600, check=False,
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
-    )  # fmt: skip
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    for phase in ("write", "read"):
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(SCRIPT), "local-cluster[2,1,1024]", str(key), str(tmp_path), phase],
+            capture_output=True, text=True, timeout=600, check=False,
+            env={**os.environ, "PYSPARK_PYTHON": sys.executable, **worker_log_env(tmp_path / "unwraps.log")},
+        )  # fmt: skip
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     result = json.loads(line[len("RESULT ") :])
     assert result["clean"] == list(range(90))
+    # verification costs no KMS call of its own: the manifest's key is the write job's data key, so a read
+    # unwraps at most once per worker process, never on the driver
+    pids = [line.split()[0] for line in result["unwraps_clean"]]
+    assert pids and str(result["driver_pid"]) not in pids
+    assert all(pids.count(p) == 1 for p in pids), result["unwraps_clean"]
     assert isinstance(result["foreign"], str) and ("recorded" in result["foreign"] or "written as" in result["foreign"])
     assert isinstance(result["deleted"], str) and "does not verify" in result["deleted"]
