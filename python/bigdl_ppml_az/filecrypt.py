@@ -418,11 +418,13 @@ def encrypt_path(
     jobs: int | None = None,
     progress: ProgressSpec = None,
     options: Mapping[str, str] | None = None,
+    allow_encrypted_input: bool = False,
 ) -> RunResult:
     """Encrypt a file or a directory tree into ``output`` (mirrored tree) with ``ppml-gcm`` or BigDL common.
 
     ``data_key_file`` (a BigDL data key file: Base64 of the wrapped key) reuses that data key, as BigDL did;
-    otherwise one fresh data key is generated and wrapped for the run.
+    otherwise one fresh data key is generated and wrapped for the run. Input that is encrypted already is
+    refused (decrypting the output would give back ciphertext) unless ``allow_encrypted_input``.
     """
     codec = formats.write_codec(crypto_mode, DEFAULT_WRITE_MODE)
     mode = codec.name
@@ -434,10 +436,42 @@ def encrypt_path(
         )
     started = time.perf_counter()
     plan = _plan(source, output, options, force)
+    if not allow_encrypted_input:
+        _refuse_encrypted_input(plan, jobs)
     material, wrapped = _data_key_for_encryption(kms, codec, data_key_file)
     key = DataKey(material)
     with _staging(plan.fs_out, plan.root, "encrypt", _default_file_mode()) as staging:
         return _encrypt_planned(plan, codec, key, wrapped, segment_size, force, jobs, progress, staging, started)
+
+
+def _refuse_encrypted_input(plan: _Plan, jobs: int | None) -> None:
+    """Before any key or output: the first input file (in listing order) that is encrypted already, named.
+
+    One read of the first bytes per file, on the run's threads; the run reads every byte of them anyway."""
+
+    def check(status: FileStatus) -> None:
+        formats.refuse_ciphertext_as_plaintext(
+            _head(plan.fs_in, status),
+            status.path,
+            formats.PLAIN,
+            action="encrypt takes plaintext (decrypting the output would give back this ciphertext)",
+            advice="encrypt the plaintext instead, or pass --allow-encrypted-input (allow_encrypted_input=True) "
+            "to encrypt it again",
+        )
+
+    statuses = [status for status, _ in plan.pairs if status.size > 0]
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs or default_jobs(), 16)), thread_name_prefix="ppml-az") as pool:
+        for _ in pool.map(check, statuses):  # results in order: the first encrypted file in the listing is raised
+            pass
+
+
+def _head(fs: FileSystem, status: FileStatus) -> bytes:
+    """The first bytes of an input file: what :func:`formats.detect` needs."""
+    try:
+        with _open_input(fs, status.path) as handle:
+            return handle.read(formats.HEAD_SIZE)
+    except OSError as exc:
+        raise _storage_error(exc, status.path) from None
 
 
 def _default_file_mode() -> int:
@@ -661,13 +695,16 @@ def decrypt_path(
     Plaintext files are written with ``file_mode`` (0600 by default: owner only; local outputs).
     """
     mode = formats.normalize_mode(crypto_mode)
-    if mode != AUTO and not _file_by_file(formats.codec_for(mode)):
-        usable = [c.name for c in formats.all_codecs() if _file_by_file(c)]
-        raise ConfigError(
-            f"cannot decrypt crypto mode {mode} file by file; use auto, {', '.join(usable[:-1])} or {usable[-1]}"
-        )
     started = time.perf_counter()
     plan = _plan(source, output, options, force)
+    if mode != AUTO and not _file_by_file(formats.codec_for(mode)):
+        usable = [c.name for c in formats.all_codecs() if _file_by_file(c)]
+        for status, _ in plan.pairs:  # an encrypted input is named with what it is (plain_text: BigDL's habit)
+            formats.refuse_ciphertext_as_plaintext(_head(plan.fs_in, status), status.path, mode)
+        raise ConfigError(
+            f"{source}: cannot decrypt crypto mode {mode} file by file; use auto, {', '.join(usable[:-1])} or "
+            f"{usable[-1]}"
+        )
     resolver = _KeyResolver(kms, data_key_plaintext, data_key_file)
     jobs_list: list[Callable[[_Staging], Job]] = []
     modes: set[str] = set()

@@ -20,7 +20,9 @@ Two paths, chosen per read/write and reported in ``ctx.last_path`` (and a log li
   the jar is built already (or ``native=True``).
 * ``ppml-enc``: the Python data source, everywhere else (and for what the codec cannot do, such as writing
   BigDL ``aes/cbc/pkcs5padding``).
-* ``plain``: ``CryptoMode.PLAIN_TEXT`` is Spark's own reader/writer, untouched.
+* ``plain``: ``CryptoMode.PLAIN_TEXT`` is Spark's own reader/writer. A read first looks at the first bytes of
+  each file and refuses, naming it, one that is encrypted (BigDL's habit of ``plain_text`` everywhere would
+  otherwise return its ciphertext as rows).
 """
 
 from __future__ import annotations
@@ -278,10 +280,13 @@ class PPMLContext:
         parts = sc.defaultMinPartitions if min_partitions is None else int(min_partitions)
         mode = _mode(crypto_mode)
         if not codec_for(mode).encrypted:
+            from .datasource.planning import refuse_encrypted_files
+
+            refuse_encrypted_files(path.split(","), self._extra, mode)  # textFile takes comma-separated paths
             self._used(PLAIN_PATH, "textfile")
             return sc.textFile(path, parts)
         options = self.key_options(primary_key_name)
-        if self._native and _prepare_jvm_read(self.spark, [path], options, mode):
+        if self._native and _prepare_jvm_read(self.spark, [path], options, mode, "text"):
             self._used(JVM_PATH, "textfile")
             return sc.textFile(path, parts)
         df = self._ppml_enc_reader(mode, options, "text").load(path)
@@ -314,7 +319,7 @@ def _data_files(paths: Iterable[str], options: Mapping[str, str]) -> list[str]:
     return files
 
 
-def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], mode: str) -> bool:
+def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], mode: str, fmt: str) -> bool:
     """Register the files' data keys for the shim's codecs; False when the JVM path cannot read these files.
 
     ``jvm.prepare_read`` probes every file by its header whatever its name (``people.csv`` from
@@ -332,7 +337,7 @@ def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], 
     if not files:
         return False
     try:
-        prepared = set(jvm.prepare_read(spark, paths, options))
+        prepared = set(jvm.prepare_read(spark, paths, options, content_format=fmt))
     except UndecryptableName as exc:
         log.info("JVM path not taken: %s", exc)
         return False
@@ -412,6 +417,9 @@ class EncryptedDataFrameReader:
         paths = [path] if isinstance(path, str) else list(path)
         codec = codec_for(self._mode)
         if not codec.encrypted:
+            from .datasource.planning import refuse_encrypted_files
+
+            refuse_encrypted_files(paths, {**ctx._extra, **self._options}, self._mode)  # never ciphertext as rows
             ctx._used(PLAIN_PATH, f"read {fmt}")
             return self._spark_reader().format(fmt).load(paths)
         _check_format(codec, fmt, writing=False)
@@ -423,7 +431,7 @@ class EncryptedDataFrameReader:
                 pme.configure_session(ctx.spark, options)
                 ctx._used(JVM_PATH, "read parquet")
                 return self._spark_reader().parquet(*paths)
-            if fmt != "parquet" and _prepare_jvm_read(ctx.spark, paths, options, self._mode):
+            if fmt != "parquet" and _prepare_jvm_read(ctx.spark, paths, options, self._mode, fmt):
                 ctx._used(JVM_PATH, f"read {fmt}")
                 return self._spark_reader().format(fmt).load(paths)
         reader = ctx._ppml_enc_reader(self._mode, options, fmt).options(**self._options)

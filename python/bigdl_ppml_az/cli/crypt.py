@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="SIZE",
         help="ppml-gcm ciphertext segment size in bytes, suffixes allowed (default 1MiB, 4KiB..4MiB)",
     )
+    enc.add_argument(
+        "--allow-encrypted-input",
+        action="store_true",
+        help="encrypt input that is encrypted already (refused by default: decrypting would give back ciphertext)",
+    )
     _add_common_flags(enc)
     enc.set_defaults(func=_encrypt)
 
@@ -157,6 +162,7 @@ def _encrypt(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=args.progress,
         options=storage_options(args.conf),
+        allow_encrypted_input=args.allow_encrypted_input,
     )
     return _report(result)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from ..formats import PLAIN, encrypted, normalize_mode
+from ..formats import AUTO, PLAIN, encrypted, normalize_mode
 from ..options import Options
 
 FORMAT_CHOICES = ("tbl", "csv", "parquet")
@@ -131,17 +131,19 @@ def _run(args: argparse.Namespace) -> int:
     _guide_positionals(args)
     if not args.input:
         raise ConfigError("--input DIR is required (the TPC-H data directory)")
-    in_mode = normalize_mode(args.input_crypto_mode)
+    given_mode = normalize_mode(args.input_crypto_mode) if args.input_crypto_mode else None
     out_mode = normalize_mode(args.output_crypto_mode)
     kms = _kms_options(args, required=False)
     native = bool(getattr(args, "native", False))
-    if native and not encrypted(in_mode):
+    if native and given_mode is not None and not encrypted(given_mode):
         raise ConfigError("--native reads encrypted input; it needs an --input-crypto-mode other than plain_text")
     queries = _check_run_arguments(args, kms)
     spark = spark_session(args.master, args.shuffle_partitions, args.driver_memory, native=native)
     from ..bigdl_session import session_key_options
 
     kms_options = session_key_options(spark, kms)  # flags win; else the guide's spark.bigdl.* settings
+    # Left out, the input mode is what tpch.tables picks: auto (detect) with a KMS, plain_text without one.
+    in_mode = given_mode or normalize_mode(AUTO if kms_options or native else PLAIN)
     if kms_options is None and (encrypted(in_mode) or encrypted(out_mode)):
         raise ConfigError(
             "encrypted data needs --kms (local with --primary-key PATH, or azure with --vault), or the "
@@ -298,7 +300,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--input", help="TPC-H data directory (plain or encrypted)")
     run.add_argument("--format", choices=FORMAT_CHOICES, default="tbl", help="table format (default tbl)")
     run.add_argument(
-        "--input-crypto-mode", default=PLAIN, help="plain_text (default), auto, ppml-gcm, aes/cbc/pkcs5padding..."
+        "--input-crypto-mode",
+        help="auto, plain_text, ppml-gcm, aes/cbc/pkcs5padding... (default: auto with a KMS, else plain_text)",
     )
     run.add_argument("--output", help="results directory: qNN.csv per query plus timings.json")
     run.add_argument("--output-crypto-mode", default=PLAIN, help="plain_text (default) or ppml-gcm")

@@ -30,7 +30,16 @@ from pyspark.sql.types import (
 )
 
 from ..errors import IntegrityError, PpmlError
-from ..formats import DataKey, ObjectInfo, encrypted, iter_plaintext, open_reader, open_sample
+from ..formats import (
+    HEAD_SIZE,
+    DataKey,
+    ObjectInfo,
+    encrypted,
+    iter_plaintext,
+    open_reader,
+    open_sample,
+    refuse_ciphertext_as_plaintext,
+)
 from ..kms import KmsSettings
 from ..storage import FileStatus, FileSystem, filesystem_for, open_status
 from ..table.integrity import check_file
@@ -112,7 +121,13 @@ def _sample_schema(
     with open_status(fs, first) as source:
         if settings.content_format == "parquet":  # the footer is at the end: needs the whole (verified) file
             reader = open_reader(info, source, key, verify=settings.verify, name=path)
-            arrow = open_parquet(reader).schema_arrow
+            try:
+                arrow = open_parquet(reader).schema_arrow
+            except pa.ArrowException:
+                if not info.codec.encrypted:  # ciphertext is no Parquet file: say what it is instead
+                    source.seek(0)
+                    refuse_ciphertext_as_plaintext(source.read(HEAD_SIZE), path, info.mode)
+                raise
             return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
         if settings.multi_line:  # one document per file: needs its end (padding checked; errors stay uniform)
             reader = open_reader(info, source, key, verify=settings.verify, name=path)
@@ -123,6 +138,8 @@ def _sample_schema(
             sample += piece
             if len(sample) >= settings.sample_bytes:
                 break
+    if not info.codec.encrypted:  # a plaintext read: an encrypted file's bytes are never a schema
+        refuse_ciphertext_as_plaintext(bytes(sample[:HEAD_SIZE]), path, info.mode)
     if (len(sample) >= settings.sample_bytes or not whole_tail) and not settings.multi_line:
         cut = sample.rfind(b"\n")
         del sample[cut + 1 if cut >= 0 else len(sample) :]

@@ -31,7 +31,17 @@ from pyspark.sql.datasource import InputPartition
 from pyspark.sql.types import StructType
 
 from ..errors import ConfigError, IntegrityError, PpmlError, StorageError, UnknownFormatError, with_source
-from ..formats import AUTO, DataKey, ObjectInfo, UnitLayout, codec_for, encrypted, probe
+from ..formats import (
+    AUTO,
+    HEAD_SIZE,
+    DataKey,
+    ObjectInfo,
+    UnitLayout,
+    codec_for,
+    encrypted,
+    probe,
+    refuse_ciphertext_as_plaintext,
+)
 from ..kms import KmsSettings, WrappedKey
 from ..storage import FileStatus, FileSystem, expand_paths, filesystem_for, open_status
 from ..storage.manifest import TableRef
@@ -208,6 +218,30 @@ def probe_file(fs: FileSystem, status: FileStatus, settings: ReadSettings) -> Ob
             return codec.probe(None, status.size, status.path)
     with open_status(fs, status, PROBE_BUFFER) as source:
         return probe(source, status.size, status.path, settings.crypto_mode)
+
+
+def refuse_encrypted_files(
+    paths: Sequence[str], options: Mapping[str, str] | None, mode: str, threads: int = 16
+) -> None:
+    """Before Spark's own readers read ``paths`` as plaintext (PPMLContext ``PLAIN_TEXT``, ``tpch.tables``):
+    refuse, naming it, any data file whose first bytes say it is encrypted. Spark's tasks never come back to us,
+    so this is the only place to look: one ranged read of ``HEAD_SIZE`` bytes per file, on ``threads`` threads."""
+    if encrypted(mode):
+        return
+
+    def check(status: FileStatus) -> None:
+        with open_status(filesystem_for(status.path, options), status, HEAD_SIZE) as source:
+            refuse_ciphertext_as_plaintext(source.read(HEAD_SIZE), status.path, mode)
+
+    served = []
+    for path in paths:
+        try:
+            filesystem_for(path, options)
+        except ConfigError:  # a scheme only Spark serves (hdfs://...): no way to look at its bytes from here
+            continue
+        served.append(path)
+    files = [f for f in expand_paths(served, options) if f.size > 0] if served else []
+    in_order(check, files, threads, _path)
 
 
 def probe_reads(settings: ReadSettings) -> bool:

@@ -16,7 +16,7 @@ from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import StructType
 
 from ..errors import PpmlError, with_source
-from ..formats import DataKey, encrypted, iter_plaintext, open_reader
+from ..formats import HEAD_SIZE, DataKey, encrypted, iter_plaintext, open_reader, refuse_ciphertext_as_plaintext
 from ..kms import KmsSettings
 from ..options import Options
 from ..storage import filesystem_for, is_remote, open_status
@@ -134,10 +134,18 @@ class PpmlEncReader(DataSourceReader):
                 pass
         if settings.content_format == "parquet":
             skipper = row_group_skipper(self.row_group_filters)
-            yield from read_parquet(open_parquet(reader), self._data_schema(split), skipper)
+            try:
+                parquet = open_parquet(reader)
+            except pa.ArrowException:
+                if not codec.encrypted:  # ciphertext is no Parquet file: say what it is instead
+                    refuse_ciphertext_as_plaintext(read_head(source), split.path, split.info.mode)
+                raise
+            yield from read_parquet(parquet, self._data_schema(split), skipper)
             return
         parser = self._parser(split.path, self._data_schema(split))
         pieces = iter_plaintext(reader, split.path, split.first_unit, None)
+        if not codec.encrypted and split.first_unit == 0:  # a plaintext read: never an encrypted file's bytes
+            pieces = checked_head(pieces, split.path, split.info.mode)
         skip_header = settings.header and split.first_split and settings.content_format == "csv"
         if settings.multi_line and isinstance(parser, CsvParser):
             checked = checked_multiline(pieces, settings, split.path)  # refuses what it cannot read as Spark
@@ -203,6 +211,27 @@ class PpmlEncParquetReader(PpmlEncReader):
             if self.settings.content_format == "parquet" and op and len(item.attribute) == 1:  # type: ignore[attr-defined]
                 self.row_group_filters.append((item.attribute[0], op, item.value))  # type: ignore[attr-defined]
             yield item
+
+
+def checked_head(pieces: Iterator[bytes], name: str, mode: str) -> Iterator[bytes]:
+    """The plaintext pieces of a file from its start, refused before any is parsed when the file's first bytes
+    say it is encrypted (a plaintext crypto mode on ciphertext). Costs one detect over bytes read anyway."""
+    held: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size >= HEAD_SIZE:
+            break
+    refuse_ciphertext_as_plaintext(b"".join(held)[:HEAD_SIZE], name, mode)
+    yield from held
+    yield from pieces
+
+
+def read_head(source: BinaryIO) -> bytes:
+    """The first bytes of an open file (only on an error path: the read already failed)."""
+    source.seek(0)
+    return source.read(HEAD_SIZE)
 
 
 COALESCE_ROWS = 1 << 16  # small batches of one task are joined up to this many rows before they go to Spark

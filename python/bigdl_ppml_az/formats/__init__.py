@@ -58,15 +58,42 @@ def _is_probably_parquet(head: bytes) -> bool:
     return head.startswith(b"PAR1")
 
 
+def refuse_ciphertext_as_plaintext(head: bytes, name: str, mode: str, action: str = "", advice: str = "") -> None:
+    """Raise when a read in ``mode`` would hand the bytes of an encrypted file (``head``: its first bytes) back as
+    plaintext. The one rule every front end calls: a file that says it is encrypted (ppml-gcm magic, BigDL's
+    header, PME's ``PARE``) is never data, whatever crypto mode was set (BigDL habit: ``plain_text`` for all).
+
+    Costs one :func:`detect` over bytes the caller already read; modes that decrypt (auto included) pass.
+    ``action``/``advice`` replace what the message says is wrong and what to do (``ppml-az encrypt``).
+    """
+    if encrypted(mode):
+        return
+    found = detect(head)
+    if found is None:
+        return
+    modes = " or ".join(c.name for c in all_codecs() if c.detectable and c.detect(head))  # PME: two alike
+    what = found.title if found.title == modes else f"{found.title}, crypto mode {modes}"
+    if not advice:
+        drop = f"drop the crypto mode (or set it to {AUTO} or {modes})" if found.reads_head else f"set it to {modes}"
+        advice = f"{drop} and give the KMS key"
+    action = action or f"crypto mode {normalize_mode(mode)} would return its ciphertext as rows"
+    raise UnknownFormatError(f"{name}: is encrypted ({what}, detected from its first bytes) but {action}; {advice}")
+
+
 def probe(source: BinaryIO, file_size: int, name: str, mode: str = AUTO) -> ObjectInfo:
     """Read the header of ``source`` and say what it is; ``mode`` forces a layout (required for nativeaescbc).
 
-    Raises UnknownFormatError naming ``name`` when the bytes are plaintext or of no known format.
+    Raises UnknownFormatError naming ``name`` when the bytes are plaintext or of no known format, or when a
+    plaintext ``mode`` meets an encrypted file (:func:`refuse_ciphertext_as_plaintext`).
     """
     mode = normalize_mode(mode)
     forced = None if mode == AUTO else codec_for(mode)
     try:
         head = ppml_gcm.read_exact(source, 0, min(file_size, HEAD_SIZE))
+    except (UnknownFormatError, IntegrityError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+    refuse_ciphertext_as_plaintext(head, name, mode)
+    try:
         if forced is not None and forced.reads_head and (not forced.detectable or forced.detect(head)):
             return forced.probe(source, file_size, name, head)
         if forced is None:
@@ -132,6 +159,7 @@ __all__ = [
     "COMMON",
     "DEFAULT_COMPAT",
     "DEFAULT_WRITE_MODE",
+    "HEAD_SIZE",
     "KEY_BESIDE",
     "KEY_IN_FOOTER",
     "KEY_IN_HEADER",
@@ -159,6 +187,7 @@ __all__ = [
     "open_sample",
     "ppml_gcm",
     "probe",
+    "refuse_ciphertext_as_plaintext",
     "register",
     "write_codec",
 ]

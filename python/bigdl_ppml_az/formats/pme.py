@@ -35,8 +35,13 @@ class PmeCodec(Codec):
         )
 
     def detect(self, head: bytes) -> bool:
-        """An encrypted-footer PME file; both modes look alike (the algorithm is in the footer)."""
-        return head.startswith(ENCRYPTED_FOOTER_MAGIC)
+        """An encrypted-footer PME file; both modes look alike (the algorithm is in the footer).
+
+        ``PARE`` alone is also how a text line may start (``PARENT_ID,...``): the bytes after it must be binary
+        (a module length or a Thrift page header, both with control bytes), so plaintext read as such passes."""
+        return head.startswith(ENCRYPTED_FOOTER_MAGIC) and (
+            len(head) <= len(ENCRYPTED_FOOTER_MAGIC) or _binary(head[len(ENCRYPTED_FOOTER_MAGIC) : 64])
+        )
 
     def probe(self, source: BinaryIO | None, size: int, name: str, head: bytes | None = None) -> ObjectInfo:
         return ObjectInfo(self.name, size, b"", None)
@@ -62,6 +67,11 @@ class PmeCodec(Codec):
         if len(region) != footer + 8:
             raise IntegrityError("Parquet file is shorter than its listed size (truncated?)")
         return hashlib.sha256(region).digest()
+
+
+def _binary(data: bytes) -> bool:
+    """Control bytes other than tab, newline, carriage return and form feed: not text."""
+    return any(b < 0x20 and b not in (0x09, 0x0A, 0x0C, 0x0D) for b in data)
 
 
 AES_GCM_V1 = register(PmeCodec("aes_gcm_v1", "AES_GCM_V1"))

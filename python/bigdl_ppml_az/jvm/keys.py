@@ -14,7 +14,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigError, PpmlError, with_source
-from ..formats import KEY_BESIDE, DataKey, ObjectInfo, all_codecs, detect, ppml_gcm, probe
+from ..formats import (
+    KEY_BESIDE,
+    PLAIN,
+    DataKey,
+    ObjectInfo,
+    all_codecs,
+    detect,
+    ppml_gcm,
+    probe,
+    refuse_ciphertext_as_plaintext,
+)
 from ..formats import common as formats_common
 from ..formats import native as formats_native
 from ..formats.codec import HEAD_SIZE
@@ -184,7 +194,11 @@ def _guard(spark: Any, encrypted: list[str]) -> None:
 
 
 def prepare_read(
-    spark: Any, paths: str | Iterable[str], options: Mapping[str, str], extensions: Iterable[str] = ()
+    spark: Any,
+    paths: str | Iterable[str],
+    options: Mapping[str, str],
+    extensions: Iterable[str] = (),
+    content_format: str | None = None,
 ) -> list[str]:
     """Make Spark's own readers decrypt every encrypted file under ``paths``; return those files.
 
@@ -192,7 +206,9 @@ def prepare_read(
     once per distinct key on the driver and registered for the codec, and its extension is claimed by a
     header-detecting codec when none of ours owns it (``people.csv``: ``.csv``). Files in no encrypted format
     are left to be read as plaintext, except those ending in our extensions or in ``extensions``, which must
-    be encrypted. Raises (naming the file) when an encrypted file would still reach Spark undecrypted.
+    be encrypted. Raises (naming the file) when an encrypted file would still reach Spark undecrypted, and, with
+    ``content_format`` (the read's: csv, json, text...), for a file encrypted inside a format the read cannot
+    decrypt (PME Parquet in a text read: Spark would return its ciphertext as lines).
     """
     wanted = EXTENSIONS + tuple(extensions)
     path_list = [paths] if isinstance(paths, str) else list(paths)
@@ -211,6 +227,12 @@ def prepare_read(
         with fs.open_read(name) as handle:
             head = ppml_gcm.read_exact(handle, 0, min(status.size, HEAD_SIZE))  # bounded: what detect() needs
             codec = detect(head)
+            formats_held = codec.content_formats if codec is not None else None  # None: any content
+            if formats_held is not None and content_format and content_format not in formats_held:
+                refuse_ciphertext_as_plaintext(
+                    head, name, PLAIN, action=f"a {content_format} read would return its ciphertext as rows",
+                    advice=f"read it with format {' or '.join(formats_held)} and its crypto mode",
+                )
             if (codec is None or not codec.wraps_bytes) and not name.endswith(wanted):
                 if codec is not None and status.table is not None:  # a PME file of a table: checked here
                     check_file(fs, status, codec.probe(None, status.size, name), handle, settings)

@@ -31,10 +31,12 @@ def native_tables(
     else:
         locations = [table_location(path, table, fmt, {**extra, **kms}) for table in TABLE_NAMES]
         plain_ext = f".{fmt}"
-        prepared = prepare_read(spark, locations, kms, extensions=(plain_ext,))
+        prepared = prepare_read(spark, locations, kms, extensions=(plain_ext,), content_format="csv")
         if any(not name.endswith(EXTENSIONS) for name in prepared):
             claim_extension(spark, plain_ext)
-    return Tables(**{t: read_table(spark, path, t, fmt, PLAIN, None, extra) for t in TABLE_NAMES})
+    # Spark's readers decrypt (codec or PME) here: the plaintext read must not refuse the encrypted files
+    read = {t: read_table(spark, path, t, fmt, PLAIN, None, extra, decrypted_by_jvm=True) for t in TABLE_NAMES}
+    return Tables(**read)
 
 
 def write_pme_tables(

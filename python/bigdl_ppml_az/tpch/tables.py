@@ -68,13 +68,16 @@ def read_table(
     crypto_mode: str | None = None,
     kms: Mapping[str, str] | None = None,
     options: Mapping[str, str] | None = None,
+    *,
+    decrypted_by_jvm: bool = False,
 ) -> Any:
     """One TPC-H table with the spec's column names and types.
 
     ``crypto_mode`` ``plain_text`` uses Spark's own CSV/Parquet readers; any other mode (``auto``,
     ``ppml-gcm``, BigDL's ``aes/cbc/pkcs5padding``...) reads through the ``ppml-enc`` data source with the
     KMS options in ``kms`` (e.g. ``{"kms": "local", "primaryKeyPath": ...}``) and an explicit schema.
-    Left out, it is ``auto`` when ``kms`` is given and ``plain_text`` otherwise.
+    Left out, it is ``auto`` when ``kms`` is given and ``plain_text`` otherwise (``ppml-az tpch run`` without
+    ``--input-crypto-mode`` does the same). A ``plain_text`` read refuses, naming it, a file that is encrypted.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown TPC-H input format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -83,6 +86,10 @@ def read_table(
     location = table_location(path, table, fmt, {**extra, **dict(kms or {})})
     names = [name for name, _ in COLUMNS[table]]
     if not encrypted(mode):
+        from ..datasource.planning import refuse_encrypted_files
+
+        if not decrypted_by_jvm:  # (native reads: the JVM shim's codec or PME decrypts inside Spark's readers)
+            refuse_encrypted_files([location], extra, mode)  # Spark's readers would return ciphertext as rows
         if fmt == "parquet":
             df = spark.read.options(**extra).parquet(location)
         else:
