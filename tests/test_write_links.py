@@ -138,7 +138,11 @@ def test_success_link_is_replaced_not_followed(spark: Any, key: Path, tmp_path: 
     save(spark, key, out, ROWS)
     (out / "_SUCCESS").unlink()
     (out / "_SUCCESS").symlink_to(victim)
-    save(spark, key, out, ROWS, mode="append")
+    # an append must not adopt the table's files without their manifest (tests/test_table_integrity.py) ...
+    with pytest.raises(Exception, match="no table manifest that verifies"):
+        save(spark, key, out, ROWS, mode="append")
+    assert snapshot(victim_dir) == before
+    save(spark, key, out, ROWS, mode="overwrite")  # ... an overwrite replaces the link, not its target
     success = out / "_SUCCESS"
     assert not success.is_symlink() and success.is_file() and success.read_bytes().startswith(b"{")
     assert snapshot(victim_dir) == before
