@@ -333,7 +333,7 @@ def test_oversized_and_irregular_head_files_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.json"
     with big.open("wb") as handle:
         handle.truncate(MAX_HEAD_FILE + 1)  # sparse: nothing is written
-    with pytest.raises(StorageError, match=f"{MAX_HEAD_FILE + 1} bytes, over the 16 MiB limit"):
+    with pytest.raises(StorageError, match=f"{MAX_HEAD_FILE + 1} bytes, larger than the {MAX_HEAD_FILE}-byte limit"):
         LocalHeadStore(big).get(table_id())
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)

@@ -8,6 +8,7 @@ promptly with one :class:`~.errors.PpmlError` line naming the file. No Spark imp
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -26,18 +27,27 @@ class InsecurePermissionsWarning(UserWarning):
 
 
 def read_regular(
-    path: str | os.PathLike[str], limit: int, what: str, error: type[PpmlError] = KeyFileError
+    path: str | os.PathLike[str], limit: int, what: str, error: type[PpmlError] = KeyFileError,
+    *, follow_links: bool = True,
 ) -> bytes:
     """The bytes of a *regular* local file of at most ``limit`` bytes; anything else is ``error`` naming it.
 
     Opened with ``O_NONBLOCK`` so a FIFO cannot block the open, then checked with ``fstat`` on the open handle
     (no race between check and read); devices, FIFOs, sockets and directories are refused before any read.
+    ``follow_links=False``: a symbolic link is refused too (files whose place is the point, like a head store).
     """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_links:
+            raise error(
+                f"{path}: {what} is a symbolic link; refused (it could point anywhere): give the real path"
+            ) from None
         raise error(f"{path}: cannot open {what} ({exc.strerror or type(exc).__name__})") from None
     try:
         info = os.fstat(fd)

@@ -14,17 +14,15 @@ tables can roll it back too. Layout: ``{"tables": {"<table id>": {"version": n, 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ...errors import ConfigError, IntegrityError, StorageError
-from ...safeio import loads_bounded, read_capped
+from ...safeio import loads_bounded, read_regular
 from . import TableHead, check_advance, check_table_id, option
 
 MAX_HEAD_FILE = 16 << 20
@@ -95,39 +93,9 @@ class LocalHeadStore:
 
     def _read_bytes(self) -> bytes | None:
         """The file's bytes, or None when it does not exist; never follows a symbolic link, never blocks."""
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            fd = os.open(self.path, flags)
-        except FileNotFoundError:
+        if not os.path.lexists(self.path):
             return None
-        except OSError as exc:
-            raise self._open_error(exc) from None
-        try:
-            self._check_opened(os.fstat(fd))  # on the open descriptor: no race between check and read
-            with os.fdopen(fd, "rb") as handle:
-                fd = -1
-                return read_capped(handle, MAX_HEAD_FILE, f"{self.path}: {_WHAT}", StorageError)
-        except OSError as exc:
-            raise StorageError(f"{self.path}: cannot read {_WHAT} ({exc.strerror or type(exc).__name__})") from None
-        finally:
-            if fd >= 0:
-                os.close(fd)
-
-    def _check_opened(self, info: os.stat_result) -> None:
-        if not stat.S_ISREG(info.st_mode):
-            raise StorageError(f"{self.path}: {_WHAT} is not a regular file; give the path of a file")
-        if info.st_size > MAX_HEAD_FILE:
-            raise StorageError(
-                f"{self.path}: {_WHAT} is {info.st_size} bytes, over the {MAX_HEAD_FILE >> 20} MiB limit; "
-                "not a file ppml-az wrote"
-            )
-
-    def _open_error(self, exc: OSError) -> StorageError:
-        if exc.errno == errno.ELOOP:
-            return StorageError(
-                f"{self.path}: {_WHAT} is a symbolic link; refused (it could point anywhere): give the real path"
-            )
-        return StorageError(f"{self.path}: cannot open {_WHAT} ({exc.strerror or type(exc).__name__})")
+        return read_regular(self.path, MAX_HEAD_FILE, _WHAT, StorageError, follow_links=False)
 
     # ---- writing ----------------------------------------------------------------------------------------------
     @contextlib.contextmanager
