@@ -101,14 +101,6 @@ class Manifest:
         body["mac"] = self.table.mac.hex()
         return _canonical(body)
 
-    def entry(self, name: str) -> FileEntry | None:
-        if self.table is None:
-            return None
-        for item in self.table.entries:
-            if item.name == name:
-                return item
-        return None
-
     @classmethod
     def parse(cls, data: bytes, where: str) -> Manifest | None:
         """``None`` for an empty or foreign ``_SUCCESS``; IntegrityError for a damaged manifest of ours.
@@ -188,14 +180,20 @@ def _names(values: list[object]) -> bool:
     )
 
 
-def read_manifest(fs: FileSystem, directory: str) -> Manifest | None:
-    """The directory's manifest, if it has one of ours."""
-    path = fs.join(directory, SUCCESS)
+def manifest_bytes(fs: FileSystem, path: str) -> bytes | None:
+    """The bytes of the ``_SUCCESS`` file at ``path`` (None when there is none), read only up to a bound."""
     if not fs.exists(path):
         return None
     if fs.size(path) > MAX_MANIFEST_BYTES:
         raise IntegrityError(f"{path}: commit manifest larger than {MAX_MANIFEST_BYTES} bytes")
-    return Manifest.parse(fs.read_bytes(path), path)
+    return fs.read_bytes(path)
+
+
+def read_manifest(fs: FileSystem, directory: str) -> Manifest | None:
+    """The directory's manifest, if it has one of ours."""
+    path = fs.join(directory, SUCCESS)
+    data = manifest_bytes(fs, path)
+    return None if data is None else Manifest.parse(data, path)
 
 
 def write_manifest(fs: FileSystem, directory: str, manifest: Manifest, temp_dir: str) -> None:

@@ -46,6 +46,7 @@ from ..storage.manifest import (
     FileEntry,
     Manifest,
     governing_manifest,
+    manifest_bytes,
     read_manifest,
     relative_name,
     write_manifest,
@@ -225,7 +226,7 @@ def seal_table(
     success = fs.join(root, SUCCESS)
     _refuse_partition(fs, root, "seal")
     existing, unverified = _existing(fs, root, settings, replace_unverified)
-    before = _manifest_bytes(fs, success)
+    before = manifest_bytes(fs, success)
     # a commit record says which files are committed; a manifest that does not verify cannot: take them all
     statuses = fs.list_files(root) if unverified else expand_paths([root], options)
     if not statuses:
@@ -251,7 +252,7 @@ def seal_table(
         entries.append(FileEntry(_name(root, status.path), size, commitment))
         modes.add(_mode_label(info))
         _report(progress, done, len(statuses))
-    if _manifest_bytes(fs, success) != before:
+    if manifest_bytes(fs, success) != before:
         raise IntegrityError(f"{success}: changed while the table was sealed (another job wrote it); run seal again")
     replaced = list(existing.replaced) if existing is not None and existing.table is None else []
     material, wrapped = generate_data_key(build_kms(settings))  # the MAC key: fresh, wrapped for this manifest
@@ -332,10 +333,6 @@ def _existing(
         f"{root}: already sealed, version {existing.table.version} (table {existing.table.table_id}); check it with "
         f"ppml-az table verify {root}"
     )
-
-
-def _manifest_bytes(fs: FileSystem, success: str) -> bytes | None:
-    return fs.read_bytes(success) if fs.exists(success) else None
 
 
 def _name(root: str, path: str) -> str:

@@ -33,7 +33,7 @@ from ..errors import IntegrityError, PpmlError, WrongKeyError, with_source
 from ..formats import ObjectInfo
 from ..kms import KmsSettings, WrappedKey, build_kms, unwrap_cached
 from ..storage import FileStatus, FileSystem
-from ..storage.manifest import MAX_MANIFEST_BYTES, SUCCESS, FileEntry, Manifest, TableRef, TableState
+from ..storage.manifest import SUCCESS, FileEntry, Manifest, TableRef, TableState, manifest_bytes
 
 MAC_INFO = b"ppml-az table manifest v1"
 
@@ -121,7 +121,9 @@ class _Verified:
         if hit is not None:
             return hit
         path = fs.join(ref.root, SUCCESS)
-        data = read_manifest_bytes(fs, path)
+        data = manifest_bytes(fs, path)
+        if data is None:
+            raise IntegrityError(f"{path}: table manifest vanished while this read ran; run the query again")
         if hashlib.sha256(data).hexdigest() != ref.manifest_sha256:
             raise IntegrityError(
                 f"{path}: the table manifest changed while this read ran (planned from version {ref.version}); "
@@ -140,12 +142,6 @@ class _Verified:
 
 
 VERIFIED = _Verified()
-
-
-def read_manifest_bytes(fs: FileSystem, path: str) -> bytes:
-    if fs.size(path) > MAX_MANIFEST_BYTES:
-        raise IntegrityError(f"{path}: table manifest larger than {MAX_MANIFEST_BYTES} bytes")
-    return fs.read_bytes(path)
 
 
 def check_file(
