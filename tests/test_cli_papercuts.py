@@ -85,7 +85,10 @@ def test_cli_output_redirected_to_a_file_keeps_long_lines(tmp_path: Path) -> Non
     out = tmp_path / ("tpch-" + "x" * 120)
     done = _cli("tpch", "gen", "--sf", "0.001", "--out", out)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [f"generated TPC-H SF 0.001 (tbl) in {out}/<table>/"]
+    assert done.stdout.splitlines() == [
+        f"generating TPC-H SF 0.001 (tbl) with tpchgen-cli into {out}/<table>/ ...",  # before the wait (issue 21)
+        f"generated TPC-H SF 0.001 (tbl) in {out}/<table>/",
+    ]
 
 
 # ---------------------------------------------------------------------------------- demo step durations

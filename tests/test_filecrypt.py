@@ -179,8 +179,9 @@ def test_common_meta_with_another_key_is_not_overwritten(tmp_path: Path, kms: Lo
     out = tmp_path / "out"
     filecrypt.encrypt_path(str(plain), str(out / "x.csv"), kms, crypto_mode=COMMON, progress=False)
     meta = (out / ".meta").read_bytes()
-    with pytest.raises(OutputExistsError, match="holds a different data key"):
-        filecrypt.encrypt_path(str(plain), str(out / "y.csv"), kms, crypto_mode=COMMON, progress=False)
+    other = LocalKms.create(tmp_path / "other.key")  # same KMS: the directory's key is reused (test_cli_first_hour)
+    with pytest.raises(OutputExistsError, match="holds the data key of the files already in that directory"):
+        filecrypt.encrypt_path(str(plain), str(out / "y.csv"), other, crypto_mode=COMMON, progress=False)
     assert (out / ".meta").read_bytes() == meta and not (out / "y.csv").exists()
 
 

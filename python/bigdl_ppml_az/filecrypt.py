@@ -27,10 +27,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, TypeAlias
+from typing import BinaryIO, Protocol, TextIO, TypeAlias
 from urllib.parse import urlparse
 
 from . import formats
@@ -58,9 +58,10 @@ _CONTENT_TYPES = {
 }
 
 ProgressCallback: TypeAlias = Callable[[int], None]
-ProgressSpec: TypeAlias = bool | ProgressCallback | None
-"""``None``: a rich progress bar when stderr is a terminal; ``True``/``False``: always/never;
-a callable: called with the number of bytes just processed (from worker threads, serialised by a lock)."""
+ProgressSpec: TypeAlias = "bool | ProgressCallback | ProgressLines | None"
+"""``None``: a rich progress bar when stderr is a terminal; ``True``/``False``: always/never; a
+:class:`ProgressLines`: plain lines (for logs and pipes); a callable: called with the number of bytes just
+processed (from worker threads, serialised by a lock)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class FileResult:
     bytes_in: int
     bytes_out: int
     mode: str
+    kept: bool = False  # ``resume``: the existing output was verified complete and left as it was
 
 
 @dataclass
@@ -91,13 +93,31 @@ class RunResult:
     def bytes_out(self) -> int:
         return sum(f.bytes_out for f in self.files)
 
+    @property
+    def kept(self) -> int:
+        """Files a resumed run found complete (verified) and did not write again."""
+        return sum(f.kept for f in self.files)
+
     def summary(self) -> str:
         rate = self.bytes_in / self.seconds / 1e6 if self.seconds > 0 else 0.0
         key = f", primary key {self.key_id}" if self.key_id else ""
+        kept = f" ({self.kept} already done: verified and kept)" if self.kept else ""
         return (
-            f"{self.operation} {len(self.files)} file(s), {self.bytes_in / 1e6:.1f} MB in {self.seconds:.2f} s "
+            f"{self.operation} {len(self.files)} file(s){kept}, {self.bytes_in / 1e6:.1f} MB in {self.seconds:.2f} s "
             f"({rate:.1f} MB/s), mode {self.mode}{key}"
         )
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: how many files were complete (renamed into place, or verified and kept) by then.
+
+    A KeyboardInterrupt still, so code that stops on Ctrl-C keeps doing so; the CLI reads ``done``/``total`` to
+    say how far the run got and that ``--resume`` continues it (``hint``)."""
+
+    def __init__(self, operation: str, done: int, total: int) -> None:
+        super().__init__(f"{operation} interrupted ({done} of {total} files done)")
+        self.operation, self.done, self.total = operation, done, total
+        self.hint: str | None = None
 
 
 class _Writer(Protocol):
@@ -153,7 +173,7 @@ def _check_no_overlap(source: str, output: str) -> None:
 
 
 def _plan(source: str, output: str, options: Mapping[str, str] | None, force: bool) -> _Plan:
-    """Pair every input file with its output path; refuse existing outputs unless ``force``."""
+    """Pair every input file with its output path; refuse existing outputs unless ``force`` (or resuming)."""
     fs_in = filesystem_for(source, options)
     fs_out = filesystem_for(output, options)
     if not fs_in.exists(source):
@@ -169,8 +189,8 @@ def _plan(source: str, output: str, options: Mapping[str, str] | None, force: bo
                 raise OutputExistsError(f"{output}: exists and is a file; a directory input needs a directory output")
             if not force and fs_out.list_files(output):
                 raise OutputExistsError(
-                    f"{output}: output directory is not empty; choose a new directory or pass --force "
-                    "(force=True) to replace files of the same name"
+                    f"{output}: output directory is not empty; choose a new directory, pass --resume (resume=True) "
+                    "to continue an interrupted run into it, or --force (force=True) to replace files of the same name"
                 )
         for status in statuses:
             relative = _relative(status.path, source)
@@ -331,8 +351,95 @@ def _storage_error(exc: OSError, fallback: str) -> StorageError:
     return StorageError(f"{where}: {exc.strerror or exc}")
 
 
+def _size(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"  # pragma: no cover
+
+
+QUIET_BELOW = 64 << 20  # ProgressLines stays silent for a single file smaller than this
+
+
+class ProgressLines:
+    """Plain progress lines for a log file or a pipe, where a live progress bar shows nothing.
+
+    ``encrypting: 40/208 files, 1.2 GB of 5.0 GB, 12 s``: a line each time another twentieth of the files is done
+    (every file when there are at most 20), at most ``every_seconds`` apart while bytes move (one large file
+    still reports), and one at the end. Each line is flushed at once, so ``ppml-az encrypt ... | tee log`` shows
+    it as it happens. A run of one file under 64 MiB prints nothing (its summary says it all). Thread-safe: the
+    run's worker threads report bytes through it.
+    """
+
+    def __init__(self, stream: TextIO | None = None, every_seconds: float = 5.0, steps: int = 20,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.stream, self.every_seconds, self.steps, self.clock = stream, every_seconds, steps, clock
+        self._lock = threading.Lock()
+        self.description, self.files, self.total = "", 0, 0
+        self.done = self.kept = self.bytes = 0
+        self._started = self._last = 0.0
+        self._step = 0
+        self.quiet = False
+
+    def start(self, description: str, files: int, total_bytes: int) -> None:
+        with self._lock:
+            self.description, self.files, self.total = description, files, total_bytes
+            self.done = self.kept = self.bytes = self._step = 0
+            self._started = self._last = self.clock()
+            self.quiet = files <= 1 and total_bytes < QUIET_BELOW  # one small file: its summary line is enough
+        self._line(f"{description}: {files} file(s), {_size(total_bytes)}")
+
+    def __call__(self, count: int) -> None:
+        with self._lock:
+            self.bytes += count
+            due = self.clock() - self._last >= self.every_seconds
+        if due:
+            self._status()
+
+    def file_done(self, result: FileResult) -> None:
+        with self._lock:
+            self.done += 1
+            self.kept += result.kept
+            step = self.done * self.steps // max(1, self.files)
+            due = step > self._step or self.done == self.files
+            self._step = max(step, self._step)
+        if due:
+            self._status()
+
+    def _status(self) -> None:
+        with self._lock:
+            now = self._last = self.clock()
+            kept = f" ({self.kept} already done, verified)" if self.kept else ""
+            text = (
+                f"{self.description}: {self.done}/{self.files} files{kept}, {_size(self.bytes)} of "
+                f"{_size(self.total)}, {now - self._started:.0f} s"
+            )
+        self._line(text)
+
+    def _line(self, text: str) -> None:
+        if self.quiet:
+            return
+        stream = self.stream or sys.stdout
+        with self._lock:
+            stream.write(text + "\n")
+            stream.flush()
+
+
+@dataclass
+class _Report:
+    """What jobs and the run loop report to: bytes (from worker threads) and finished files."""
+
+    advance: ProgressCallback
+    file_done: Callable[[FileResult], None]
+
+
 @contextmanager
-def _reporter(progress: ProgressSpec, total: int, description: str) -> Iterator[ProgressCallback]:
+def _reporter(progress: ProgressSpec, files: int, total: int, description: str) -> Iterator[_Report]:
+    if isinstance(progress, ProgressLines):
+        progress.start(description, files, total)
+        yield _Report(progress, progress.file_done)
+        return
     if callable(progress):
         lock = threading.Lock()
         callback = progress
@@ -341,11 +448,11 @@ def _reporter(progress: ProgressSpec, total: int, description: str) -> Iterator[
             with lock:
                 callback(count)
 
-        yield advance
+        yield _Report(advance, lambda result: None)
         return
     show = sys.stderr.isatty() if progress is None else bool(progress)
     if not show:
-        yield lambda count: None
+        yield _Report(lambda count: None, lambda result: None)
         return
     from rich.console import Console
     from rich.progress import (
@@ -366,31 +473,50 @@ def _reporter(progress: ProgressSpec, total: int, description: str) -> Iterator[
     )
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda count: bar.advance(task, count)
+        yield _Report(lambda count: bar.advance(task, count), lambda result: None)
 
 
 Job: TypeAlias = Callable[[ProgressCallback, threading.Event], FileResult]
 
 
 def _run(
-    jobs: list[Job], workers: int | None, progress: ProgressSpec, total: int, description: str
+    jobs: list[Job], workers: int | None, progress: ProgressSpec, total: int, description: str, operation: str = ""
 ) -> list[FileResult]:
-    """Run per-file jobs in a thread pool; on the first failure stop the others and raise it."""
+    """Run per-file jobs in a thread pool; on the first failure stop the others and raise it. Ctrl-C stops every
+    file at its next chunk (temporary outputs removed) and raises :class:`Interrupted` with the count done."""
     workers = max(1, min(len(jobs), workers or default_jobs()))
     stop = threading.Event()
-    with _reporter(progress, total, description) as advance:
+    operation = operation or description
+    with _reporter(progress, len(jobs), total, description) as report:
         if workers == 1:
-            return [job(advance, stop) for job in jobs]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ppml-az") as pool:
-            futures: list[Future[FileResult]] = [pool.submit(job, advance, stop) for job in jobs]
+            results: list[FileResult] = []
             try:
-                wait(futures, return_when=FIRST_EXCEPTION)
+                for job in jobs:
+                    results.append(job(report.advance, stop))
+                    report.file_done(results[-1])
+            except KeyboardInterrupt:
+                raise Interrupted(operation, len(results), len(jobs)) from None
+            return results
+        failed: Future[FileResult] | None = None
+        interrupted = False
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ppml-az") as pool:
+            futures: list[Future[FileResult]] = [pool.submit(job, report.advance, stop) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    if future.exception() is not None:
+                        failed = future
+                        break
+                    report.file_done(future.result())
+            except KeyboardInterrupt:
+                interrupted = True
             finally:  # on a failure or Ctrl-C, the other files stop at their next chunk
-                failed = next((f for f in futures if f.done() and not f.cancelled() and f.exception()), None)
                 if failed is not None or not all(f.done() for f in futures):
                     stop.set()
                     for future in futures:
                         future.cancel()
+        if interrupted:
+            done = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None)
+            raise Interrupted(operation, done, len(jobs)) from None
         if failed is not None:
             error = failed.exception()
             assert error is not None
@@ -419,12 +545,17 @@ def encrypt_path(
     progress: ProgressSpec = None,
     options: Mapping[str, str] | None = None,
     allow_encrypted_input: bool = False,
+    resume: bool = False,
 ) -> RunResult:
     """Encrypt a file or a directory tree into ``output`` (mirrored tree) with ``ppml-gcm`` or BigDL common.
 
     ``data_key_file`` (a BigDL data key file: Base64 of the wrapped key) reuses that data key, as BigDL did;
-    otherwise one fresh data key is generated and wrapped for the run. Input that is encrypted already is
-    refused (decrypting the output would give back ciphertext) unless ``allow_encrypted_input``.
+    otherwise one fresh data key is generated and wrapped for the run. BigDL common output goes into
+    directories with one ``.meta`` each: a ``.meta`` already there (another single-file encrypt into the same
+    directory, or an interrupted run) gives the run its data key when the KMS unwraps it, so every file of the
+    directory matches it. Input that is encrypted already is refused (decrypting the output would give back
+    ciphertext) unless ``allow_encrypted_input``. ``resume`` continues an interrupted run: see
+    :func:`_verified_encryption`.
     """
     codec = formats.write_codec(crypto_mode, DEFAULT_WRITE_MODE)
     mode = codec.name
@@ -434,14 +565,21 @@ def encrypt_path(
         raise ConfigError(
             f"segment size {segment_size} is outside [{ppml_gcm.MIN_SEGMENT_SIZE}, {ppml_gcm.MAX_SEGMENT_SIZE}] bytes"
         )
+    if force and resume:
+        raise ConfigError("--force and --resume exclude each other: --force rewrites every file, --resume keeps "
+                          "the verified ones")  # fmt: skip
     started = time.perf_counter()
-    plan = _plan(source, output, options, force)
+    plan = _plan(source, output, options, force or resume)
     if not allow_encrypted_input:
         _refuse_encrypted_input(plan, jobs)
-    material, wrapped = _data_key_for_encryption(kms, codec, data_key_file)
+    existing = None if force or data_key_file or not codec.directory_meta else _meta_data_key(plan, kms, codec)
+    material, wrapped = existing or _data_key_for_encryption(kms, codec, data_key_file)
     key = DataKey(material)
+    check = _OutputCheck(plan, codec, kms, wrapped, segment_size) if resume else None
     with _staging(plan.fs_out, plan.root, "encrypt", _default_file_mode()) as staging:
-        return _encrypt_planned(plan, codec, key, wrapped, segment_size, force, jobs, progress, staging, started)
+        return _encrypt_planned(
+            plan, codec, key, wrapped, segment_size, force, jobs, progress, staging, started, check
+        )
 
 
 def _refuse_encrypted_input(plan: _Plan, jobs: int | None) -> None:
@@ -492,6 +630,7 @@ def _encrypt_planned(
     progress: ProgressSpec,
     staging: _Staging,
     started: float,
+    check: _OutputCheck | None = None,
 ) -> RunResult:
     mode = codec.name
     if codec.directory_meta:  # BigDL readers look for .meta next to the part files
@@ -508,10 +647,10 @@ def _encrypt_planned(
         )
 
     jobs_list: list[Job] = [
-        _encrypt_job(plan, status, out, make_writer, mode, staging) for status, out in plan.pairs
+        _encrypt_job(plan, status, out, make_writer, mode, staging, check) for status, out in plan.pairs
     ]
     total = sum(status.size for status, _ in plan.pairs)
-    files = _run(jobs_list, jobs, progress, total, "encrypting")
+    files = _run(jobs_list, jobs, progress, total, "encrypting", "encrypt")
     return RunResult("encrypted", mode, files, time.perf_counter() - started, wrapped.key_id)
 
 
@@ -539,21 +678,68 @@ def _data_key(kms: KeyManagementService, codec: Codec, data_key_file: str | None
     return material, wrapped
 
 
+def _read_meta(fs: FileSystem, meta: str) -> str | None:
+    """The encrypted data key string of an existing ``.meta`` (None: unreadable or not BigDL's format)."""
+    try:
+        with fs.open_read(meta) as handle:
+            return bigdl.read_meta(read_capped(handle, MAX_META_FILE, meta, KeyFileError))
+    except (PpmlError, OSError):
+        return None
+
+
+def _meta_data_key(plan: _Plan, kms: KeyManagementService, codec: Codec) -> tuple[bytes, WrappedKey] | None:
+    """The data key of the ``.meta`` files already in the output directories, when there are any.
+
+    BigDL readers take a directory's key from its one ``.meta``, so a second single-file encrypt into the same
+    directory (or a resumed run) must use that key, not a fresh one. A ``.meta`` the KMS cannot unwrap, or two
+    that disagree, end the run before anything is written, saying what to do."""
+    fs = plan.fs_out
+    found: dict[str, str] = {}
+    for directory in plan.output_dirs():
+        meta = _join_parent(fs, directory, bigdl.META_FILE)
+        if fs.exists(meta):
+            current = _read_meta(fs, meta)
+            if current is None:
+                raise OutputExistsError(
+                    f"{meta}: exists but is not a BigDL .meta file; remove it, use another output directory or "
+                    "pass --force to replace it"
+                )
+            found[meta] = current
+    if not found:
+        return None
+    if len(set(found.values())) > 1:
+        raise OutputExistsError(
+            f"{', '.join(sorted(found))}: hold different data keys; encrypt into one directory at a time or pass "
+            "--force to replace them"
+        )
+    meta, text = next(iter(found.items()))
+    try:
+        wrapped = WrappedKey(kms.kms_type, kms.key_id, BIGDL_WRAP_ALGORITHM, base64.b64decode(text, validate=True))
+        material = unwrap_cached(kms, wrapped)
+    except (PpmlError, ValueError):
+        raise OutputExistsError(
+            f"{meta}: holds the data key of the files already in that directory, and the configured primary key "
+            "cannot unwrap it; encrypt with the primary key that wrote them, into another directory, or pass "
+            "--force to replace .meta (the files already there then no longer match it)"
+        ) from None
+    if codec.key_size is not None and len(material) != codec.key_size:
+        raise KeyFileError(
+            f"{meta}: its data key unwraps to {len(material)} bytes; {codec.name} needs {codec.key_size}"
+        )
+    codec.check_wrapped_key(wrapped.ciphertext, wrapped.key_id)
+    return material, wrapped
+
+
 def _write_meta_files(plan: _Plan, encrypted_key: str, force: bool, staging: _Staging | None = None) -> None:
     """BigDL's ``.meta`` in every output directory that receives files; a different existing key is refused."""
     fs = plan.fs_out
     targets = [_join_parent(fs, directory, bigdl.META_FILE) for directory in plan.output_dirs()]
     for meta in targets:
-        if fs.exists(meta) and not force:
-            try:
-                with fs.open_read(meta) as handle:
-                    current = bigdl.read_meta(read_capped(handle, MAX_META_FILE, meta, KeyFileError))
-            except PpmlError:
-                current = None
-            if current != encrypted_key:
-                raise OutputExistsError(
-                    f"{meta}: holds a different data key; use another output directory or pass --force"
-                )
+        if fs.exists(meta) and not force and _read_meta(fs, meta) != encrypted_key:
+            raise OutputExistsError(
+                f"{meta}: holds a different data key (that of the files already there); use another output "
+                "directory, or pass --force to replace it"
+            )
     for meta in targets:
         with _atomic_output(fs, meta, staging) as handle:
             bigdl.write_meta(handle, encrypted_key)
@@ -566,8 +752,14 @@ def _encrypt_job(
     make_writer: Callable[[BinaryIO, FileStatus], _Writer],
     mode: str,
     staging: _Staging,
+    check: _OutputCheck | None = None,
 ) -> Job:
     def job(advance: ProgressCallback, stop: threading.Event) -> FileResult:
+        if check is not None:
+            kept = check.encrypted(status, out, stop)
+            if kept is not None:
+                advance(status.size)
+                return kept
         try:
             with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out, staging) as sink:
                 writer = make_writer(sink, status)
@@ -687,16 +879,21 @@ def decrypt_path(
     progress: ProgressSpec = None,
     options: Mapping[str, str] | None = None,
     file_mode: int = PLAINTEXT_FILE_MODE,
+    resume: bool = False,
 ) -> RunResult:
     """Decrypt a file or tree into ``output``; the format of each file is detected from its header.
 
     ``data_key_plaintext`` (a BigDL data key string) bypasses the KMS; ``data_key_file`` supplies the key of
     headerless ``nativeaescbc`` data; ``crypto_mode`` forces a layout; ``verify=False`` skips BigDL's HMAC.
-    Plaintext files are written with ``file_mode`` (0600 by default: owner only; local outputs).
+    Plaintext files are written with ``file_mode`` (0600 by default: owner only; local outputs). ``resume``
+    continues an interrupted run, keeping outputs equal to what their input decrypts to (:class:`_OutputCheck`).
     """
+    if force and resume:
+        raise ConfigError("--force and --resume exclude each other: --force rewrites every file, --resume keeps "
+                          "the verified ones")  # fmt: skip
     mode = formats.normalize_mode(crypto_mode)
     started = time.perf_counter()
-    plan = _plan(source, output, options, force)
+    plan = _plan(source, output, options, force or resume)
     if mode != AUTO and not _file_by_file(formats.codec_for(mode)):
         usable = [c.name for c in formats.all_codecs() if _file_by_file(c)]
         for status, _ in plan.pairs:  # an encrypted input is named with what it is (plain_text: BigDL's habit)
@@ -706,6 +903,7 @@ def decrypt_path(
             f"{usable[-1]}"
         )
     resolver = _KeyResolver(kms, data_key_plaintext, data_key_file)
+    check = _OutputCheck(plan, file_mode=file_mode) if resume else None
     jobs_list: list[Callable[[_Staging], Job]] = []
     modes: set[str] = set()
     meta_dirs: set[str] = set()
@@ -715,16 +913,16 @@ def decrypt_path(
     for status, out in plan.pairs:
         info = _probe(plan.fs_in, status, mode)
         if derived_names:
-            out = _plaintext_output(plan.fs_out, out, info.mode, outputs, force)
+            out = _plaintext_output(plan.fs_out, out, info.mode, outputs, force or resume)
         key = resolver.key_for(info, status.path)
         modes.add(info.mode)
         if info.codec.directory_meta:
             meta_dirs.add(_parent(status.path))
-        jobs_list.append(_decrypt_job(plan, status, out, info, key, verify))
+        jobs_list.append(_decrypt_job(plan, status, out, info, key, verify, check))
     notes = _decrypt_notes(plan.fs_in, modes, meta_dirs, verify)
     total = sum(status.size for status, _ in plan.pairs)
     with _staging(plan.fs_out, plan.root, "decrypt", file_mode) as staging:
-        files = _run([job(staging) for job in jobs_list], jobs, progress, total, "decrypting")
+        files = _run([job(staging) for job in jobs_list], jobs, progress, total, "decrypting", "decrypt")
     key_id = _configured_key_id(kms) if kms is not None and data_key_plaintext is None else None
     return RunResult("decrypted", "+".join(sorted(modes)), files, time.perf_counter() - started, key_id, notes)
 
@@ -778,15 +976,22 @@ def _decrypt_notes(fs: FileSystem, modes: set[str], meta_dirs: set[str], verify:
 
 
 def _decrypt_job(
-    plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool
-) -> Callable[[_Staging], Job]:
-    return lambda staging: _decrypt_staged(plan, status, out, info, key, verify, staging)
+    plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool,
+    check: _OutputCheck | None = None,
+) -> Callable[[_Staging], Job]:  # fmt: skip
+    return lambda staging: _decrypt_staged(plan, status, out, info, key, verify, staging, check)
 
 
 def _decrypt_staged(
-    plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool, staging: _Staging
-) -> Job:
+    plan: _Plan, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool, staging: _Staging,
+    check: _OutputCheck | None = None,
+) -> Job:  # fmt: skip
     def job(advance: ProgressCallback, stop: threading.Event) -> FileResult:
+        if check is not None:
+            kept = check.decrypted(status, out, info, key, verify, stop)
+            if kept is not None:
+                advance(status.size)
+                return kept
         written = reported = 0
         try:
             with _open_input(plan.fs_in, status.path) as src, _atomic_output(plan.fs_out, out, staging) as sink:
@@ -805,6 +1010,112 @@ def _decrypt_staged(
         return FileResult(status.path, out, status.size, written, info.mode)
 
     return job
+
+
+# ---------------------------------------------------------------------------------------------- resuming
+
+
+class _OutputCheck:
+    """``resume``: is an existing output complete, and exactly what this run would write for this input?
+
+    An encrypted output is kept only when all of these hold:
+
+    * its header is the run's format (and ppml-gcm segment size) and names the configured primary key, and
+      its data key unwraps under it (a file under another primary key fails here);
+    * for BigDL common, it carries the run's wrapped data key (the directory's ``.meta``), so ``.meta`` still
+      describes every file;
+    * it decrypts in full with every GCM tag or the HMAC checked (a truncated file fails its final tag or HMAC,
+      a modified one its tag);
+    * the plaintext equals the input byte for byte (a file encrypted under the same key from other data, say
+      copied from another tree, is not this input's encryption).
+
+    A plaintext output (decrypt) is kept only when its bytes equal what the input decrypts to now, the input
+    authenticated in full again. Not a size check or a completion record: a size passes a file whose bytes
+    changed, and a record beside the output is only as trustworthy as the directory holding it, which is the
+    thing in doubt after a crash. Reading both files costs what rewriting the output would, minus the write.
+    Anything else (missing, a link, unreadable, different) means the output is written again.
+    """
+
+    def __init__(
+        self,
+        plan: _Plan,
+        codec: Codec | None = None,
+        kms: KeyManagementService | None = None,
+        wrapped: WrappedKey | None = None,
+        segment_size: int | None = None,
+        file_mode: int | None = None,
+    ) -> None:
+        self.plan, self.codec, self.wrapped, self.segment_size, self.file_mode = (
+            plan, codec, wrapped, segment_size, file_mode
+        )  # fmt: skip
+        self.resolver = _KeyResolver(kms, None, None)
+
+    def _existing_size(self, out: str) -> int | None:
+        fs = self.plan.fs_out
+        try:
+            if isinstance(fs, LocalFileSystem):
+                local = _local_path(out)
+                if os.path.islink(local) or not os.path.isfile(local):
+                    return None  # a link is replaced by the rewrite, never followed
+                return os.path.getsize(local)
+            return fs.size(out) if fs.exists(out) and not fs.is_dir(out) else None
+        except (PpmlError, OSError):
+            return None
+
+    def encrypted(self, status: FileStatus, out: str, stop: threading.Event) -> FileResult | None:
+        size = self._existing_size(out)
+        codec = self.codec
+        if size is None or codec is None or self.wrapped is None:
+            return None
+        fs = self.plan.fs_out
+        try:
+            with fs.open_read(out) as handle:
+                info = formats.probe(handle, size, out, AUTO)
+            if info.mode != codec.name:
+                return None
+            if codec.has_segment_size and info.segment_size is not None and info.segment_size != self.segment_size:
+                return None
+            if codec.directory_meta and (info.key_ref is None or info.key_ref.wrapped_key != self.wrapped.ciphertext):
+                return None
+            key = self.resolver.key_for(info, out)
+            with fs.open_read(out) as handle, _open_input(self.plan.fs_in, status.path) as src:
+                reader = formats.open_reader(info, handle, key, verify=True, name=out)
+                if not _same_bytes(formats.iter_plaintext(reader, out), src, stop):
+                    return None
+        except (PpmlError, OSError, ValueError):
+            return None
+        return FileResult(status.path, out, status.size, size, info.mode, kept=True)
+
+    def decrypted(
+        self, status: FileStatus, out: str, info: ObjectInfo, key: DataKey, verify: bool, stop: threading.Event
+    ) -> FileResult | None:
+        size = self._existing_size(out)
+        if size is None:
+            return None
+        try:
+            with _open_input(self.plan.fs_in, status.path) as src, self.plan.fs_out.open_read(out) as existing:
+                reader = formats.open_reader(info, src, key, verify=verify, name=status.path)
+                if not _same_bytes(formats.iter_plaintext(reader, status.path), existing, stop):
+                    return None
+            if self.file_mode is not None and isinstance(self.plan.fs_out, LocalFileSystem):
+                os.chmod(_local_path(out), self.file_mode, follow_symlinks=False)
+        except OSError:
+            return None  # unreadable output: write it again (an unreadable input then fails with its own error)
+        return FileResult(status.path, out, status.size, size, info.mode, kept=True)
+
+
+def _same_bytes(chunks: Iterator[bytes], other: BinaryIO, stop: threading.Event) -> bool:
+    """Whether ``other`` holds exactly the concatenated ``chunks`` (no more, no less)."""
+    for chunk in chunks:
+        if stop.is_set():
+            raise _Cancelled
+        pos = 0
+        while pos < len(chunk):
+            got = other.read(len(chunk) - pos)
+            if not got or got != chunk[pos : pos + len(got)]:
+                return False
+            pos += len(got)
+    return not other.read(1)
 
 
 # ---------------------------------------------------------------------------------------------- inspection
@@ -866,6 +1177,8 @@ __all__ = [
     "PLAINTEXT_FILE_MODE",
     "STAGING_PREFIX",
     "FileResult",
+    "Interrupted",
+    "ProgressLines",
     "ProgressCallback",
     "ProgressSpec",
     "RunResult",

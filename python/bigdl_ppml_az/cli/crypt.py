@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="encrypt input that is encrypted already (refused by default: decrypting would give back ciphertext)",
     )
     _add_common_flags(enc)
-    enc.set_defaults(func=_encrypt)
+    enc.set_defaults(func=_encrypt, parser=enc)
 
     dec = subparsers.add_parser(
         "decrypt",
@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="file mode of the plaintext files written (default 600: readable by you only; e.g. 640)",
     )
     _add_common_flags(dec)
-    dec.set_defaults(func=_decrypt)
+    dec.set_defaults(func=_decrypt, parser=dec)
 
     ins = subparsers.add_parser(
         "inspect",
@@ -114,21 +114,66 @@ def storage_options(pairs: list[str]) -> Options:
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
     _add_conf_flag(parser)
-    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    replace = parser.add_mutually_exclusive_group()
+    replace.add_argument("--force", action="store_true", help="replace existing output files")
+    replace.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run into the same OUTPUT: keep each existing output that is complete and "
+        "verifies under the same key against its input, redo the rest",
+    )
     parser.add_argument("--jobs", type=int, metavar="N", help="files processed in parallel (default: cores)")
     parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="progress bar on stderr (default: only when stderr is a terminal)",
+        help="progress bar on stderr (default: plain lines on stdout when stdout is a file or a pipe, else a bar "
+        "when stderr is a terminal)",
     )
-    parser.add_argument("input", metavar="INPUT")
-    parser.add_argument("output", metavar="OUTPUT")
+    parser.add_argument("input", metavar="INPUT", nargs="?")
+    parser.add_argument("output", metavar="OUTPUT", nargs="?")
+    # BigDL PPML's EncryptFiles spelling of the two paths (hidden: the positionals are the documented form)
+    parser.add_argument("--inputPath", "--input-path", dest="input_flag", metavar="INPUT", help=argparse.SUPPRESS)
+    parser.add_argument("--outputPath", "--output-path", dest="output_flag", metavar="OUTPUT", help=argparse.SUPPRESS)
+
+
+def _paths(args: argparse.Namespace) -> tuple[str, str]:
+    """INPUT and OUTPUT, given positionally or with BigDL's ``--inputPath``/``--outputPath`` (usage errors, exit 2,
+    when missing or given twice)."""
+    parser: argparse.ArgumentParser = args.parser
+    for name in ("input", "output"):
+        flag = getattr(args, f"{name}_flag")
+        if flag is not None:
+            if getattr(args, name) is not None:
+                parser.error(f"give the {name} once: positionally or as --{name}Path, not both")
+            setattr(args, name, flag)
+    missing = [name.upper() for name in ("input", "output") if getattr(args, name) is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)} (or --inputPath and --outputPath)")
+    return args.input, args.output
+
+
+def progress_spec(flag: bool | None) -> filecrypt.ProgressSpec:
+    """``--progress``/``--no-progress`` as given; unset: plain lines on stdout when stdout is a file or a pipe
+    (``| tee log`` shows them as they happen), else the library's default (a bar when stderr is a terminal)."""
+    if flag is None and not sys.stdout.isatty():
+        return filecrypt.ProgressLines(sys.stdout)
+    return flag
 
 
 def _check_jobs(jobs: int | None) -> None:
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs {jobs}: must be at least 1")
+
+
+def _run_resumable(run: Any) -> filecrypt.RunResult:
+    """Run ``run()``; a Ctrl-C says how far it got and how to continue."""
+    try:
+        result: filecrypt.RunResult = run()
+    except filecrypt.Interrupted as exc:
+        exc.hint = "rerun with --resume to continue"
+        raise
+    return result
 
 
 def _report(result: filecrypt.RunResult) -> int:
@@ -151,18 +196,23 @@ def _encrypt(args: argparse.Namespace) -> int:
     if not codec.has_segment_size and args.segment_size is not None:
         segmented = " and ".join(c.name for c in all_codecs() if c.has_segment_size)
         raise ConfigError(f"--segment-size applies to {segmented} only, not to {codec.name}")
-    result = filecrypt.encrypt_path(
-        args.input,
-        args.output,
-        kms_from_args(args),
-        crypto_mode=codec.name,
-        segment_size=segment_size,
-        data_key_file=args.data_key,
-        force=args.force,
-        jobs=args.jobs,
-        progress=args.progress,
-        options=storage_options(args.conf),
-        allow_encrypted_input=args.allow_encrypted_input,
+    source, target = _paths(args)
+    kms = kms_from_args(args)
+    result = _run_resumable(
+        lambda: filecrypt.encrypt_path(
+            source,
+            target,
+            kms,
+            crypto_mode=codec.name,
+            segment_size=segment_size,
+            data_key_file=args.data_key,
+            force=args.force,
+            jobs=args.jobs,
+            progress=progress_spec(args.progress),
+            options=storage_options(args.conf),
+            allow_encrypted_input=args.allow_encrypted_input,
+            resume=args.resume,
+        )
     )
     return _report(result)
 
@@ -179,6 +229,7 @@ def _file_mode(text: str) -> int:
 
 def _decrypt(args: argparse.Namespace) -> int:
     _check_jobs(args.jobs)
+    source, target = _paths(args)
     file_mode = _file_mode(args.file_mode)
     plaintext_key = read_data_key_plaintext(args.data_key_plaintext_file) if args.data_key_plaintext_file else None
     kms = kms_from_args(args) if args.kms else None
@@ -189,19 +240,22 @@ def _decrypt(args: argparse.Namespace) -> int:
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnauthenticatedWarning)  # reported once as a note instead
-        result = filecrypt.decrypt_path(
-            args.input,
-            args.output,
-            kms,
-            data_key_plaintext=plaintext_key,
-            data_key_file=args.data_key,
-            crypto_mode=args.crypto_mode,
-            verify=args.verify,
-            force=args.force,
-            jobs=args.jobs,
-            progress=args.progress,
-            options=storage_options(args.conf),
-            file_mode=file_mode,
+        result = _run_resumable(
+            lambda: filecrypt.decrypt_path(
+                source,
+                target,
+                kms,
+                data_key_plaintext=plaintext_key,
+                data_key_file=args.data_key,
+                crypto_mode=args.crypto_mode,
+                verify=args.verify,
+                force=args.force,
+                jobs=args.jobs,
+                progress=progress_spec(args.progress),
+                options=storage_options(args.conf),
+                file_mode=file_mode,
+                resume=args.resume,
+            )
         )
     print(f"plaintext files written with mode {file_mode:04o}{' (owner only)' if not file_mode & 0o077 else ''}; "
           "--mode changes it")  # fmt: skip

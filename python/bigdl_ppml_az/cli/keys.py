@@ -108,8 +108,14 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _create_azure_key(args: argparse.Namespace) -> KeyManagementService:
-    if not args.vault or not args.primary_key_name:
-        raise ConfigError("keys create --kms azure needs --vault NAME_OR_URL and --name KEY_NAME")
+    if not args.vault:
+        raise ConfigError("keys create --kms azure needs --vault NAME_OR_URL (or BigDL's --vaultName): the Key Vault "
+                          "to create the key in")  # fmt: skip
+    if not args.primary_key_name:  # BigDL's GenerateKeys made up a name ("key-" and four digits); here you choose
+        raise ConfigError(
+            f"keys create --kms azure needs --name KEY_NAME: the name of the new key in vault {args.vault} (BigDL "
+            "made one up; choose one, e.g. --name ppml-key)"
+        )
     if args.key_size is None:
         args.key_size = BIGDL_RSA_BITS if args.bigdl else DEFAULT_RSA_KEY_SIZE
     if args.bigdl and args.key_size != BIGDL_RSA_BITS:

@@ -9,6 +9,12 @@ then authenticated and encrypted, the driver is told so (``PPML_AZ_SECURE_TRANSP
 ``keyDelivery=driver`` run. For ``--master k8s://...`` it writes driver and executor pod templates for AKS SGX
 node pools (node selection, ``sgx.intel.com/epc`` limits, the enclave devices and AESM socket, the service
 account, workload-identity labels). ``--dry-run`` prints the final command instead of running it.
+
+Spark's log level defaults to WARN (``spark.log.level``, Spark 4) unless you set one (``--conf spark.log.level``, a
+log4j2 configuration in ``SPARK_CONF_DIR``, ``-Dlog4j2.configurationFile``): a secure run otherwise prints some 280
+INFO lines. A JVM job (``APP.jar`` with ``--class MAIN``, e.g. the guide's Scala jobs) gets the same settings.
+The temporary directory holding the properties file and generated pod templates is removed when the command
+ends, dry run and errors included (``--template-dir`` keeps the templates).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class Plan:
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def shown(self) -> str:
         """The command as a shell line with every secret redacted (secrets are never on it anyway)."""
@@ -133,7 +140,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     k8s.add_argument("--executor-template", help="use this executor pod template instead of the generated one")
     k8s.add_argument("--template-dir", metavar="DIR", help="where to write the generated pod templates")
     parser.add_argument("--dry-run", action="store_true", help="print the final command (no secrets), run nothing")
-    parser.add_argument("app", metavar="APP.py")
+    parser.add_argument(
+        "--class",
+        dest="main_class",
+        metavar="MAIN",
+        help="main class of a JVM application jar (APP.jar), passed to spark-submit with the same secure settings",
+    )
+    parser.add_argument("app", metavar="APP.py|APP.jar")
     parser.add_argument("app_args", nargs=argparse.REMAINDER, metavar="ARGS")
     parser.set_defaults(func=_run)
 
@@ -261,6 +274,12 @@ def build_plan(
         conf[f"spark.kubernetes.driverEnv.{SECURE_ENV}"] = "1"
         conf.update(_k8s_conf(args, workdir, plan))
 
+    where = user_log_settings(user, args.properties_file, environ)
+    if where is None:
+        conf[LOG_LEVEL] = DEFAULT_LOG_LEVEL
+        plan.notes.append(f"Spark log level {DEFAULT_LOG_LEVEL} (--conf {LOG_LEVEL}=INFO shows Spark's INFO lines)")
+    _check_main_class(args, plan)
+
     conf.update(user)  # the user's own settings win, except the forced ones checked above
     command = [_spark_submit(), "--master", args.master, "--deploy-mode", args.deploy_mode]
     for flag in ("driver_memory", "driver_cores", "executor_memory", "executor_cores", "num_executors"):
@@ -279,10 +298,67 @@ def build_plan(
     command += ["--properties-file", str(props), "--load-spark-defaults"]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
+    if args.main_class:
+        command += ["--class", args.main_class]
     command.append(args.app)
     command += list(args.app_args or [])
     plan.command = command
     return plan
+
+
+LOG_LEVEL = "spark.log.level"
+DEFAULT_LOG_LEVEL = "WARN"
+_LOG4J_FILES = ("log4j2.properties", "log4j2.xml", "log4j2.yaml", "log4j2.yml", "log4j2.json")
+BIGDL_PACKAGE = "com.intel.analytics.bigdl."
+
+
+def user_log_settings(user: Mapping[str, str], properties_file: str | None, environ: Mapping[str, str]) -> str | None:
+    """Where the user chose Spark's logging already (then ppml-az leaves it alone), or None.
+
+    ``spark.log.level`` overrides any log4j2 configuration, so it is only set when none of these is there: a
+    ``--conf spark.log.level`` or a ``--conf`` naming a log4j configuration (``-Dlog4j2.configurationFile`` in the
+    Java options), the same in ``--properties-file`` or ``spark-defaults.conf``, or a log4j2 file in the Spark
+    configuration directory (``SPARK_CONF_DIR``, else ``SPARK_HOME/conf``)."""
+    for key, value in user.items():
+        if key == LOG_LEVEL or "log4j" in value.lower():
+            return f"--conf {key}"
+    conf_dir = environ.get("SPARK_CONF_DIR") or (
+        os.path.join(environ["SPARK_HOME"], "conf") if environ.get("SPARK_HOME") else None
+    )
+    files = [properties_file] if properties_file else []
+    if conf_dir:
+        files.append(os.path.join(conf_dir, "spark-defaults.conf"))
+        files += [os.path.join(conf_dir, name) for name in _LOG4J_FILES]
+    for path in files:
+        if path is None or not os.path.isfile(path):
+            continue
+        if os.path.basename(path) in _LOG4J_FILES:
+            return path
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if LOG_LEVEL in text or "log4j" in text.lower():
+            return path
+    return None
+
+
+def _check_main_class(args: argparse.Namespace, plan: Plan) -> None:
+    """``--class`` goes with a JVM application jar; BigDL's own classes need BigDL's jar, which is not ours."""
+    main_class = args.main_class
+    if not main_class:
+        return
+    if args.app.endswith(".py"):
+        raise ConfigError(
+            f"--class {main_class}: {args.app} is a Python application (no main class); drop --class, or give the "
+            "application jar that holds the class"
+        )
+    if main_class.startswith(BIGDL_PACKAGE):
+        equivalent = " (`ppml-az tpch run` takes its arguments)" if main_class.endswith("TpchQuery") else ""
+        plan.notes.append(
+            f"{main_class} is a BigDL PPML class: it runs only from BigDL PPML's jar (as APP or in --jars) and "
+            f"reads and writes with BigDL's own code; this library's equivalents are in docs/MIGRATING.md{equivalent}"
+        )
 
 
 def _properties(values: Mapping[str, str], user_file: str | None) -> str:
@@ -406,19 +482,24 @@ def pod_template(
 
 
 def _run(args: argparse.Namespace) -> int:
-    keep = args.dry_run or args.template_dir is not None
+    """Build the plan in a private temporary directory, run (or print) it, and always remove that directory:
+    a dry run and a failed one leave nothing behind (``--template-dir DIR`` is where templates are kept)."""
     workdir = Path(tempfile.mkdtemp(prefix="ppml-az-submit-"))
-    os.chmod(workdir, 0o700)
     try:
+        os.chmod(workdir, 0o700)
         plan = build_plan(args, workdir, dry_run=args.dry_run)
         if args.dry_run:
             print(plan.shown())
             for what, path in plan.files.items():
-                print(f"# {what}: {path}")
+                gone = " (removed after this dry run)" if Path(path).is_relative_to(workdir) else ""
+                print(f"# {what}: {path}{gone}")
+            for note in plan.notes:
+                print(f"# {note}")
             return 0
         env = {**os.environ, **plan.env}
         print(f"ppml-az submit: {plan.shown()}", file=sys.stderr)
+        for note in plan.notes:
+            print(f"ppml-az submit: {note}", file=sys.stderr)
         return subprocess.call(plan.command, env=env)
     finally:
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)

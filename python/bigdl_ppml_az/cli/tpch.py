@@ -54,8 +54,11 @@ def _console() -> Any:
 def _gen(args: argparse.Namespace) -> int:
     from ..tpch.datagen import generate
 
+    console = _console()
+    if not console.is_terminal:  # a log or a pipe: say what is running before the wait (SF 1 takes ~10 s)
+        console.print(f"generating TPC-H SF {args.sf:g} ({args.format}) with tpchgen-cli into {args.out}/<table>/ ...")
     generate(args.sf, args.out, args.format, args.parts, args.overwrite)
-    _console().print(f"generated TPC-H SF {args.sf:g} ({args.format}) in {args.out}/<table>/")
+    console.print(f"generated TPC-H SF {args.sf:g} ({args.format}) in {args.out}/<table>/")
     return 0
 
 
@@ -65,6 +68,7 @@ def _gen(args: argparse.Namespace) -> int:
 def _encrypt(args: argparse.Namespace) -> int:
     from ..tpch.datagen import encrypt_tables
     from ._kms_args import kms_from_args
+    from .crypt import progress_spec
 
     results = encrypt_tables(
         args.input,
@@ -74,6 +78,7 @@ def _encrypt(args: argparse.Namespace) -> int:
         args.crypto_mode,
         force=args.force,
         data_key_file=args.data_key,
+        progress=progress_spec(None),
     )
     console = _console()
     for table, result in results.items():
