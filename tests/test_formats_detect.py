@@ -100,11 +100,15 @@ def test_describe_never_shows_key_material() -> None:
 def test_plaintext_and_junk_are_unknown(what: str, data: bytes) -> None:
     with pytest.raises(UnknownFormatError, match=r"abfss://c@a\.dfs\.core\.windows\.net/t/part-0: ") as err:
         run_probe(data)
-    assert "nativeaescbc" in str(err.value)  # says what to do for headerless data
+    if what in ("csv", "json"):  # plaintext: say so, and how to read it; no cipher-mode hint
+        assert "looks like plaintext text" in str(err.value) and "plain_text" in str(err.value)
+        assert "nativeaescbc" not in str(err.value)
+    else:  # random or truncated bytes: says what to do for headerless data
+        assert "nativeaescbc" in str(err.value) and "plaintext" not in str(err.value)
 
 
 def test_plaintext_parquet_is_named(tmp_path: Path) -> None:
-    with pytest.raises(UnknownFormatError, match="part-0: a plaintext Parquet file"):
+    with pytest.raises(UnknownFormatError, match="part-0: not an encrypted file we know: this looks like plaintext P"):
         run_probe(parquet_bytes(tmp_path))
 
 

@@ -41,6 +41,19 @@ def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+def test_create_exist_ok_reuses_the_key_and_never_overwrites(tmp_path: Path) -> None:
+    """A script run twice (the README's snippet): the second run gets the same key, the file is untouched."""
+    path = tmp_path / "primary.key"
+    first = LocalKms.create(path, exist_ok=True)
+    before = path.read_bytes()
+    second = LocalKms.create(path, exist_ok=True)
+    assert path.read_bytes() == before and second.key_id == first.key_id
+    assert second.unwrap(first.wrap(b"k" * 32)) == b"k" * 32
+    (tmp_path / "short.key").write_bytes(b"x" * 5)  # what is there is checked, as load does
+    with pytest.raises(KeyFileError, match="exactly 32 bytes"):
+        LocalKms.create(tmp_path / "short.key", exist_ok=True)
+
+
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing.key"
     with pytest.raises(KeyFileError, match="missing.key: primary key file not found"):

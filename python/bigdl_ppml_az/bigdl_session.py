@@ -68,10 +68,11 @@ def merge_defaults(defaults: dict[str, str], options: dict[str, str]) -> dict[st
 def register(spark: Any) -> dict[str, str]:
     """Register ``ppml-enc`` with the session's ``spark.bigdl.*`` defaults; return the defaults it carries."""
     from .datasource import PpmlEncDataSource
+    from .datasource.registration import register_source
 
     defaults = defaults_from_conf(session_conf(spark))
     if not defaults:
-        spark.dataSource.register(PpmlEncDataSource)
+        register_source(spark, PpmlEncDataSource)
         return {}
 
     class PpmlEncWithBigdlDefaults(PpmlEncDataSource):
@@ -82,7 +83,7 @@ def register(spark: Any) -> dict[str, str]:
         def __init__(self, options: Any) -> None:
             super().__init__(merge_defaults(self.bigdl_defaults, dict(options)))
 
-    spark.dataSource.register(PpmlEncWithBigdlDefaults)
+    register_source(spark, PpmlEncWithBigdlDefaults)
     return defaults
 
 

@@ -203,8 +203,9 @@ class PPMLContext:
         self._plaintext_keys: dict[str, str] = {}
         self.last_path: str | None = None
         from .datasource import PpmlEncDataSource
+        from .datasource.registration import register_source
 
-        spark.dataSource.register(PpmlEncDataSource)  # keys are always passed explicitly from here
+        register_source(spark, PpmlEncDataSource)  # keys are always passed explicitly from here
         from .spill import check_io_encryption
 
         check_io_encryption(spark)  # once per application: decrypted shuffle/spill data would be plaintext
@@ -348,6 +349,48 @@ def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], 
     return True
 
 
+_AZURE_SCHEMES = frozenset({"abfs", "abfss", "wasb", "wasbs"})
+
+
+def _missing_jvm_filesystem(spark: Any, paths: Iterable[str]) -> str | None:
+    """The first of ``paths`` whose scheme this JVM has no Hadoop file system for, else None.
+
+    Spark's own readers and writers (the plain and JVM paths) reach ``abfss://`` only through hadoop-azure, which
+    pyspark does not ship: without it a job fails with ``ClassNotFoundException ... SecureAzureBlobFileSystem``
+    when it first touches the path, after all earlier work. Asked before any work instead.
+    """
+    from urllib.parse import urlparse
+
+    for path in paths:
+        scheme = urlparse(str(path)).scheme.lower()
+        if len(scheme) <= 1 or scheme == "file":  # local paths (and Windows drive letters)
+            continue
+        try:
+            sc = spark.sparkContext
+            sc._jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, sc._jsc.hadoopConfiguration())
+        except Exception:  # Py4J: UnsupportedFileSystemException, or the configured class is not on the classpath
+            return str(path)
+    return None
+
+
+def _refuse_missing_jvm_filesystem(spark: Any, path: str, what: str) -> None:
+    """One line naming the path and how to add the driver (the Hadoop version must match Spark's own)."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(path).scheme.lower()
+    if scheme not in _AZURE_SCHEMES:
+        raise ConfigError(f"{path}: Spark's own {what} has no Hadoop file system for {scheme}:// in this JVM")
+    try:
+        version = str(spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion())
+    except Exception:
+        version = "<the Hadoop version of your Spark>"
+    raise ConfigError(
+        f"{path}: Spark's own {what} needs the ABFS driver (hadoop-azure), which this Spark does not have; start "
+        f"Spark with --packages org.apache.hadoop:hadoop-azure:{version} (spark.jars.packages), or read and write "
+        "it through ppml-enc with an encrypting crypto mode, which has its own ADLS client"
+    )
+
+
 def _shim_write_suffix() -> str:
     """The file suffix of what ``jvm.prepare_write`` makes the shim's codec write."""
     from . import jvm
@@ -419,12 +462,17 @@ class EncryptedDataFrameReader:
         if not codec.encrypted:
             from .datasource.planning import refuse_encrypted_files
 
+            missing = _missing_jvm_filesystem(ctx.spark, paths)
+            if missing:
+                _refuse_missing_jvm_filesystem(ctx.spark, missing, f"{fmt} reader")
             refuse_encrypted_files(paths, {**ctx._extra, **self._options}, self._mode)  # never ciphertext as rows
             ctx._used(PLAIN_PATH, f"read {fmt}")
             return self._spark_reader().format(fmt).load(paths)
         _check_format(codec, fmt, writing=False)
         options = ctx.key_options(self._key)
-        if ctx.native:
+        if ctx.native and _missing_jvm_filesystem(ctx.spark, paths):
+            log.info("JVM path not taken: no Hadoop file system for %s in this JVM; reading through ppml-enc", path)
+        elif ctx.native:
             if _is_pme(codec):
                 from .jvm import pme
 
@@ -506,6 +554,8 @@ class EncryptedDataFrameWriter:
         ctx = self._ctx
         codec = codec_for(self._mode)
         if not codec.encrypted:
+            if _missing_jvm_filesystem(ctx.spark, [path]):
+                _refuse_missing_jvm_filesystem(ctx.spark, path, f"{fmt} writer")
             ctx._used(PLAIN_PATH, f"write {fmt}")
             self._spark_writer().format(fmt).save(path)
             return
@@ -515,7 +565,7 @@ class EncryptedDataFrameWriter:
         options = ctx.key_options(self._key)
         # the shim writes PME (Spark's Parquet writer) and its own codec's format (ppml-gcm) for text formats
         jvm_writes = _is_pme(codec) or (codec.suffix == _shim_write_suffix() and fmt != "parquet")
-        if ctx.native and jvm_writes:
+        if ctx.native and jvm_writes and not _missing_jvm_filesystem(ctx.spark, [path]):
             self._save_jvm(fmt, path, options)
             return
         self._save_ppml_enc(fmt, path, options)

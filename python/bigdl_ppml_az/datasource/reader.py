@@ -13,15 +13,16 @@ from typing import Any, BinaryIO, cast
 import pyarrow as pa
 from pyspark.sql.datasource import DataSourceReader, Filter, InputPartition
 from pyspark.sql.pandas.types import to_arrow_type
-from pyspark.sql.types import StructType
+from pyspark.sql.types import ArrayType, DataType, MapType, StringType, StructType
 
-from ..errors import PpmlError, with_source
+from ..errors import ConfigError, PpmlError, with_source
 from ..formats import HEAD_SIZE, DataKey, encrypted, iter_plaintext, open_reader, refuse_ciphertext_as_plaintext
 from ..kms import KmsSettings
 from ..options import Options
 from ..storage import filesystem_for, is_remote, open_status
 from ..table.integrity import check_file
 from . import pme
+from .errorlines import one_line_errors
 from .keys import unwrap
 from .lineformats import JsonParser, TextParser
 from .lines import line_chunks, owned_bytes
@@ -41,12 +42,17 @@ class PpmlEncReader(DataSourceReader):
         self.settings = ReadSettings.from_options(options)
         self.schema = schema
         self.kms_settings = KmsSettings.from_options(options) if encrypted(self.settings.crypto_mode) else None
+        check_nullable(schema)
+        if self.settings.content_format in ("csv", "json"):
+            check_corrupt_record_column(schema, self.settings.corrupt_column)
         self.row_group_filters: list[tuple[str, str, Any]] = []
         self.pushed: list[Filter] = []  # filters Spark pushed (pushFilters=true): prune partition directories
 
+    @one_line_errors
     def partitions(self) -> list[InputPartition]:
         return list(plan(self.options, self.settings, paths_of(self.options), self.pushed, self.schema))
 
+    @one_line_errors
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         """One task: its splits in order, each with its own key (unwrapped once per process) and checks."""
         if not self.schema.fields and self.settings.content_format == "csv":  # Spark: no columns, no rows
@@ -331,3 +337,51 @@ class PieceStream(io.RawIOBase):
 
 
 __all__ = ["PpmlEncReader"]
+
+
+def check_corrupt_record_column(schema: StructType, name: str) -> None:
+    """Spark's rule for CSV and JSON reads (``ExprUtils.verifyColumnNameOfCorruptRecord``, error class
+    ``INVALID_CORRUPT_RECORD_TYPE``): a schema field named like ``columnNameOfCorruptRecord`` (exact case) must be
+    a string; refused before a task runs, as Spark does. Nullability is not checked: Spark makes a file source's
+    schema nullable first, so ``STRING NOT NULL`` reads (``tests/test_corrupt_record_type.py``)."""
+    for field in schema.fields:
+        if field.name == name and not isinstance(field.dataType, StringType):
+            raise ConfigError(
+                f"columnNameOfCorruptRecord: the column `{name}` for corrupt records must have the nullable STRING "
+                f"type, but got {field.dataType.simpleString().upper()} (Spark: INVALID_CORRUPT_RECORD_TYPE); make "
+                "it a string in the schema, or name another column with option columnNameOfCorruptRecord"
+            )
+
+
+def _not_null_field(data_type: DataType, where: str) -> str | None:
+    """The first place in ``data_type`` that cannot hold null (struct field, array element, map value)."""
+    if isinstance(data_type, StructType):
+        for field in data_type.fields:
+            name = f"{where}.{field.name}" if where else field.name
+            if not field.nullable:
+                return name
+            inner = _not_null_field(field.dataType, name)
+            if inner:
+                return inner
+    elif isinstance(data_type, ArrayType):
+        if not data_type.containsNull:
+            return f"{where} (its elements)"
+        return _not_null_field(data_type.elementType, where)
+    elif isinstance(data_type, MapType):
+        if not data_type.valueContainsNull:
+            return f"{where} (its values)"
+        return _not_null_field(data_type.valueType, where)
+    return None
+
+
+def check_nullable(schema: StructType) -> None:
+    """Spark's file sources make a user's schema nullable (``spark.read.schema("a INT NOT NULL").csv(...)`` gives
+    a nullable ``a``); a Python data source's output keeps the schema it was given, and a null in a NOT NULL column
+    then fails the job in the JVM (``NullPointerException``). Neither answer is Spark's, so such a schema is refused
+    by name before a task runs."""
+    where = _not_null_field(schema, "")
+    if where:
+        raise ConfigError(
+            f"schema: column {where} is declared NOT NULL; Spark's file readers read every column as nullable, and "
+            "ppml-enc cannot relax a schema it is given: declare it nullable (drop NOT NULL / nullable=False)"
+        )

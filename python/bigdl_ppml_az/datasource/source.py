@@ -7,6 +7,7 @@ from pyspark.sql.types import StructType
 
 from ..errors import ConfigError
 from ..options import READ, WRITE, Options
+from .errorlines import one_line_errors
 
 NAME = "ppml-enc"
 
@@ -42,6 +43,7 @@ class PpmlEncDataSource(DataSource):
         options = {str(k): str(v) for k, v in dict(self.options).items()}
         return checked_options(options, side, extra=kms_option_names() | head_store_option_names())
 
+    @one_line_errors
     def schema(self) -> StructType:
         from .infer import infer_schema
         from .planning import with_partition_columns
@@ -49,6 +51,7 @@ class PpmlEncDataSource(DataSource):
         options = self._options(READ)
         return with_partition_columns(infer_schema(options), options)
 
+    @one_line_errors
     def reader(self, schema: StructType) -> DataSourceReader:
         from .reader import PpmlEncParquetReader, PpmlEncReader
 
@@ -63,6 +66,7 @@ class PpmlEncDataSource(DataSource):
             return PpmlEncParquetReader(options, schema)
         return PpmlEncReader(options, schema)
 
+    @one_line_errors
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         from .writer import PpmlEncWriter
 

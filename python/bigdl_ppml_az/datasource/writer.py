@@ -47,6 +47,7 @@ from ..storage.manifest import FileEntry, Manifest, committed, read_manifest, re
 from ..table.integrity import commitment_of, new_table_id, signed, verify
 from ..table.versions import advance, check_write_base
 from . import pme, textwrite
+from .errorlines import one_line_errors
 from .keys import meta_wrapped_key, unwrap
 from .options import WriteSettings, check_driver_delivery, paths_of
 from .partitions import WRITABLE_TYPES, split_by_directory
@@ -146,6 +147,7 @@ class PpmlEncWriter(DataSourceArrowWriter):
         return wrapped, material
 
     # ------------------------------------------------------------------------------------------ tasks
+    @one_line_errors
     def write(self, iterator: Iterator[pa.RecordBatch]) -> PartCommit:
         """One task: its rows into one part file, or with partitionBy one part file per key=value directory
         (at most :data:`MAX_OPEN_FILES` open at once; a directory evicted earlier gets another part file)."""
@@ -201,6 +203,7 @@ class PpmlEncWriter(DataSourceArrowWriter):
         return f"{directory}/{name}" if directory else name
 
     # ------------------------------------------------------------------------------------------ driver
+    @one_line_errors
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         """Publish first, delete second (see :mod:`storage.manifest`): a crash at any step leaves the table
         showing either its old state or the new one. One manifest in the root's ``_SUCCESS`` names the files

@@ -58,6 +58,22 @@ def _is_probably_parquet(head: bytes) -> bool:
     return head.startswith(b"PAR1")
 
 
+def _is_probably_text(head: bytes) -> bool:
+    """UTF-8 without control bytes other than tab/CR/LF: ciphertext (random bytes) practically never is.
+
+    Only chooses the hint of an error: the file is refused either way. A multi-byte character cut at the end of
+    ``head`` is allowed."""
+    if not head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text.lstrip("\ufeff"))
+
+
 def refuse_ciphertext_as_plaintext(head: bytes, name: str, mode: str, action: str = "", advice: str = "") -> None:
     """Raise when a read in ``mode`` would hand the bytes of an encrypted file (``head``: its first bytes) back as
     plaintext. The one rule every front end calls: a file that says it is encrypted (ppml-gcm magic, BigDL's
@@ -104,10 +120,16 @@ def probe(source: BinaryIO, file_size: int, name: str, mode: str = AUTO) -> Obje
         raise type(exc)(f"{name}: {exc}") from None
     if forced is not None and not forced.reads_head:
         raise UnknownFormatError(f"{name}: crypto mode {mode} is not a whole-file encryption format")
-    hint = "a plaintext Parquet file" if _is_probably_parquet(head) else "not an encrypted file we know"
     wanted = "" if forced is None else f" (expected {mode})"
+    truncated_magic = ppml_gcm.MAGIC.startswith(head)
+    if _is_probably_parquet(head) or (_is_probably_text(head) and not truncated_magic):
+        kind = "Parquet" if _is_probably_parquet(head) else "text (CSV, JSON or lines)"
+        raise UnknownFormatError(
+            f"{name}: not an encrypted file we know{wanted}: this looks like plaintext {kind}. To read unencrypted "
+            "files pass crypto mode plain_text (cryptoMode=plain_text), or encrypt them first (ppml-az encrypt)"
+        )
     raise UnknownFormatError(
-        f"{name}: {hint}{wanted}; it has neither the ppml-gcm magic nor a BigDL header. "
+        f"{name}: not an encrypted file we know{wanted}; it has neither the ppml-gcm magic nor a BigDL header. "
         "For headerless BigDL nativeaescbc data pass crypto mode nativeaescbc."
     )
 

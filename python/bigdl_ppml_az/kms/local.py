@@ -68,15 +68,22 @@ class LocalKms:
         return cls.load(path, strict_permissions=strict)
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str]) -> LocalKms:
-        """Write a new random primary key to ``path`` (mode 0600); refuse to overwrite an existing file."""
+    def create(cls, path: str | os.PathLike[str], exist_ok: bool = False) -> LocalKms:
+        """Write a new random primary key to ``path`` (mode 0600). An existing file is never overwritten: it is
+        an error, or with ``exist_ok=True`` (a script run twice) the key already there, loaded and checked as
+        :meth:`load` does."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         key = os.urandom(KEY_SIZE)
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise OutputExistsError(f"{target}: primary key file exists; refusing to overwrite a key") from None
+            if exist_ok:
+                return cls.load(target)
+            raise OutputExistsError(
+                f"{target}: primary key file exists; refusing to overwrite a key (LocalKms.load reads it, "
+                "LocalKms.create(path, exist_ok=True) reuses it)"
+            ) from None
         with os.fdopen(fd, "wb") as handle:
             handle.write(key)
         return cls(key, str(target))
@@ -97,7 +104,8 @@ class LocalKms:
     def unwrap(self, wrapped: WrappedKey) -> bytes:
         if wrapped.key_id and wrapped.key_id != self._key_id:
             raise WrongKeyError(
-                f"data key was wrapped by primary key {wrapped.key_id}, but {self.source} is {self._key_id}"
+                f"data key was wrapped by primary key {wrapped.key_id}, but {self.source} is {self._key_id}; "
+                "pass the primary key file the data was encrypted with"
             )
         blob = wrapped.ciphertext
         try:
