@@ -8,7 +8,6 @@ and publish by rename; the data source's job commit decides when outputs become 
 from __future__ import annotations
 
 import errno
-import glob as globmod
 import os
 import shutil
 import stat
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, StorageError
+from . import globs
 
 if TYPE_CHECKING:  # pragma: no cover
     from .manifest import TableRef
@@ -100,7 +100,21 @@ class LocalFileSystem:
         return sorted(found, key=lambda status: status.path)
 
     def glob(self, pattern: str) -> list[str]:
-        return sorted(globmod.glob(self._local(pattern)))
+        """Spark's (Hadoop's) glob rules (:mod:`.globs`), walking only the directories the pattern can reach."""
+        found: list[str] = []
+        for expanded in globs.expand_slash_braces(pattern):
+            local = self._local(expanded)
+            absolute = local.startswith("/")
+            matched = globs.expand(
+                expanded,
+                "/" if absolute else "",
+                [part for part in local.split("/") if part],
+                children=lambda directory: os.listdir(directory or ".") if os.path.isdir(directory or ".") else [],
+                exists=os.path.lexists,
+                join=lambda base, name: os.path.join(base, name) if base else name,
+            )
+            found.extend(path for path in matched if path not in found)
+        return sorted(found)
 
     def exists(self, path: str) -> bool:
         return os.path.exists(self._local(path))
@@ -368,7 +382,8 @@ def is_remote(path: str) -> bool:
 
 
 def has_glob(path: str) -> bool:
-    return any(ch in path for ch in "*?[")
+    """Spark's test for a load path that is a pattern (see :mod:`.globs`)."""
+    return globs.is_glob(path)
 
 
 def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileSystem:

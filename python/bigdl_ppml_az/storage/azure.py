@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fnmatch
 import io
 import os
 import posixpath
@@ -49,7 +48,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
 from ..errors import ConfigError
-from . import FileStatus, StorageError, is_hidden
+from . import FileStatus, StorageError, globs, is_hidden
 
 READ_BUFFER = 4 << 20  # bytes fetched per ranged GET when reading sequentially
 BLOCK_SIZE = 8 << 20  # bytes per staged block when writing
@@ -382,30 +381,40 @@ class AzureBlobFileSystem:
             return None
 
     def glob(self, pattern: str) -> list[str]:
-        """Hadoop-style glob: ``*``, ``?`` and ``[...]`` match within one path component."""
+        """Spark's (Hadoop's) glob rules (:mod:`.globs`), over one flat listing below the literal prefix."""
+        found: list[str] = []
+        for expanded in globs.expand_slash_braces(pattern):
+            for url in self._glob_one(expanded):
+                if url not in found:
+                    found.append(url)
+        return sorted(found)
+
+    def _glob_one(self, pattern: str) -> list[str]:
         parsed = self._parse(pattern)
-        parts = parsed.key.split("/") if parsed.key else []
+        parts = [part for part in parsed.key.split("/") if part] if parsed.key else []
         fixed: list[str] = []
         for part in parts:
-            if any(ch in part for ch in "*?["):
+            if globs.component_regex(part, pattern) is not None:
                 break
-            fixed.append(part)
+            fixed.append(globs.unescape(part))
         prefix = "/".join(fixed) + "/" if fixed else ""
-        candidates: set[str] = set()
+        tree: dict[str, set[str]] = {}
         try:
             for name, _size, _marker, _etag in self._iter_blobs(parsed, prefix):
                 pieces = name.split("/")
                 for depth in range(1, len(pieces) + 1):
-                    candidates.add("/".join(pieces[:depth]))
+                    tree.setdefault("/".join(pieces[: depth - 1]), set()).add(pieces[depth - 1])
         except _FAILURES as exc:
             raise self._error(exc, pattern, "list") from None
-        matched = [
-            name
-            for name in candidates
-            if len(name.split("/")) == len(parts)
-            and all(fnmatch.fnmatchcase(seg, pat) for seg, pat in zip(name.split("/"), parts, strict=True))
-        ]
-        return sorted(parsed.url(name) for name in matched)
+        names = globs.expand(
+            pattern,
+            "",
+            parts,
+            children=lambda directory: tree.get(directory, ()),
+            exists=lambda name: name.rsplit("/", 1)[-1] in tree.get(name.rpartition("/")[0], ()),
+            join=lambda base, name: f"{base}/{name}" if base else name,
+        )
+        return [parsed.url(name) for name in names]
 
     def exists(self, path: str) -> bool:
         parsed = self._parse(path)
