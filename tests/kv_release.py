@@ -6,7 +6,13 @@ nbf/exp, and its claims must satisfy the policy (``anyOf``/``allOf`` nesting, ``
 ``notEquals``, ``less``, ``lessOrEquals``, ``greater``, ``greaterOrEquals``, ``exists``). The key is then wrapped
 to the first RSA key of the token's ``x-ms-runtime.keys`` (``CKM_RSA_AES_KEY_WRAP`` / ``RSA_AES_KEY_WRAP_256|384``:
 RSA-OAEP of a fresh AES-256 key, then AES key wrap with padding of the PKCS#8 private key) and returned in a
-JWS signed by a release-signing certificate (``x5c``) issued by ``release_ca_path``'s CA.
+JWS signed by a release-signing certificate (``x5c``: leaf for the emulator's host, intermediate CA) chaining to
+``release_ca_path``'s root CA. The authority's signing keys are read as MAA publishes them: ``x5c`` (key of the
+leaf) with optional ``n``/``e``, selected by the token's ``kid``. Policies are read as Key Vault accepts them in
+Microsoft's examples: versions ``0.2``/``1.0.0``/none, ``{"claim", "condition", "value"}``, dotted claim names,
+``"equals": "false"`` against a boolean claim and ``"0"`` against a number. Knobs for attack tests:
+``chain_variant`` (see :class:`_SigningChains`), ``replay_next`` (answer the next release with an earlier
+response), ``substitute_key``.
 
 This evaluator is deliberately separate from bigdl_ppml_az.kms.skr_policy, so tests compare two readings of
 the grammar. Extension for development only: an authority named ``none`` admits unsigned tokens
@@ -18,6 +24,7 @@ from __future__ import annotations
 import base64
 import collections
 import datetime
+import ipaddress
 import json
 import os
 import ssl
@@ -56,42 +63,134 @@ def _forbidden(message: str) -> Exception:
     return KvError(403, "Forbidden", message, "AccessDenied" if "permission" in message else "ReleasePolicyNotMet")
 
 
-def _signing_chain(directory: Path) -> tuple[Path, rsa.RSAPrivateKey, list[str]]:
-    directory.mkdir(parents=True, exist_ok=True)
+_DAY = datetime.timedelta(days=1)
+CHAIN_VARIANTS = ("good", "foreign", "other-host", "wrong-host", "non-ca-issuer", "expired", "key-usage")
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _usage(*, sign: bool = False, cert_sign: bool = False, encipher: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=sign, content_commitment=False, key_encipherment=encipher,
+                         data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
+                         encipher_only=False, decipher_only=False)
+
+
+def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Name, rsa.RSAPrivateKey] | None, *,
+          ca: bool, path_length: int | None = None, hosts: tuple[str, ...] = (), usage: x509.KeyUsage | None = None,
+          not_before: datetime.datetime | None = None, not_after: datetime.datetime | None = None) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kv emulator release CA")])
-    ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    issuer_name, issuer_key = issuer or (_name(subject), key)
+    builder = (
+        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer_name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - datetime.timedelta(minutes=5)).not_valid_after(not_after or now + _DAY)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
     )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kv emulator key release signing")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    path = directory / "release-ca.pem"
-    path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    chain = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in (leaf, ca)]
-    return path, key, chain
+    if usage is not None:
+        builder = builder.add_extension(usage, critical=True)
+    if hosts:
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _der_b64(*certs: x509.Certificate) -> list[str]:
+    return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in certs]
+
+
+class _SigningChains:
+    """Release-signing chains: a root CA (``release-ca.pem``, the trust root tests configure) -> intermediate CA ->
+    leaf for the emulator's host (127.0.0.1 and localhost; key usage digitalSignature), and forged variants.
+
+    ``x5c`` is leaf first without the root, as TLS servers send chains. Forgeries (``chain_variant``): ``foreign``
+    (a chain to another root), ``other-host`` (a genuine-looking leaf of the trusted CA for a public site),
+    ``wrong-host`` (a leaf of the trusted CA for other vaults' names),
+    ``non-ca-issuer`` (a leaf for this host issued by an ordinary leaf of the trusted CA), ``expired``,
+    ``key-usage`` (keyEncipherment only).
+    """
+
+    HOSTS = ("127.0.0.1", "localhost")
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        root_key, inter_key = _new_key(), _new_key()
+        root = _cert("kv emulator release root CA", root_key, None, ca=True, path_length=1,
+                     usage=_usage(cert_sign=True))
+        self._inter = _cert("kv emulator release CA", inter_key, (root.subject, root_key), ca=True, path_length=0,
+                            usage=_usage(cert_sign=True))
+        self._signer = (self._inter.subject, inter_key)
+        self.root_path = directory / "release-ca.pem"
+        self.root_path.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+        self._chains: dict[str, tuple[rsa.RSAPrivateKey, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, variant: str) -> tuple[rsa.RSAPrivateKey, list[str]]:
+        """(signing key, x5c) of a variant; forgeries are made on first use (key generation is slow)."""
+        with self._lock:
+            if variant not in self._chains:
+                self._chains[variant] = self._make(variant)
+            return self._chains[variant]
+
+    def _leaf(self, variant: str, issuer: tuple[x509.Name, rsa.RSAPrivateKey], *extra: x509.Certificate,
+              **kwargs: Any) -> tuple[rsa.RSAPrivateKey, list[str]]:
+        key = _new_key()
+        kwargs.setdefault("hosts", self.HOSTS)
+        kwargs.setdefault("usage", _usage(sign=True))
+        cert = _cert(f"kv emulator key release signing ({variant})", key, issuer, ca=False, **kwargs)
+        return key, _der_b64(cert, *extra)
+
+    def _make(self, variant: str) -> tuple[rsa.RSAPrivateKey, list[str]]:
+        now = datetime.datetime.now(datetime.UTC)
+        if variant == "good":
+            return self._leaf(variant, self._signer, self._inter)
+        if variant == "foreign":
+            foreign_key = _new_key()
+            foreign = _cert("another CA", foreign_key, None, ca=True, usage=_usage(cert_sign=True))
+            return self._leaf(variant, (foreign.subject, foreign_key), foreign)
+        if variant == "other-host":
+            return self._leaf(variant, self._signer, self._inter, hosts=("www.example.com",))
+        if variant == "wrong-host":  # a genuine-looking Key Vault signing leaf, but for other vaults
+            hosts = ("myvault.vault.azure.net", "*.vault.azure.net")
+            return self._leaf(variant, self._signer, self._inter, hosts=hosts)
+        if variant == "non-ca-issuer":
+            plain_key = _new_key()
+            plain = _cert("an ordinary leaf of the trusted CA", plain_key, self._signer, ca=False,
+                          hosts=("www.example.org",), usage=_usage(sign=True, cert_sign=True))
+            return self._leaf(variant, (plain.subject, plain_key), plain, self._inter)
+        if variant == "expired":
+            return self._leaf(variant, self._signer, self._inter, not_before=now - 3 * _DAY, not_after=now - _DAY)
+        if variant == "key-usage":
+            return self._leaf(variant, self._signer, self._inter, usage=_usage(encipher=True))
+        raise ValueError(f"unknown chain variant {variant!r}; one of {', '.join(CHAIN_VARIANTS)}")
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 class KeyRelease:
     def __init__(self, owner: Any, workdir: Path) -> None:
         self.owner = owner
-        self.release_ca_path, self._signing_key, self._chain = _signing_chain(workdir / "kv-release")
+        self._chains = _SigningChains(workdir / "kv-release")
+        self.release_ca_path = self._chains.root_path
         self.authority_cas: list[str] = []  # CA bundles to trust when fetching an authority's /certs
         self.jwks_fetches = 0
         self.released_to: collections.Counter[str] = collections.Counter()  # runtime key kid -> releases
-        self.substitute_key: rsa.RSAPrivateKey | None = None  # tests: release another key than the one named
         self._lock = threading.Lock()
+        self.responses: list[str] = []  # every release response value, in order (tests replay them)
+        self.reset()
+
+    def reset(self) -> None:
+        self.substitute_key: rsa.RSAPrivateKey | None = None  # tests: release another key than the one named
+        self.chain_variant = "good"
+        self.replay_next: str | None = None
 
     # ---- policy -------------------------------------------------------------------------------------------
     def check_policy(self, release_policy: dict[str, Any]) -> None:
@@ -101,8 +200,48 @@ class KeyRelease:
             policy = json.loads(_unb64u(str(release_policy.get("data", ""))))
         except ValueError:
             raise KvError(400, "BadParameter", "release_policy.data is not base64url JSON") from None
-        if not isinstance(policy, dict) or not isinstance(policy.get("anyOf"), list) or "version" not in policy:
-            raise KvError(400, "BadParameter", "release policy needs version and anyOf")
+        if not isinstance(policy, dict) or not isinstance(policy.get("anyOf"), list):
+            raise KvError(400, "BadParameter", "release policy needs anyOf")
+        if policy.get("version", "1.0.0") not in ("0.2", "1.0.0", "1.0.1", "1.0.2"):
+            raise KvError(400, "BadParameter", f"release policy version {policy.get('version')!r} is not supported")
+
+    @staticmethod
+    def _claim(claims: dict[str, Any], name: str) -> tuple[bool, Any]:
+        if name in claims:
+            return True, claims[name]
+        node: Any = claims
+        for part in name.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False, None
+            node = node[part]
+        return True, node
+
+    @staticmethod
+    def _same(value: Any, want: Any) -> bool:
+        """Both sides as text, the way a string policy value meets a typed claim: booleans as true/false,
+        numbers by value; objects and arrays never match."""
+
+        def canon(v: Any) -> tuple[str, Any]:
+            if isinstance(v, bool):
+                return ("bool", v)
+            if isinstance(v, (int, float)):
+                return ("num", float(v))
+            if isinstance(v, str):
+                return ("str", v)
+            return ("other", id(v))
+
+        (kind_a, a), (kind_b, b) = canon(value), canon(want)
+        if kind_a == kind_b:
+            return bool(a == b) and kind_a != "other"
+        if "str" not in (kind_a, kind_b) or "other" in (kind_a, kind_b):
+            return False
+        text, (kind, typed) = (a, (kind_b, b)) if kind_a == "str" else (b, (kind_a, a))
+        if kind == "bool":
+            return str(text).lower() == ("true" if typed else "false")
+        try:
+            return float(str(text)) == typed and str(text).strip().lower() not in ("nan", "inf", "-inf")
+        except ValueError:
+            return False
 
     @staticmethod
     def _holds(cond: dict[str, Any], claims: dict[str, Any]) -> tuple[bool, str]:
@@ -114,8 +253,9 @@ class KeyRelease:
                     return (not bad, bad[0] if bad else "")
                 return (any(ok for ok, _ in results), "; ".join(why for ok, why in results if not ok))
         name = cond["claim"]
-        present = name in claims
-        value = claims.get(name)
+        present, value = KeyRelease._claim(claims, name)
+        if "condition" in cond:  # {"claim", "condition": "equals", "value"}: the REST spec example's form
+            cond = {"claim": name, str(cond["condition"]): cond.get("value")}
         for op, want in cond.items():
             if op == "claim":
                 continue
@@ -124,9 +264,9 @@ class KeyRelease:
             elif not present:
                 ok = False
             elif op == "equals":
-                ok = value == want and type(value) is type(want)
+                ok = KeyRelease._same(value, want)
             elif op == "notEquals":
-                ok = value != want
+                ok = not KeyRelease._same(value, want)
             else:
                 numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, want))
                 ok = numeric and {"less": value < want, "lessOrEquals": value <= want, "greater": value > want,
@@ -169,11 +309,12 @@ class KeyRelease:
             if header.get("alg") != "RS256":
                 raise _forbidden("Target environment attestation token is not signed with RS256.")
             jwks = self._jwks(str(branches[0]["authority"]))
-            signing = [k for k in jwks.get("keys", []) if k.get("kid") == header.get("kid")]
+            signing = [k for k in jwks.get("keys", []) if header.get("kid") and k.get("kid") == header.get("kid")]
             verified = False
             for jwk in signing:
-                public = rsa.RSAPublicNumbers(int.from_bytes(_unb64u(jwk["e"]), "big"),
-                                              int.from_bytes(_unb64u(jwk["n"]), "big")).public_key()
+                public = self._jwk_key(jwk)
+                if public is None:
+                    continue
                 try:
                     public.verify(_unb64u(parts[2]), f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(),
                                   hashes.SHA256())
@@ -229,7 +370,30 @@ class KeyRelease:
                 "release_policy": key.release_policy,
             }},
         }
-        head = _b64u(json.dumps({"alg": "RS256", "x5c": self._chain, "kid": "release-signing"}).encode())
+        with self._lock:
+            variant = self.chain_variant
+            replay, self.replay_next = self.replay_next, None
+        signing_key, chain = self._chains.get(variant)
+        head = _b64u(json.dumps({"alg": "RS256", "x5c": chain, "kid": "release-signing"}).encode())
         pay = _b64u(json.dumps(payload).encode())
-        signature = self._signing_key.sign(f"{head}.{pay}".encode(), padding.PKCS1v15(), hashes.SHA256())
-        return {"value": f"{head}.{pay}.{_b64u(signature)}"}
+        signature = signing_key.sign(f"{head}.{pay}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        value = replay or f"{head}.{pay}.{_b64u(signature)}"
+        with self._lock:
+            self.responses.append(value)
+        return {"value": value}
+
+    @staticmethod
+    def _jwk_key(jwk: dict[str, Any]) -> rsa.RSAPublicKey | None:
+        """An authority's signing key: the x5c leaf's key (n/e, if also given, must be the same key)."""
+        from_ne = None
+        if "n" in jwk and "e" in jwk:
+            from_ne = rsa.RSAPublicNumbers(int.from_bytes(_unb64u(jwk["e"]), "big"),
+                                           int.from_bytes(_unb64u(jwk["n"]), "big")).public_key()
+        if not jwk.get("x5c"):
+            return from_ne
+        public = x509.load_der_x509_certificate(base64.b64decode(jwk["x5c"][0])).public_key()
+        if not isinstance(public, rsa.RSAPublicKey):
+            return None
+        if from_ne is not None and from_ne.public_numbers() != public.public_numbers():
+            return None
+        return public

@@ -5,21 +5,28 @@ DCAP certificate chain; everything after that is what MAA does: check the quote 
 32 bytes of its report data are SHA-256 of the runtime data, and issue an RS256 JWT with MAA's claim names
 (``x-ms-sgx-mrenclave``, ``x-ms-sgx-mrsigner``, ``x-ms-sgx-product-id``, ``x-ms-sgx-svn``,
 ``x-ms-sgx-is-debuggable``, ``x-ms-runtime``, ``x-ms-attestation-type``, ``iss``, ``iat``, ``nbf``, ``exp``), its
-signing keys as a JWKS at ``/certs``.
+signing keys as a JWKS at ``/certs`` in the shape of MAA's (the REST spec example ``Get_Certs.json``,
+tests/fixtures/skr/): ``{"keys": [{"x5c": [self-signed certificate], "kid": base64 SHA-256 of it, "kty": "RSA"}]}``,
+with no ``n``/``e``. ``attest/SevSnpVm`` takes the request body of the REST spec example ``AttestSevSnpVm.json``:
+``report`` = base64url of JSON ``{"SnpReport": base64url(report), "VcekCertChain": base64url(PEM), ...}``, plus
+``runtimeData`` and an optional ``nonce`` (echoed as the ``nonce`` claim); a bare base64url report (the older
+emulator form) is still accepted.
 
 Simulated quote (laid out like an SGX DCAP v3 quote, so report data sits where a real quote has it)::
 
     header   48 bytes  u16 version=3, u16 key type=2, u32 tee (0 = SGX, 0x81 = simulated SEV-SNP), 4 reserved,
                        16 bytes QE vendor id, 20 bytes user data = b"ppml-az-test-quote"
     body    384 bytes  attributes flags (u64 at 48: bit 1 = debug), mrenclave (32 at 64), mrsigner (32 at 128),
-                       isvprodid (u16 at 256), isvsvn (u16 at 258), report data (64 at 320)
+                       isvprodid (u16 at 256), isvsvn (u16 at 258), vmpl (u32 at 260), report data (64 at 320)
                        (SEV-SNP: the mrenclave slot holds the host data)
     u32 length + DER ECDSA-P256/SHA-256 signature over header + body
 """
 
 from __future__ import annotations
 
+import base64
 import collections
+import datetime
 import hashlib
 import json
 import struct
@@ -31,9 +38,11 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from bigdl_ppml_az.kms._jose import b64url, rsa_public_jwk, sign_rs256, unb64url
 from kv_emulator import _QuietServer, make_tls_files, serve_https
@@ -52,6 +61,7 @@ class Measurements:
     isvprodid: int = 7
     isvsvn: int = 3
     debug: bool = False
+    vmpl: int = 0
 
 
 class QuotingKey:
@@ -72,7 +82,7 @@ class QuotingKey:
         struct.pack_into("<Q", body, 48, 2 if m.debug else 0)
         body[64:96] = m.mrenclave
         body[128:160] = m.mrsigner
-        struct.pack_into("<HH", body, 256, m.isvprodid, m.isvsvn)
+        struct.pack_into("<HHI", body, 256, m.isvprodid, m.isvsvn, m.vmpl)
         body[320:384] = report_data
         signed = header + bytes(body)
         signature = self.private.sign(signed, ec.ECDSA(hashes.SHA256()))
@@ -81,6 +91,40 @@ class QuotingKey:
 
 class AttestationError(Exception):
     pass
+
+
+def _self_signed(key: rsa.RSAPrivateKey, common_name: str) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def snp_evidence(report: bytes, vcek_chain_pem: bytes) -> bytes:
+    """The SEV-SNP ``report`` of MAA's ``attest/SevSnpVm`` body before base64url: JSON of the SNP report and the
+    VCEK chain, each base64url, as in the REST spec example (``AttestSevSnpVm.json``)."""
+    document = {"SnpReport": b64url(report), "VcekCertChain": b64url(vcek_chain_pem)}
+    return json.dumps(document, indent=4).encode()
+
+
+def snp_report_from_evidence(evidence: bytes) -> bytes:
+    """The report bytes of a ``report`` field: the published JSON shape, or a bare report (older emulator form)."""
+    if evidence.lstrip()[:1] != b"{":
+        return evidence
+    try:
+        document = json.loads(evidence)
+        report = unb64url(str(document["SnpReport"]))
+        chain = unb64url(str(document["VcekCertChain"]))
+    except (ValueError, KeyError, TypeError):
+        raise AttestationError("report is not JSON {SnpReport, VcekCertChain} of base64url fields") from None
+    if b"-----BEGIN CERTIFICATE-----" not in chain:
+        raise AttestationError("VcekCertChain holds no PEM certificate")
+    return report
 
 
 def parse_quote(quote: bytes, trusted: ec.EllipticCurvePublicKey) -> dict[str, Any]:
@@ -97,7 +141,7 @@ def parse_quote(quote: bytes, trusted: ec.EllipticCurvePublicKey) -> dict[str, A
         raise AttestationError("quote signature does not verify with the trusted quoting key") from None
     body = quote[HEADER : HEADER + BODY]
     (flags,) = struct.unpack_from("<Q", body, 48)
-    prodid, svn = struct.unpack_from("<HH", body, 256)
+    prodid, svn, vmpl = struct.unpack_from("<HHI", body, 256)
     return {
         "tee": tee,
         "debug": bool(flags & 2),
@@ -105,6 +149,7 @@ def parse_quote(quote: bytes, trusted: ec.EllipticCurvePublicKey) -> dict[str, A
         "mrsigner": body[128:160].hex(),
         "isvprodid": prodid,
         "isvsvn": svn,
+        "vmpl": vmpl,
         "report_data": body[320:384],
     }
 
@@ -116,7 +161,9 @@ class MaaEmulator:
         self.ca_path, self._cert, self._key = make_tls_files(workdir / f"{name}-tls")
         self.quoting = quoting
         self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = uuid.uuid4().hex
+        self.signing_cert = _self_signed(self.signing_key, f"ppml-az MAA emulator {name} token signing")
+        der = self.signing_cert.public_bytes(serialization.Encoding.DER)
+        self.kid = base64.b64encode(hashlib.sha256(der).digest()).decode()  # MAA's kids look like this
         self.rogue_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._lock = threading.Lock()
         self.calls: collections.Counter[str] = collections.Counter()
@@ -128,6 +175,9 @@ class MaaEmulator:
         with self._lock:
             self.ttl = 3600.0  # seconds until exp; negative: issue already-expired tokens
             self.sign_with_unknown_key = False
+            self.header_kid: str | None = None  # tests: a kid the JWKS does not list
+            self.jwks_with_ne = False  # tests: also serve n/e (older emulator shape)
+            self.jwks_bad_ne = False  # tests: serve n/e of another key next to the x5c
             self.calls.clear()
 
     def start(self) -> MaaEmulator:
@@ -146,12 +196,20 @@ class MaaEmulator:
             self._server = None
 
     def jwks(self) -> dict[str, Any]:
-        jwk = rsa_public_jwk(self.signing_key.public_key(), self.kid, ())
-        jwk.pop("key_ops")
-        jwk["use"] = "sig"
+        """The published shape: x5c, kid, kty (no n/e), unless a test asks for n/e as well."""
+        jwk: dict[str, Any] = {
+            "x5c": [base64.b64encode(self.signing_cert.public_bytes(serialization.Encoding.DER)).decode()],
+            "kid": self.kid,
+            "kty": "RSA",
+        }
+        with self._lock:
+            with_ne, bad_ne = self.jwks_with_ne, self.jwks_bad_ne
+        if with_ne or bad_ne:
+            numbers = rsa_public_jwk((self.rogue_key if bad_ne else self.signing_key).public_key(), self.kid, ())
+            jwk.update({"n": numbers["n"], "e": numbers["e"]})
         return {"keys": [jwk]}
 
-    def attest(self, evidence: bytes, runtime: dict[str, Any], tee: int) -> str:
+    def attest(self, evidence: bytes, runtime: dict[str, Any], tee: int, nonce: str | None = None) -> str:
         info = parse_quote(evidence, self.quoting.public)
         if info["tee"] != tee:
             raise AttestationError(f"evidence is for tee {info['tee']:#x}, not this endpoint's")
@@ -160,7 +218,7 @@ class MaaEmulator:
             raise AttestationError("report data in the quote does not match SHA-256 of the runtime data")
         now = int(time.time())
         with self._lock:
-            ttl, rogue = self.ttl, self.sign_with_unknown_key
+            ttl, rogue, header_kid = self.ttl, self.sign_with_unknown_key, self.header_kid
         claims: dict[str, Any] = {"iss": self.url, "iat": now, "nbf": now, "exp": int(now + ttl),
                                   "jti": uuid.uuid4().hex, "x-ms-ver": "1.0"}
         if tee == TEE_SGX:
@@ -178,12 +236,15 @@ class MaaEmulator:
                 "x-ms-compliance-status": "azure-compliant-uvm",
                 "x-ms-sevsnpvm-hostdata": info["mrenclave"],
                 "x-ms-sevsnpvm-is-debuggable": info["debug"],
+                "x-ms-sevsnpvm-vmpl": info["vmpl"],
             })
+        if nonce is not None:
+            claims["nonce"] = nonce
         if str(runtime.get("dataType", "")).lower() == "json":
             claims["x-ms-runtime"] = json.loads(data)
         else:
             claims["x-ms-sgx-ehd"] = b64url(data)
-        header = {"typ": "JWT", "kid": self.kid, "jku": f"{self.url}/certs"}
+        header = {"typ": "JWT", "kid": header_kid or self.kid, "jku": f"{self.url}/certs"}
         return sign_rs256(header, claims, self.rogue_key if rogue else self.signing_key)
 
 
@@ -229,7 +290,12 @@ class _MaaHandler(BaseHTTPRequestHandler):
         with self.owner._lock:
             self.owner.calls["attest"] += 1
         try:
-            token = self.owner.attest(unb64url(str(body.get(field, ""))), body.get("runtimeData") or {}, tee)
+            evidence = unb64url(str(body.get(field, "")))
+            if tee == TEE_SEVSNP:
+                evidence = snp_report_from_evidence(evidence)
+            nonce = body.get("nonce")
+            token = self.owner.attest(evidence, body.get("runtimeData") or {}, tee,
+                                      str(nonce) if nonce is not None else None)
         except (AttestationError, ValueError) as exc:
             self._send(400, {"error": {"code": "InvalidParameter", "message": str(exc)}})
             return

@@ -9,7 +9,10 @@ Gramine gives each enclave its own); the provider's lock on ``user_report_data``
 
 The simulated sidecar speaks the SKR sidecar's ``POST /attest/maa`` (``{"maa_endpoint", "runtime_data"}`` ->
 ``{"token"}``): it signs a simulated SEV-SNP report whose report data is SHA-256 of the runtime data and whose
-host data is the container policy's, and exchanges it at the MAA emulator's ``attest/SevSnpVm``.
+host data is the container policy's, and exchanges it at the MAA emulator's ``attest/SevSnpVm`` with the body
+shape of the REST spec example (``report`` = base64url of JSON ``{SnpReport, VcekCertChain}``, ``runtimeData``,
+``nonce``). ``debug``/``vmpl`` make it a debuggable guest or another VMPL; ``maa_override`` makes it attest at
+another MAA instance than the one it is asked for.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 import pytest
 
 from bigdl_ppml_az.kms._jose import b64url
-from maa_emulator import TEE_SEVSNP, Measurements, QuotingKey
+from maa_emulator import TEE_SEVSNP, Measurements, QuotingKey, snp_evidence
 
 
 class SimulatedGramineDevice:
@@ -82,6 +85,8 @@ class SimulatedSidecar:
     def __init__(self, quoting: QuotingKey, hostdata: bytes, maa_ca: str) -> None:
         self.quoting, self.hostdata, self.maa_ca = quoting, hostdata, maa_ca
         self.calls = 0
+        self.debug, self.vmpl, self.maa_override = False, 0, ""
+        self._vcek_pem = _test_vcek_chain(quoting)
         sidecar = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -122,12 +127,15 @@ class SimulatedSidecar:
     def attest(self, maa_endpoint: str, runtime_data: bytes) -> str:
         report = self.quoting.quote(
             hashlib.sha256(runtime_data).digest() + bytes(32),
-            dataclasses.replace(Measurements(), mrenclave=self.hostdata),
+            dataclasses.replace(Measurements(), mrenclave=self.hostdata, debug=self.debug, vmpl=self.vmpl),
             tee=TEE_SEVSNP,
         )
-        body = {"report": b64url(report), "runtimeData": {"data": b64url(runtime_data), "dataType": "JSON"}}
+        body = {"report": b64url(snp_evidence(report, self._vcek_pem)),
+                "runtimeData": {"data": b64url(runtime_data), "dataType": "JSON"},
+                "nonce": b64url(os.urandom(12))}
+        endpoint = self.maa_override or maa_endpoint
         request = urllib.request.Request(
-            f"https://{maa_endpoint}/attest/SevSnpVm?api-version=2022-08-01",
+            f"https://{endpoint}/attest/SevSnpVm?api-version=2022-08-01",
             data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
@@ -139,9 +147,30 @@ class SimulatedSidecar:
         except urllib.error.HTTPError as exc:
             raise RuntimeError(exc.read().decode()) from None
 
+    def reset(self) -> None:
+        self.debug, self.vmpl, self.maa_override = False, 0, ""
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _test_vcek_chain(quoting: QuotingKey) -> bytes:
+    """A stand-in VCEK certificate (PEM) for the test quoting key: the shape of the field, not AMD's chain."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ppml-az test SEV-VCEK")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(quoting.public)
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(quoting.private, hashes.SHA384())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 MEASURED = Measurements()
@@ -209,7 +238,8 @@ class SkrEnv:
         self.other_maa.reset()
         self.kv.reset_faults()
         self.kv.reset_counts()
-        self.kv.release.substitute_key = None
+        self.kv.release.reset()
+        self.sidecar.reset()
 
 
 def start_skr_env(kv: Any, root: Path) -> SkrEnv:

@@ -226,7 +226,8 @@ def test_policy_evaluation_agrees_with_the_emulator(skr: SkrEnv) -> None:
         ours = skr_policy.evaluate(policy, claims, skr.maa.url).ok
         theirs, _ = KeyRelease._holds({"allOf": policy["anyOf"][0]["allOf"]}, claims)
         assert ours == theirs, claims
-    assert [skr_policy.evaluate(policy, c, skr.maa.url).ok for c in variants] == [True, False, False, False, False]
+    # "7" meets 7: a string and a number of the same value are equal (Key Vault accepts the sidecar's "0" for vmpl).
+    assert [skr_policy.evaluate(policy, c, skr.maa.url).ok for c in variants] == [True, False, False, True, False]
     ranged = {"version": "1.0.0", "anyOf": [{"authority": skr.maa.url, "anyOf": [
         {"claim": "x-ms-sgx-svn", "greaterOrEquals": 3}, {"claim": "x-ms-sgx-config-id", "exists": True}]}]}
     assert skr_policy.evaluate(ranged, {"x-ms-sgx-svn": 3}, skr.maa.url).ok
@@ -311,3 +312,181 @@ def test_immutable_release_policy_cannot_be_edited(skr: SkrEnv) -> None:
         {"claim": "x-ms-attestation-type", "exists": True}]}]}
     with pytest.raises(HttpResponseError, match="immutable"):
         client.update_key_properties("skr-immutable", release_policy=KeyReleasePolicy(json.dumps(open_policy).encode()))
+
+
+# ---- attacks (issue 19): each refused with a message naming what failed ------------------------------------
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        ("foreign", "does not chain to a trusted root"),
+        ("other-host", "(www.example.com) is not for host 127.0.0.1"),
+        ("wrong-host", "(myvault.vault.azure.net, *.vault.azure.net) is not for host 127.0.0.1"),
+        ("non-ca-issuer", "issuer CN=an ordinary leaf of the trusted CA of CN=kv emulator key release signing "
+                          "(non-ca-issuer) is not a CA (basic constraints)"),
+        ("expired", "is outside its validity period"),
+        ("key-usage", "key usage lacks digitalSignature"),
+    ],
+)
+def test_forged_release_chain_is_refused(skr: SkrEnv, variant: str, expected: str) -> None:
+    (_, wrapped), = _wrapped(skr)
+    skr.kv.release.chain_variant = variant
+    message = _refused(skr, _backend(skr), wrapped, vault_released=True)
+    assert "refusing the key release: release response for" in message and expected in message, message
+
+
+def test_replayed_release_response_for_another_runtime_key_is_refused(skr: SkrEnv) -> None:
+    (data_key, wrapped), = _wrapped(skr)
+    assert _backend(skr).unwrap(wrapped) == data_key
+    earlier = skr.kv.release.responses[-1]  # genuine, signed, for this key: but wrapped to the first worker's key
+    azure_skr.forget_released_keys()
+    skr.kv.release.replay_next = earlier
+    message = _refused(skr, _backend(skr), wrapped, vault_released=True)
+    assert "a replayed response" in message or "wrapped to another runtime key" in message, message
+
+
+def test_jwks_key_not_matching_the_token_kid_is_refused(skr: SkrEnv) -> None:
+    (_, wrapped), = _wrapped(skr)
+    skr.maa.header_kid = "not-a-listed-kid"  # signed by the genuine key, but names another one
+    message = _refused(skr, _backend(skr), wrapped)
+    assert "attestation token is signed by key 'not-a-listed-kid', which" in message
+    assert "/certs does not list" in message
+    assert skr.kv.calls["release"] == 1  # Key Vault refused it too (its own JWKS lookup by kid)
+
+
+def test_jwks_key_whose_n_e_disagree_with_its_certificate_is_refused(skr: SkrEnv) -> None:
+    import hashlib
+
+    from bigdl_ppml_az.kms.attestation import verify_maa_token
+
+    token = skr.maa.attest(skr.quoting.quote(hashlib.sha256(b"").digest() + bytes(32), MEASURED), {}, 0)
+    assert verify_maa_token(token, ca_bundle=str(skr.bundle)) == ""  # x5c-only JWKS, as MAA serves it
+    skr.maa.jwks_with_ne = True
+    assert verify_maa_token(token, ca_bundle=str(skr.bundle)) == ""  # n/e equal to the certificate's key
+    skr.maa.jwks_bad_ne = True
+    assert "n/e do not match its x5c certificate" in verify_maa_token(token, ca_bundle=str(skr.bundle))
+
+
+def _snp_key(skr: SkrEnv, name: str) -> tuple[str, bytes, WrappedKey]:
+    policy = skr_policy.build_policy(skr.maa.url, sevsnp_hostdata=HOSTDATA.hex())
+    key_id = skr.create_key(name, policy)
+    (data_key, wrapped), = _wrapped(skr, primaryKeyId=key_id)
+    return key_id, data_key, wrapped
+
+
+def _snp_options(skr: SkrEnv, key_id: str) -> dict[str, str]:
+    return {"attestation": "sevsnp-sidecar", "sidecarEndpoint": skr.sidecar.url, "primaryKeyId": key_id}
+
+
+@pytest.mark.parametrize(
+    ("knob", "expected"),
+    [("debug", "claim x-ms-sevsnpvm-is-debuggable: token has true, policy requires equals false"),
+     ("vmpl", "claim x-ms-sevsnpvm-vmpl: token has 2, policy requires equals 0")],
+)
+def test_debuggable_or_other_vmpl_snp_guest_is_refused(skr: SkrEnv, knob: str, expected: str) -> None:
+    key_id, data_key, wrapped = _snp_key(skr, f"skr-snp-{knob}")
+    policy = skr_policy.build_policy(skr.maa.url, sevsnp_hostdata=HOSTDATA.hex())
+    assert {"claim": "x-ms-sevsnpvm-is-debuggable", "equals": False} in policy["anyOf"][0]["allOf"]
+    assert {"claim": "x-ms-sevsnpvm-vmpl", "equals": 0} in policy["anyOf"][0]["allOf"]
+    if knob == "debug":
+        skr.sidecar.debug = True  # the host can read this guest's memory
+    else:
+        skr.sidecar.vmpl = 2
+    message = _refused(skr, _backend(skr, **_snp_options(skr, key_id)), wrapped)
+    assert expected in message, message
+    skr.sidecar.reset()
+    assert _backend(skr, **_snp_options(skr, key_id)).unwrap(wrapped) == data_key
+
+
+def test_token_from_another_maa_instance_is_refused_before_release(skr: SkrEnv) -> None:
+    from urllib.parse import urlparse
+
+    key_id, _, wrapped = _snp_key(skr, "skr-snp-issuer")
+    skr.sidecar.maa_override = urlparse(skr.other_maa.url).netloc  # a sidecar that attests elsewhere
+    message = _refused(skr, _backend(skr, **_snp_options(skr, key_id)), wrapped)
+    assert f"attestation token issuer '{skr.other_maa.url}' is not the configured maaEndpoint {skr.maa.url}" in message
+    assert skr.kv.calls["release"] == 0  # refused before any release
+
+
+def test_release_is_retried_like_other_key_vault_calls(skr: SkrEnv) -> None:
+    (data_key, wrapped), = _wrapped(skr)
+    skr.kv.reset_counts()
+    skr.kv.fail_next(408, 502)  # answered to the next two calls: the key get and the release (or both release)
+    assert _backend(skr).unwrap(wrapped) == data_key
+    assert skr.kv.faults[408] == 1 and skr.kv.faults[502] == 1
+
+
+def test_release_role_names_managed_hsm_role() -> None:
+    assert azure_skr.release_role("https://myhsm.managedhsm.azure.net") == "Managed HSM Crypto Service Release User"
+    assert azure_skr.release_role("https://myvault.vault.azure.net/") == "Key Vault Crypto Service Release User"
+
+
+def test_default_runtime_key_is_2048_bits(skr: SkrEnv) -> None:
+    options = {k: v for k, v in skr.options().items() if k != "runtimeKeySize"}
+    assert AzureSkrKms.from_options(options)._runtime_bits == 2048
+
+
+def test_host_name_rules_follow_rfc_6125() -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from bigdl_ppml_az.kms._jose import host_matches
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(*names: str) -> x509.Certificate:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "myvault.vault.azure.net")])
+        builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)))
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+        return builder.sign(key, hashes.SHA256())
+
+    host = "myvault.vault.azure.net"
+    assert host_matches(cert("MyVault.Vault.Azure.NET"), host)[0]
+    assert host_matches(cert("*.vault.azure.net"), host)[0]
+    assert host_matches(cert("*.managedhsm.azure.net"), "myhsm.managedhsm.azure.net")[0]
+    assert not host_matches(cert(), host)[0]  # CN alone does not count
+    assert not host_matches(cert("*.azure.net"), host)[0]  # one label only
+    assert not host_matches(cert("*.net"), "vault.net")[0]  # too broad
+    assert not host_matches(cert("my*.vault.azure.net"), host)[0]  # partial wildcard
+    assert not host_matches(cert("*.*.azure.net"), host)[0]
+    assert not host_matches(cert("myvault.vault.azure.net.evil.com"), host)[0]
+    assert not host_matches(cert("*.vault.azure.net"), "vault.azure.net")[0]
+
+
+def test_policy_check_reports_missing_snp_pins(skr: SkrEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from bigdl_ppml_az.cli import main
+
+    monkeypatch.setenv("PPML_AZ_KV_CREDENTIAL", "emulator")
+    monkeypatch.setenv("PPML_AZ_KV_CA_BUNDLE", str(skr.bundle))
+    monkeypatch.setenv("PPML_AZ_KV_VERIFY_CHALLENGE_RESOURCE", "false")
+    loose = {"version": "1.0.0", "anyOf": [{"authority": skr.maa.url, "allOf": [
+        {"claim": "x-ms-attestation-type", "equals": "sevsnpvm"},
+        {"claim": "x-ms-sevsnpvm-hostdata", "equals": HOSTDATA.hex()}]}]}
+    policy_file = tmp_path / "loose.json"
+    policy_file.write_text(json.dumps(loose))
+    assert main(["keys", "create", "--kms", "azure-skr", "--vault", skr.kv.url, "--name", "skr-loose",
+                 "--key-size", "2048", "--release-policy", str(policy_file)]) == 0
+    err = capsys.readouterr().err
+    assert "does not pin x-ms-sevsnpvm-is-debuggable equals false" in err
+    assert "does not pin x-ms-sevsnpvm-vmpl equals 0" in err
+    skr.sidecar.debug = True  # a debuggable guest satisfies this loose policy: check says so, and warns
+    token_file = tmp_path / "token.jwt"
+    token_file.write_text(skr.sidecar.attest(skr.maa.url.split("://", 1)[1], b"{}"))
+    assert main(["keys", "policy", "check", "--vault", skr.kv.url, "--name", "skr-loose", "--token",
+                 str(token_file)]) == 0
+    captured = capsys.readouterr()
+    assert "is satisfied" in captured.out and "x-ms-sevsnpvm-is-debuggable" in captured.err
+
+
+def test_release_permission_error_names_the_role(skr: SkrEnv) -> None:
+    (_, wrapped), = _wrapped(skr)
+    skr.kv.deny("release")
+    message = _refused(skr, _backend(skr), wrapped)
+    assert "grant the identity keys/release (role Key Vault Crypto Service Release User)" in message, message

@@ -83,6 +83,7 @@ def create(args: argparse.Namespace) -> int:
     )
     print(f"created exportable Key Vault key {key_id} with release policy:")
     print(json.dumps(policy, indent=2))
+    _warn_missing_pins(policy)
     if args.primary_key:
         _write_key_id(args.primary_key, key_id)
         print(f"its id is in {args.primary_key}")
@@ -95,6 +96,14 @@ def create(args: argparse.Namespace) -> int:
         write_data_key_file(args.data_key, wrapped.ciphertext)
         print(f"created data key file {args.data_key} (wrapped by {wrapped.key_id}, public key only)")
     return 0
+
+
+def _warn_missing_pins(policy: dict[str, Any]) -> None:
+    """Say on stderr when a SEV-SNP branch admits debuggable guests or another VMPL than 0."""
+    from ..kms import skr_policy
+
+    for warning in skr_policy.missing_pins(policy):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _write_key_id(path: str, key_id: str) -> None:
@@ -179,6 +188,7 @@ def _check(args: argparse.Namespace) -> int:
         if problem:
             print(f"release of {key_id} would be refused: {problem}")
             return 1
+    _warn_missing_pins(policy)
     verdict = skr_policy.evaluate(policy, claims, str(claims.get("iss", "")))
     if verdict.ok:
         print(f"release policy of {key_id} is satisfied by this token (issuer {claims.get('iss')})")

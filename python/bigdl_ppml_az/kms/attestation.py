@@ -304,17 +304,59 @@ def verify_maa_token(token: str, *, ca_bundle: str | None, timeout: float = 30, 
                          what="MAA signing keys")
     except KmsError as exc:
         return str(exc)
+    return verify_token_with_jwks(jws, issuer, jwks)
+
+
+def verify_token_with_jwks(jws: _jose.Jws, issuer: str, jwks: dict[str, Any]) -> str:
+    """Empty string when a key of ``jwks`` with the token's ``kid`` verifies it, else why not.
+
+    The header's ``kid`` selects the key (MAA always sets it); a token whose ``kid`` the JWKS does not list is
+    refused even if another listed key would verify it. Keys come from their ``x5c`` leaf (see
+    :func:`_jose.signing_key_from_jwk`).
+    """
     kid = jws.header.get("kid")
-    keys = [k for k in jwks.get("keys", []) if isinstance(k, dict) and (kid is None or k.get("kid") == kid)]
+    if not isinstance(kid, str) or not kid:
+        return "attestation token has no kid header naming its signing key"
+    listed = jwks.get("keys")
+    keys = [k for k in (listed if isinstance(listed, list) else []) if isinstance(k, dict) and k.get("kid") == kid]
     if not keys:
         return f"attestation token is signed by key {kid!r}, which {issuer}/certs does not list"
+    problems = []
     for key in keys:
         try:
-            _jose.verify_rs256(jws, _jose.rsa_public_from_jwk(key), "attestation token")
+            _jose.verify_rs256(jws, _jose.signing_key_from_jwk(key), "attestation token")
             return ""
-        except _jose.JoseError:
-            continue
+        except _jose.JoseError as exc:
+            problems.append(str(exc))
+    if any("does not verify" not in p for p in problems):
+        return next(p for p in problems if "does not verify" not in p)
     return f"attestation token signature does not verify with {issuer}/certs key {kid!r} (signed by an unknown key)"
+
+
+def same_authority(a: str, b: str) -> bool:
+    """MAA instance URLs compared as Key Vault compares a token's iss with a policy authority."""
+    return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()
+
+
+def check_token_binding(token: str, maa: str | None, runtime_jwk: dict[str, Any]) -> None:
+    """Before a release: the token comes from the configured MAA instance and carries this worker's runtime key.
+
+    Key Vault would refuse another issuer only if the policy does not name it; a token wrapped to another runtime
+    key would release a key this worker cannot open. Both are refused here, before any release.
+    """
+    _, claims = token_claims(token)
+    issuer = str(claims.get("iss", ""))
+    if maa is not None and not same_authority(issuer, maa):
+        raise KmsError(f"attestation token issuer {issuer!r} is not the configured maaEndpoint {maa}: refusing to "
+                       "use a token from another attestation provider")
+    runtime = claims.get("x-ms-runtime")
+    keys = runtime.get("keys") if isinstance(runtime, dict) else None
+    for key in keys if isinstance(keys, list) else []:
+        if (isinstance(key, dict) and key.get("kid") == runtime_jwk["kid"] and key.get("n") == runtime_jwk["n"]
+                and key.get("e") == runtime_jwk["e"]):
+            return
+    raise KmsError("attestation token does not carry this worker's runtime key in x-ms-runtime.keys; the evidence "
+                   "provider attested other runtime data")
 
 
 def _when(value: Any) -> str:
@@ -329,10 +371,13 @@ __all__ = [
     "PROVIDERS",
     "EvidenceProvider",
     "build_provider",
+    "check_token_binding",
     "http_json",
     "maa_url",
     "provider_name",
     "register_provider",
+    "same_authority",
     "token_claims",
     "verify_maa_token",
+    "verify_token_with_jwks",
 ]

@@ -21,7 +21,7 @@ Options: all of kms=azure (``vault``, ``primaryKeyId``/``primaryKeyName``/``prim
 ``attestation`` (required), ``maaEndpoint``, the provider's options, ``releaseTrustRoots`` (PEM bundle the
 release response's signing chain must reach; default: ``connectionVerify``, else the system CA store),
 ``releaseAlgorithm`` (``RSA_AES_KEY_WRAP_256`` | ``RSA_AES_KEY_WRAP_384`` | ``CKM_RSA_AES_KEY_WRAP``),
-``runtimeKeySize`` (ephemeral RSA bits, default 3072).
+``runtimeKeySize`` (ephemeral RSA bits, default 2048: the size Microsoft's SKR sidecar generates and assumes).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import urlparse
 
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.keyvault.keys import KeyVaultKey, KeyVaultKeyIdentifier
@@ -45,11 +46,13 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from ..errors import ConfigError, KmsError, WrongKeyError
 from . import AZURE, KmsSettings, WrappedKey, _jose, attestation, skr_policy
-from .azure import RSA_OAEP, RSA_OAEP_256, AzureKms, _Options, _same_vault
+from .azure import _RETRY_METHODS, RSA_OAEP, RSA_OAEP_256, AzureKms, _Options, _same_vault
 
 SKR = "azure-skr"
 ALIASES = ("azure-skr", "skr", "azureskr", "azure-secure-key-release")  # as in kms._KMS_ALIASES
 DEFAULT_RELEASE_ALGORITHM = "RSA_AES_KEY_WRAP_256"
+DEFAULT_RUNTIME_KEY_SIZE = 2048  # what the SKR sidecar and Microsoft's samples generate; see docs/ATTESTATION.md
+MANAGED_HSM_SUFFIX = ".managedhsm.azure.net"
 _RELEASE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "RSA_AES_KEY_WRAP_256": hashes.SHA256,
     "RSA_AES_KEY_WRAP_384": hashes.SHA384,
@@ -91,6 +94,7 @@ class _Ephemeral:
     private_key: rsa.RSAPrivateKey
     kid: str
     runtime_data: bytes
+    jwk: dict[str, Any]
 
 
 def _ephemeral(bits: int) -> _Ephemeral:
@@ -98,7 +102,7 @@ def _ephemeral(bits: int) -> _Ephemeral:
     jwk = _jose.rsa_public_jwk(key.public_key(), "")
     jwk["kid"] = _jose.jwk_thumbprint(jwk)
     runtime = json.dumps({"keys": [jwk]}, separators=(",", ":"), sort_keys=True).encode()
-    return _Ephemeral(key, str(jwk["kid"]), runtime)
+    return _Ephemeral(key, str(jwk["kid"]), runtime, jwk)
 
 
 def forget_released_keys() -> None:
@@ -130,7 +134,7 @@ class AzureSkrKms:
         provider_error: str = "",
         trust_roots: str | None = None,
         release_algorithm: str = DEFAULT_RELEASE_ALGORITHM,
-        runtime_key_size: int = 3072,
+        runtime_key_size: int = DEFAULT_RUNTIME_KEY_SIZE,
         maa_ca_bundle: str | None = None,
         identity_parts: tuple[str, ...] = (),
     ) -> None:
@@ -166,7 +170,7 @@ class AzureSkrKms:
         algorithm = (opts.get("releaseAlgorithm") or DEFAULT_RELEASE_ALGORITHM).upper()
         if algorithm not in _RELEASE_HASHES:
             raise ConfigError(f"option releaseAlgorithm={algorithm}: use one of {', '.join(_RELEASE_HASHES)}")
-        bits_text = opts.get("runtimeKeySize") or "3072"
+        bits_text = opts.get("runtimeKeySize") or str(DEFAULT_RUNTIME_KEY_SIZE)
         if bits_text not in ("2048", "3072", "4096"):
             raise ConfigError(f"option runtimeKeySize={bits_text}: use 2048, 3072 or 4096")
         key_ref = opts.get("primaryKeyId") or opts.get("primaryKeyName") or opts.get("primaryKeyPath") or ""
@@ -270,14 +274,17 @@ class AzureSkrKms:
         token = self._provider.attestation_token(ephemeral.runtime_data)
         with _lock:
             attestation_calls += 1
+        if self._provider.name != "none":
+            attestation.check_token_binding(token, getattr(self._provider, "maa", None), ephemeral.jwk)
         _, claims = attestation.token_claims(token)
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)):
             raise KmsError("attestation token has no exp claim; the released key's lifetime could not be bounded")
-        try:
+        nonce = secrets.token_urlsafe(16)
+        try:  # retried like every other Key Vault call (408, 429, 500, 502, 503, 504), POST included
             result = self._kv._keys().release_key(
                 ident.name, token, version=ident.version or None, algorithm=self._release_algorithm,
-                nonce=secrets.token_urlsafe(16),
+                nonce=nonce, retry_on_methods=_RETRY_METHODS,
             )
         except HttpResponseError as exc:
             raise self._refused(exc, key_id, token) from None
@@ -289,7 +296,7 @@ class AzureSkrKms:
         if log:  # test hook: releases across worker processes (pid and key id only)
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"{os.getpid()} release {key_id}\n")
-        private = self._open_release(str(result.value), key_id, ephemeral)
+        private = self._open_release(str(result.value), key_id, ephemeral, nonce)
         return _Released(key_id, private, float(exp))
 
     def _refuse_unattested_unless_allowed(self, ident: KeyVaultKeyIdentifier) -> None:
@@ -321,7 +328,7 @@ class AzureSkrKms:
             return KmsError(
                 f"permission denied on Key Vault key {key_id} for release using "
                 f"{self._kv.credential_source or 'the configured credential'}: grant the identity keys/release "
-                f"(role Key Vault Crypto Service Release User); {service}"
+                f"(role {release_role(self._kv.vault_url)}); {service}"
             )
         reason = ""
         if status in (400, 403):
@@ -347,12 +354,14 @@ class AzureSkrKms:
                 raise ConfigError(f"option releaseTrustRoots={path}: cannot load PEM certificates ({exc})") from None
         return self._roots
 
-    def _open_release(self, value: str, key_id: str, ephemeral: _Ephemeral) -> rsa.RSAPrivateKey:
+    def _open_release(self, value: str, key_id: str, ephemeral: _Ephemeral, nonce: str | None = None
+                      ) -> rsa.RSAPrivateKey:
         """Verify the release JWS and unwrap the key it carries; any mismatch is refused before the key is used."""
         what = f"release response for {key_id}"
         try:
             jws = _jose.parse_jws(value, what)
-            leaf = _jose.verify_x5c(jws.header.get("x5c"), self._trusted_roots(), what)
+            host = urlparse(KeyVaultKeyIdentifier(key_id).vault_url).hostname or ""
+            leaf = _jose.verify_x5c(jws.header.get("x5c"), self._trusted_roots(), what, host=host)
             public = leaf.public_key()
             if not isinstance(public, rsa.RSAPublicKey):
                 raise _jose.JoseError(f"{what}: signing certificate is not RSA")
@@ -360,13 +369,17 @@ class AzureSkrKms:
             key = ((jws.payload.get("response") or {}).get("key") or {}).get("key") or {}
             if not isinstance(key, dict) or not _same_key_id(str(key.get("kid", "")), key_id):
                 raise _jose.JoseError(f"{what}: names key {key.get('kid')!r}, not the requested {key_id}")
+            echoed = (jws.payload.get("request") or {}).get("nonce")
+            if nonce is not None and echoed is not None and echoed != nonce:
+                raise _jose.JoseError(f"{what}: answers another request (nonce differs): a replayed response")
             expected_public = _jose.rsa_public_from_jwk(key)
             hsm = json.loads(_jose.unb64url(str(key.get("key_hsm", ""))))
         except (_jose.JoseError, ValueError, AttributeError) as exc:
             raise KmsError(f"refusing the key release: {exc}") from None
         header = hsm.get("header") if isinstance(hsm, dict) else None
         if not isinstance(header, dict) or header.get("kid") != ephemeral.kid:
-            raise KmsError(f"refusing the key release: {what} is wrapped to another runtime key")
+            raise KmsError(f"refusing the key release: {what} is wrapped to another runtime key (a replayed or "
+                           "redirected response)")
         algorithm = str(header.get("enc", ""))
         if algorithm != self._release_algorithm:
             raise KmsError(f"refusing the key release: {what} uses {algorithm!r}, not {self._release_algorithm}")
@@ -386,6 +399,14 @@ class AzureSkrKms:
         ):
             raise KmsError(f"refusing the key release: the key in {what} does not match the key it names")
         return private
+
+
+def release_role(vault_url: str) -> str:
+    """The built-in role that grants ``release``: Managed HSM has its own (local RBAC) role name."""
+    host = (urlparse(vault_url).hostname or "").lower()
+    if host.endswith(MANAGED_HSM_SUFFIX):
+        return "Managed HSM Crypto Service Release User"
+    return "Key Vault Crypto Service Release User"
 
 
 def _same_key_id(a: str, b: str) -> bool:
@@ -489,4 +510,5 @@ __all__ = [
     "create_release_key",
     "forget_released_keys",
     "release_policy_of",
+    "release_role",
 ]

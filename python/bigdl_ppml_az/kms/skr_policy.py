@@ -5,6 +5,13 @@ an authority is ``{"authority": URL, "allOf"|"anyOf": [condition...]}``; a condi
 or ``{"claim": NAME, OP: VALUE}`` with OP one of equals, notEquals, less, lessOrEquals, greater, greaterOrEquals,
 exists. Key Vault evaluates it; we evaluate it too, to tell a user *which* claim failed (``keys policy check``
 and the error of a refused release).
+
+Microsoft's own published policies go beyond that grammar, and Key Vault accepts them, so we do too:
+``"version": "0.2"`` (SKR sidecar scripts) or no version at all (the REST spec's ``ReleasePolicy-example``), the
+spec example's ``{"claim", "condition": "equals", "value"}`` form, string values compared with boolean and number
+claims (``"equals": "false"``, ``"equals": "0"``: the sidecar's policies), and dotted claim names navigating
+nested claims (``x-ms-isolation-tee.x-ms-attestation-type``). How Key Vault coerces types is not documented; the
+rule in :func:`_equal` is inferred from those samples (docs/ATTESTATION.md).
 """
 
 from __future__ import annotations
@@ -16,6 +23,10 @@ from typing import Any
 from ..errors import ConfigError
 
 POLICY_VERSION = "1.0.0"
+ACCEPTED_VERSIONS = (None, "0.2", "1.0.0", "1.0.1", "1.0.2")
+# What Microsoft's reference SEV-SNP policies pin besides the measurement (SKR sidecar importkeyconfig.json):
+# no debuggable guest (the host could read its memory, the released key included), and VMPL 0.
+SEVSNP_PINS: tuple[tuple[str, Any], ...] = (("x-ms-sevsnpvm-is-debuggable", False), ("x-ms-sevsnpvm-vmpl", 0))
 OPERATORS = ("equals", "notEquals", "less", "lessOrEquals", "greater", "greaterOrEquals", "exists")
 NONE_AUTHORITY = "none"  # development only: the authority of unsigned tokens from attestation=none (emulator)
 MAX_POLICY_BYTES = 64 * 1024
@@ -73,6 +84,7 @@ def build_policy(
                     {"claim": "x-ms-attestation-type", "equals": "sevsnpvm"},
                     {"claim": "x-ms-compliance-status", "equals": "azure-compliant-uvm"},
                     {"claim": "x-ms-sevsnpvm-hostdata", "equals": _hex(sevsnp_hostdata, "--sevsnp-hostdata", 32)},
+                    *({"claim": claim, "equals": value} for claim, value in SEVSNP_PINS),
                 ],
             }
         )
@@ -95,7 +107,7 @@ def parse_policy(data: bytes | str | dict[str, Any], source: str) -> dict[str, A
         policy = data
     if not isinstance(policy, dict):
         raise ConfigError(f"{source}: release policy must be a JSON object")
-    if str(policy.get("version", "")) not in ("1.0.0", "1.0.1", "1.0.2"):
+    if policy.get("version") not in ACCEPTED_VERSIONS:
         raise ConfigError(f"{source}: release policy version {policy.get('version')!r} unknown; use \"1.0.0\"")
     authorities = _key(policy, "anyOf")
     if not isinstance(authorities, list) or not authorities:
@@ -129,6 +141,11 @@ def _check_conditions(conditions: Any, source: str) -> None:
             continue
         if not isinstance(cond.get("claim"), str):
             raise ConfigError(f"{source}: condition {json.dumps(cond)} has no 'claim'")
+        if "condition" in cond:
+            if set(cond) != {"claim", "condition", "value"} or cond["condition"] not in OPERATORS:
+                raise ConfigError(f"{source}: condition on {cond['claim']} needs 'condition' (one of "
+                                  f"{', '.join(OPERATORS)}) and 'value'")
+            continue
         ops = [k for k in cond if k != "claim"]
         if len(ops) != 1 or ops[0] not in OPERATORS:
             raise ConfigError(f"{source}: condition on {cond['claim']} needs one operator of {', '.join(OPERATORS)}")
@@ -164,8 +181,11 @@ def _condition(cond: dict[str, Any], claims: dict[str, Any]) -> str:
     if nested:
         return _conditions(nested[0].lower(), cond[nested[0]], claims)
     name = cond["claim"]
-    op = next(k for k in cond if k != "claim")
-    want = cond[op]
+    if "condition" in cond:  # the REST spec example's form: {"claim", "condition": "equals", "value"}
+        op, want = str(cond["condition"]), cond.get("value")
+    else:
+        op = next(k for k in cond if k != "claim")
+        want = cond[op]
     have = claim_value(claims, name)
     if op == "exists":
         return "" if (have is not _MISSING) == bool(want) else f"claim {name}: policy requires exists={want}"
@@ -183,11 +203,33 @@ def _condition(cond: dict[str, Any], claims: dict[str, Any]) -> str:
     return "" if ok else f"claim {name}: token has {_show(have)}, policy requires {op} {json.dumps(want)}"
 
 
-def _equal(a: Any, b: Any) -> bool:
-    """JSON equality without Python's coercions: true is not 1, "7" is not 7; 7 equals 7.0."""
-    if _num(a) is not None and _num(b) is not None:
-        return _num(a) == _num(b)
-    return type(a) is type(b) and a == b
+def _equal(have: Any, want: Any) -> bool:
+    """Key Vault's ``equals`` as inferred from Microsoft's samples (docs/ATTESTATION.md).
+
+    Same JSON type: equality (numbers numerically; strings case-sensitively). A string against a boolean: the
+    string is ``"true"``/``"false"`` (any case), as in the sidecar's ``"equals": "false"``. A string against a
+    number: the string is a JSON number of the same value (``"0"`` equals 0). Nothing else is equal: true is not 1,
+    objects and arrays never match.
+    """
+    if isinstance(have, (dict, list)) or isinstance(want, (dict, list)):
+        return False
+    if isinstance(have, bool) or isinstance(want, bool):
+        if isinstance(have, bool) and isinstance(want, bool):
+            return have is want
+        text, flag = (want, have) if isinstance(have, bool) else (have, want)
+        return isinstance(text, str) and text.strip().lower() == ("true" if flag else "false")
+    if _num(have) is not None and _num(want) is not None:
+        return _num(have) == _num(want)
+    if isinstance(have, str) and isinstance(want, str):
+        return have == want
+    text, number = (have, want) if isinstance(have, str) else (want, have)
+    if not isinstance(text, str) or _num(number) is None:
+        return False
+    try:
+        parsed = json.loads(text.strip())
+    except ValueError:
+        return False
+    return _num(parsed) is not None and _num(parsed) == _num(number)
 
 
 def _num(value: Any) -> float | None:
@@ -221,8 +263,54 @@ def evaluate(policy: dict[str, Any], claims: dict[str, Any], issuer: str) -> Ver
     return Verdict(False, reasons[0] if len(reasons) == 1 else "none of: " + " | ".join(reasons))
 
 
+def _claims_pinned(conditions: Any) -> dict[str, list[Any]]:
+    """claim -> values an ``allOf`` list pins with ``equals`` (top level only: a pin inside anyOf is optional)."""
+    pinned: dict[str, list[Any]] = {}
+    for cond in conditions if isinstance(conditions, list) else []:
+        if not isinstance(cond, dict) or not isinstance(cond.get("claim"), str):
+            continue
+        if cond.get("condition") == "equals":
+            pinned.setdefault(cond["claim"], []).append(cond.get("value"))
+        elif "equals" in cond:
+            pinned.setdefault(cond["claim"], []).append(cond["equals"])
+    return pinned
+
+
+def missing_pins(policy: dict[str, Any]) -> list[str]:
+    """Warnings for SEV-SNP branches that leave out what Microsoft's reference policies pin.
+
+    A branch pinning ``x-ms-attestation-type`` = sevsnpvm must also pin ``x-ms-sevsnpvm-is-debuggable`` = false
+    (a debuggable guest's memory, the released key included, is readable by the host) and ``x-ms-sevsnpvm-vmpl``
+    = 0. Dotted (``x-ms-isolation-tee.``) names count as the same claims.
+    """
+    warnings = []
+    for entry in _key(policy, "anyOf") or []:
+        if not isinstance(entry, dict):
+            continue
+        rule = next((k for k in entry if k.lower() == "allof"), None)
+        pinned = _claims_pinned(entry.get(rule)) if rule else {}
+        plain = {name.rsplit(".", 1)[-1] if name.startswith("x-ms-isolation-tee.") else name: values
+                 for name, values in pinned.items()}
+        if not any(_equal(v, "sevsnpvm") for v in plain.get("x-ms-attestation-type", [])):
+            continue
+        for claim, value in SEVSNP_PINS:
+            if not any(_equal(v, value) for v in plain.get(claim, [])):
+                warnings.append(f"authority {_key(entry, 'authority')}: SEV-SNP branch does not pin {claim} equals "
+                                f"{json.dumps(value)} (Microsoft's reference policies do)")
+    return warnings
+
+
 def allows_unattested(policy: dict[str, Any]) -> bool:
     return any(normalize_authority(str(_key(a, "authority"))) == NONE_AUTHORITY for a in _key(policy, "anyOf") or [])
 
 
-__all__ = ["NONE_AUTHORITY", "Verdict", "allows_unattested", "build_policy", "evaluate", "parse_policy"]
+__all__ = [
+    "NONE_AUTHORITY",
+    "SEVSNP_PINS",
+    "Verdict",
+    "allows_unattested",
+    "build_policy",
+    "evaluate",
+    "missing_pins",
+    "parse_policy",
+]
