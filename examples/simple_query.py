@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+import bigdl_ppml_az
 from bigdl_ppml_az import bigdl_conf, formats, kms
 from bigdl_ppml_az.storage.azure import spark_conf_options
 
@@ -133,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         builder = builder.master(args.master)
     spark = builder.getOrCreate()
     try:
+        # ppml-enc's workers run this Python when nothing else was chosen (PYSPARK_PYTHON, spark.pyspark.python)
+        # and the master is local, so `.venv/bin/python examples/simple_query.py ...` works without activating
+        bigdl_ppml_az.register(spark)
         options = ppml_options(args, spark)
         developers = simple_query(read_people(spark, args.input_path, input_mode, options))
         write_result(developers, args.output_path, output_mode, options)
