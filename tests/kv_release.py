@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _ENC = {"CKM_RSA_AES_KEY_WRAP": hashes.SHA1, "RSA_AES_KEY_WRAP_256": hashes.SHA256,
         "RSA_AES_KEY_WRAP_384": hashes.SHA384}
@@ -64,7 +64,8 @@ def _forbidden(message: str) -> Exception:
 
 
 _DAY = datetime.timedelta(days=1)
-CHAIN_VARIANTS = ("good", "foreign", "other-host", "wrong-host", "non-ca-issuer", "expired", "key-usage")
+CHAIN_VARIANTS = ("good", "foreign", "other-host", "wrong-host", "non-ca-issuer", "expired", "key-usage",
+                  "client-auth-only", "path-length")
 
 
 def _name(cn: str) -> x509.Name:
@@ -79,7 +80,13 @@ def _usage(*, sign: bool = False, cert_sign: bool = False, encipher: bool = Fals
 
 def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Name, rsa.RSAPrivateKey] | None, *,
           ca: bool, path_length: int | None = None, hosts: tuple[str, ...] = (), usage: x509.KeyUsage | None = None,
-          not_before: datetime.datetime | None = None, not_after: datetime.datetime | None = None) -> x509.Certificate:
+          eku: tuple[x509.ObjectIdentifier, ...] | None = None, not_before: datetime.datetime | None = None,
+          not_after: datetime.datetime | None = None,
+          extra: tuple[tuple[x509.ExtensionType, bool], ...] = ()) -> x509.Certificate:
+    """A certificate in the Web PKI shape real Key Vault signing chains have (RFC 5280 + CA/B Forum profile, the
+    one cryptography's server verifier and Go's x509.Verify apply): subject/authority key identifiers, critical
+    basic constraints and key usage, and on leaves a subjectAltName and extended key usage (default serverAuth +
+    clientAuth, as Azure's TLS leaves carry). ``extra``: further (extension, critical) pairs for forgeries."""
     now = datetime.datetime.now(datetime.UTC)
     issuer_name, issuer_key = issuer or (_name(subject), key)
     builder = (
@@ -87,9 +94,14 @@ def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Name, rsa.RSA
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or now - datetime.timedelta(minutes=5)).not_valid_after(not_after or now + _DAY)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
     if usage is not None:
         builder = builder.add_extension(usage, critical=True)
+    if not ca:
+        purposes = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH) if eku is None else eku
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(purposes)), critical=False)
     if hosts:
         names: list[x509.GeneralName] = []
         for host in hosts:
@@ -98,6 +110,8 @@ def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Name, rsa.RSA
             except ValueError:
                 names.append(x509.DNSName(host))
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    for extension, critical in extra:
+        builder = builder.add_extension(extension, critical=critical)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -113,7 +127,8 @@ class _SigningChains:
     (a chain to another root), ``other-host`` (a genuine-looking leaf of the trusted CA for a public site),
     ``wrong-host`` (a leaf of the trusted CA for other vaults' names),
     ``non-ca-issuer`` (a leaf for this host issued by an ordinary leaf of the trusted CA), ``expired``,
-    ``key-usage`` (keyEncipherment only).
+    ``key-usage`` (keyEncipherment only), ``client-auth-only`` (extended key usage clientAuth, no serverAuth),
+    ``path-length`` (the intermediate, pathLenConstraint 0, issued a further CA that issued the leaf).
     """
 
     HOSTS = ("127.0.0.1", "localhost")
@@ -168,6 +183,13 @@ class _SigningChains:
             return self._leaf(variant, self._signer, self._inter, not_before=now - 3 * _DAY, not_after=now - _DAY)
         if variant == "key-usage":
             return self._leaf(variant, self._signer, self._inter, usage=_usage(encipher=True))
+        if variant == "client-auth-only":
+            return self._leaf(variant, self._signer, self._inter, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+        if variant == "path-length":
+            sub_key = _new_key()
+            sub = _cert("a CA below the path length limit", sub_key, self._signer, ca=True,
+                        usage=_usage(cert_sign=True))
+            return self._leaf(variant, (sub.subject, sub_key), sub, self._inter)
         raise ValueError(f"unknown chain variant {variant!r}; one of {', '.join(CHAIN_VARIANTS)}")
 
 

@@ -8,6 +8,7 @@ import json
 import pickle
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -325,6 +326,8 @@ def test_immutable_release_policy_cannot_be_edited(skr: SkrEnv) -> None:
                           "(non-ca-issuer) is not a CA (basic constraints)"),
         ("expired", "is outside its validity period"),
         ("key-usage", "key usage lacks digitalSignature"),
+        ("client-auth-only", "extended key usage lacks serverAuth"),
+        ("path-length", "issuer CN=kv emulator release CA allows 0 intermediate CAs below it, not 1 (path length)"),
     ],
 )
 def test_forged_release_chain_is_refused(skr: SkrEnv, variant: str, expected: str) -> None:
@@ -425,38 +428,122 @@ def test_default_runtime_key_is_2048_bits(skr: SkrEnv) -> None:
     assert AzureSkrKms.from_options(options)._runtime_bits == 2048
 
 
-def test_host_name_rules_follow_rfc_6125() -> None:
-    import datetime
+class _Pki:
+    """A trusted root CA -> intermediate CA, issuing leaves in the emulator's shape (kv_release._cert) for
+    ``verify_x5c`` called directly: one key for every certificate, so a case costs a signature, not a key
+    generation."""
 
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from kv_release import _cert, _usage
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.root = _cert("test root CA", self.key, None, ca=True, usage=_usage(cert_sign=True))
+        self.inter = _cert("test intermediate CA", self.key, (self.root.subject, self.key), ca=True, path_length=0,
+                           usage=_usage(cert_sign=True))
+
+    @staticmethod
+    def x5c(*certs: Any) -> list[str]:
+        import base64
+
+        return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in certs]
+
+    def leaf(self, *hosts: str, issuer: Any = None, **kwargs: Any) -> list[str]:
+        """x5c [leaf for hosts, its issuer (default the intermediate)]; kwargs go to kv_release._cert."""
+        from kv_release import _cert, _usage
+
+        parent = issuer or self.inter
+        kwargs.setdefault("usage", _usage(sign=True))
+        kwargs.setdefault("ca", False)
+        cert = _cert("release signing", self.key, (parent.subject, self.key), hosts=hosts, **kwargs)
+        return self.x5c(cert, parent)
+
+    def check(self, x5c: list[str], host: str) -> str:
+        """'' when cryptography's verifier accepts the chain for host, else the refusal text."""
+        from bigdl_ppml_az.kms._jose import JoseError, verify_x5c
+
+        try:
+            verify_x5c(x5c, [self.root], "release response", host=host)
+        except JoseError as exc:
+            return str(exc)
+        return ""
+
+
+@pytest.fixture(scope="module")
+def pki() -> _Pki:
+    return _Pki()
+
+
+def test_host_name_rules_follow_rfc_6125(pki: _Pki) -> None:
+    """Name matching is the verifier's (cryptography's DNS pattern matching, RFC 6125): these cases pin it."""
+    host = "myvault.vault.azure.net"
+    assert pki.check(pki.leaf("MyVault.Vault.Azure.NET"), host) == ""
+    assert pki.check(pki.leaf("*.vault.azure.net"), host) == ""
+    assert pki.check(pki.leaf("*.managedhsm.azure.net"), "myhsm.managedhsm.azure.net") == ""
+    assert pki.check(pki.leaf("127.0.0.1"), "127.0.0.1") == ""
+    # Looser than the earlier hand-written rule (which wanted >= 3 labels in a wildcard pattern), as Go's verifier
+    # in the sidecar is: a two-label wildcard matches. Public CAs may not issue one (CA/B Forum BR 3.2.2.6); no
+    # vault or Managed HSM host has two labels.
+    assert pki.check(pki.leaf("*.net"), "vault.net") == ""
+    for names, target in [
+        (("*.azure.net",), host),  # a wildcard stands for one label only
+        (("my*.vault.azure.net",), host),  # partial wildcard
+        (("*.*.azure.net",), host),
+        (("myvault.vault.azure.net.evil.com",), host),
+        (("*.vault.azure.net",), "vault.azure.net"),
+        (("localhost",), "127.0.0.1"),  # an IP host needs an IP address entry
+    ]:
+        message = pki.check(pki.leaf(*names), target)
+        assert f"is not for host {target}" in message, (names, message)
+    from kv_release import _cert, _usage  # no subjectAltName at all: the CN does not count
+
+    no_san = _cert(host, pki.key, (pki.inter.subject, pki.key), ca=False, usage=_usage(sign=True))
+    assert "(no subjectAltName) is not for host" in pki.check(pki.x5c(no_san, pki.inter), host)
+    assert "no vault host" in pki.check(pki.leaf(host), "")  # a host is required: no chain passes without one
+
+
+def test_webpki_profile_refuses_what_the_hand_written_check_accepted(pki: _Pki) -> None:
+    """The library is what refuses: chains the earlier hand-written check (signatures, dates, basic constraints,
+    path length, key usage, SAN) let through, each refused by cryptography's Web PKI verifier (the JoseError's
+    cause is its VerificationError)."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.verification import VerificationError
 
-    from bigdl_ppml_az.kms._jose import host_matches
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.datetime.now(datetime.UTC)
-
-    def cert(*names: str) -> x509.Certificate:
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "myvault.vault.azure.net")])
-        builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)))
-        if names:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        return builder.sign(key, hashes.SHA256())
+    from bigdl_ppml_az.kms._jose import JoseError, verify_x5c
+    from kv_release import _cert, _usage
 
     host = "myvault.vault.azure.net"
-    assert host_matches(cert("MyVault.Vault.Azure.NET"), host)[0]
-    assert host_matches(cert("*.vault.azure.net"), host)[0]
-    assert host_matches(cert("*.managedhsm.azure.net"), "myhsm.managedhsm.azure.net")[0]
-    assert not host_matches(cert(), host)[0]  # CN alone does not count
-    assert not host_matches(cert("*.azure.net"), host)[0]  # one label only
-    assert not host_matches(cert("*.net"), "vault.net")[0]  # too broad
-    assert not host_matches(cert("my*.vault.azure.net"), host)[0]  # partial wildcard
-    assert not host_matches(cert("*.*.azure.net"), host)[0]
-    assert not host_matches(cert("myvault.vault.azure.net.evil.com"), host)[0]
-    assert not host_matches(cert("*.vault.azure.net"), "vault.azure.net")[0]
+    constraints = x509.NameConstraints(permitted_subtrees=[x509.DNSName("contoso.com")], excluded_subtrees=None)
+    scoped = _cert("CA for contoso.com only", pki.key, (pki.root.subject, pki.key), ca=True, path_length=0,
+                   usage=_usage(cert_sign=True), extra=((constraints, True),))
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.311.99.1"), b"\x05\x00")
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak_ca = _cert("CA with a 1024-bit key", weak, (pki.root.subject, pki.key), ca=True, path_length=0,
+                    usage=_usage(cert_sign=True))
+    weakly_signed = _cert("release signing", pki.key, (weak_ca.subject, weak), ca=False, hosts=(host,),
+                          usage=_usage(sign=True))
+    cases = {
+        "name constraints": (pki.leaf(host, issuer=scoped), "name constraint"),
+        "leaf that is a CA": (pki.leaf(host, ca=True), "basicConstraints.cA must not be asserted in an EE"),
+        "unknown critical extension": (pki.leaf(host, extra=((unknown, True),)), "critical extension"),
+        "1024-bit RSA issuing CA": (pki.x5c(weakly_signed, weak_ca), "RSA"),
+    }
+    for case, (x5c, expected) in cases.items():
+        with pytest.raises(JoseError) as refused:
+            verify_x5c(x5c, [pki.root], "release response", host=host)
+        message = str(refused.value)
+        assert isinstance(refused.value.__cause__, VerificationError), case
+        assert message.startswith("release response: signing chain of CN=release signing refused by the X.509 "
+                                  "verifier: ") and expected in message, (case, message)
+    assert pki.check(pki.leaf(host), host) == ""  # the same issuance without the defect passes
+    # Our one addition runs inside the verifier too (its extension policy), not as a check after it.
+    for usage, expected in [(_usage(encipher=True), "key usage lacks digitalSignature"),
+                            (_usage(sign=True, cert_sign=True), "EE keyUsage must not assert keyCertSign")]:
+        with pytest.raises(JoseError, match=expected) as refused:
+            verify_x5c(pki.leaf(host, usage=usage), [pki.root], "release response", host=host)
+        assert isinstance(refused.value.__cause__, VerificationError)
 
 
 def test_policy_check_reports_missing_snp_pins(skr: SkrEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -1,7 +1,9 @@
 """Minimal JOSE for Secure Key Release: base64url, compact JWS (RS256 only), RSA JWKs, x5c chain checks.
 
-Written on ``cryptography`` alone so the worker path has no extra dependency. Only what MAA tokens and Key
-Vault release responses use is supported; anything else (``alg`` other than RS256, oversized tokens) is refused.
+Written on ``cryptography`` alone so the worker path has no extra dependency (JOSE parsing is hand-written because
+it is a few lines for the one algorithm used; the x5c chain check is cryptography's X.509 server verifier).
+Only what MAA tokens and Key Vault release responses use is supported; anything else (``alg`` other than RS256,
+oversized tokens) is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509 import DNSName, IPAddress
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    Policy,
+    PolicyBuilder,
+    ServerVerifier,
+    Store,
+    VerificationError,
+)
 
 MAX_TOKEN_CHARS = 256 * 1024  # a release response carries a wrapped 4096-bit key and a chain: well below this
 
@@ -151,109 +162,113 @@ def _extension(cert: x509.Certificate, kind: type[Any]) -> Any:
         return None
 
 
-def _is_ca(cert: x509.Certificate) -> tuple[bool, int | None]:
-    constraints = _extension(cert, x509.BasicConstraints)
-    if constraints is None or not constraints.ca:
-        return False, None
-    return True, constraints.path_length
+MAX_CHAIN_DEPTH = 8  # intermediates the verifier may use between leaf and root; x5c holds at most 8 certificates
 
 
-def host_matches(cert: x509.Certificate, host: str) -> tuple[bool, list[str]]:
-    """Does the certificate name ``host`` (RFC 6125)? Returns (match, the names it holds, for the error).
+def _signing_key_usage(policy: Policy, cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
+    """Extension-policy hook for the leaf's key usage, called by the verifier during path validation.
 
-    Only subjectAltName counts (no CN fallback). An IP host must be an IP address entry. A DNS pattern matches
-    case-insensitively, exactly, or with ``*`` as the whole left-most label standing for exactly one non-empty
-    label, and only when at least two labels follow it (``*.vault.azure.net``, never ``*.net`` or ``f*.x.com``).
-    Hand-written because ``cryptography`` verifies chains but leaves name matching to the TLS layer.
+    The Web PKI default only forbids keyCertSign on a leaf (restated here: this hook replaces the default one); this
+    key signs the release JWS, so, when the leaf has a key usage at all, it must also allow digitalSignature
+    (RFC 5280 4.2.1.3). Stricter than Go's x509.Verify in the SKR sidecar, which ignores leaf key usage.
     """
-    san = _extension(cert, x509.SubjectAlternativeName)
-    if san is None:
-        return False, []
-    dns = [str(n).lower().rstrip(".") for n in san.get_values_for_type(x509.DNSName)]
-    ips = san.get_values_for_type(x509.IPAddress)
-    names = dns + [str(ip) for ip in ips]
-    target = host.lower().rstrip(".")
+    if usage is None:
+        return
+    if usage.key_cert_sign:
+        raise ValueError("EE keyUsage must not assert keyCertSign")
+    if not usage.digital_signature:
+        raise ValueError("key usage lacks digitalSignature")
+
+
+def _verifier(roots: list[x509.Certificate], host: str, now: datetime.datetime) -> ServerVerifier:
     try:
-        address = ipaddress.ip_address(target.strip("[]"))
+        subject: DNSName | IPAddress = IPAddress(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
-        address = None
-    if address is not None:
-        return any(ip == address for ip in ips), names
-    labels = target.split(".")
-    for pattern in dns:
-        if pattern == target:
-            return True, names
-        parts = pattern.split(".")
-        if parts[0] != "*" or len(parts) < 3 or len(parts) != len(labels) or "*" in ".".join(parts[1:]):
-            continue
-        if labels[0] and parts[1:] == labels[1:]:
-            return True, names
-    return False, names
+        subject = DNSName(host)
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(x509.KeyUsage, Criticality.AGNOSTIC,
+                                                                    _signing_key_usage)
+    return (PolicyBuilder().store(Store(roots)).time(now).max_chain_depth(MAX_CHAIN_DEPTH)
+            .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+            .build_server_verifier(subject))
 
 
-def verify_x5c(chain_b64: Any, roots: list[x509.Certificate], what: str, *, host: str | None = None,
+def verify_x5c(chain_b64: Any, roots: list[x509.Certificate], what: str, *, host: str,
                now: datetime.datetime | None = None) -> x509.Certificate:
     """Check that ``x5c`` (leaf first, standard base64 DER) is a signing chain for ``host``; return the leaf.
 
-    Each certificate must be within its validity period and directly signed by the next one, which must be a CA
-    (basic constraints, path length respected); the last one must be a trusted root or be signed by one. The leaf
-    must allow digital signatures (key usage, when present; extended key usage, when present, must allow server
-    authentication, as Go's verifier in Microsoft's SKR sidecar requires) and, when ``host`` is given, name that
-    host (the vault or Managed HSM actually called; see :func:`host_matches`).
+    The check is ``cryptography``'s X.509 server verifier (``cryptography.x509.verification``: RFC 5280 path
+    validation under the CA/Browser Forum Web PKI profile, the profile Go's ``x509.Verify`` applies in Microsoft's
+    SKR sidecar, which verifies the release with the endpoint's DNS name): path building from the leaf through the
+    other ``x5c`` certificates to one of ``roots``, every signature, validity at ``now``, CA basic constraints and
+    path length, name constraints, critical extensions, key sizes, extended key usage serverAuth, and the leaf's
+    subjectAltName against ``host`` (RFC 6125 wildcards; no CN fallback). Our only addition is, through the
+    verifier's extension policy, that a leaf key usage must allow digitalSignature (see
+    :func:`_signing_key_usage`). When the verifier refuses, :func:`_diagnose` turns its reason into one line
+    naming the certificate; that is wording only, never a second gate.
+
+    ``host`` is required: the vault or Managed HSM host actually called (the only caller, ``azure_skr``, takes it
+    from the key id). A chain is only meaningful for a name: without one any site's certificate would pass, so an
+    empty host is refused rather than skipping the name check.
     """
     if not isinstance(chain_b64, list) or not chain_b64 or len(chain_b64) > 8:
         raise _fail(what, "header has no x5c certificate chain")
+    if not isinstance(host, str) or not host:
+        raise _fail(what, "no vault host to check the signing certificate against")
     try:
         chain = [x509.load_der_x509_certificate(base64.b64decode(str(c), validate=True)) for c in chain_b64]
     except ValueError:
         raise _fail(what, "x5c holds a certificate that is not base64 DER") from None
     current = now or datetime.datetime.now(datetime.UTC)
-    for cert in chain:
-        if not cert.not_valid_before_utc <= current <= cert.not_valid_after_utc:
-            raise _fail(what, f"certificate {_name(cert)} is outside its validity period "
-                              f"({cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d})")
-    for depth, (child, parent) in enumerate(zip(chain, chain[1:], strict=False)):
-        _check_issued(child, parent, depth, what)
-    top = chain[-1]
-    anchored = any(top == root for root in roots)
-    if not anchored:
-        for root in roots:
-            try:
-                _check_issued(top, root, len(chain) - 1, what)
-            except JoseError:
-                continue
-            anchored = True
-            break
-    if not anchored:
-        raise _fail(what, f"signing certificate {_name(chain[0])} does not chain to a trusted root")
-    leaf = chain[0]
-    usage = _extension(leaf, x509.KeyUsage)
-    if usage is not None and not usage.digital_signature:
-        raise _fail(what, f"signing certificate {_name(leaf)}: key usage lacks digitalSignature")
-    extended = _extension(leaf, x509.ExtendedKeyUsage)
-    if extended is not None and not ({ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
-                                     & set(extended)):
-        raise _fail(what, f"signing certificate {_name(leaf)}: extended key usage lacks serverAuth")
-    if host is not None:
-        ok, names = host_matches(leaf, host)
-        if not ok:
-            held = ", ".join(names) if names else "no subjectAltName"
-            raise _fail(what, f"signing certificate {_name(leaf)} ({held}) is not for host {host}")
-    return leaf
-
-
-def _check_issued(child: x509.Certificate, parent: x509.Certificate, below: int, what: str) -> None:
-    """``parent`` signed ``child`` and may issue certificates (CA, with ``below`` CA certificates under it)."""
     try:
-        child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
-        raise _fail(what, f"x5c is not a chain (certificate {_name(child)} is not signed by "
-                          f"{_name(parent)})") from None
-    ca, path_length = _is_ca(parent)
-    if not ca:
-        raise _fail(what, f"issuer {_name(parent)} of {_name(child)} is not a CA (basic constraints)")
-    if path_length is not None and below > path_length:
-        raise _fail(what, f"issuer {_name(parent)} allows {path_length} intermediate CAs below it, not {below}")
+        verifier = _verifier(roots, host, current)
+    except ValueError as exc:
+        raise _fail(what, f"cannot check the signing certificate for host {host!r} ({exc})") from None
+    try:
+        verifier.verify(chain[0], chain[1:])
+    except VerificationError as exc:
+        raise _fail(what, _diagnose(str(exc), chain, roots, host, current)) from exc
+    return chain[0]
+
+
+def _diagnose(reason: str, chain: list[x509.Certificate], roots: list[x509.Certificate], host: str,
+              now: datetime.datetime) -> str:
+    """One line saying what the verifier refused, naming the certificate (diagnostics only: the verifier decided).
+
+    The verifier's text ("validation failed: candidates exhausted: <why> (encountered processing <Certificate...>)")
+    is shortened to ``<why>``; for the common refusals the chain is inspected to name the certificate at fault.
+    """
+    why = reason.removeprefix("validation failed: ")
+    why = why.removeprefix("candidates exhausted: ").split(" (encountered processing ")[0].strip()
+    why = why.removeprefix("Python extension validator failed: ValueError: ")  # our key usage hook's own words
+    leaf = chain[0]
+    if "not valid at validation time" in why:
+        for cert in chain:
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                return (f"certificate {_name(cert)} is outside its validity period "
+                        f"({cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d})")
+    if "no matching subjectAltName" in why or "has no subjectAltName" in why:
+        san = _extension(leaf, x509.SubjectAlternativeName)
+        names = [str(n.value) for n in san] if san is not None else []
+        held = ", ".join(names) if names else "no subjectAltName"
+        return f"signing certificate {_name(leaf)} ({held}) is not for host {host}"
+    if "digitalSignature" in why:
+        return f"signing certificate {_name(leaf)}: key usage lacks digitalSignature"
+    if "EKU" in why:
+        return f"signing certificate {_name(leaf)}: extended key usage lacks serverAuth"
+    if "basicConstraints" in why:
+        for child, parent in zip(chain, chain[1:], strict=False):
+            constraints = _extension(parent, x509.BasicConstraints)
+            if child.issuer == parent.subject and (constraints is None or not constraints.ca):
+                return f"issuer {_name(parent)} of {_name(child)} is not a CA (basic constraints)"
+    if "path length" in why:
+        for below, cert in enumerate(chain[1:]):
+            constraints = _extension(cert, x509.BasicConstraints)
+            if constraints is not None and constraints.path_length is not None and below > constraints.path_length:
+                return (f"issuer {_name(cert)} allows {constraints.path_length} intermediate CAs below it, "
+                        f"not {below} (path length)")
+    if not any(cert.issuer == root.subject or cert == root for cert in chain for root in roots):
+        return f"signing certificate {_name(leaf)} does not chain to a trusted root"
+    return f"signing chain of {_name(leaf)} refused by the X.509 verifier: {why}"
 
 
 def load_pem_bundle(path: str) -> list[x509.Certificate]:
@@ -276,7 +291,6 @@ __all__ = [
     "rsa_public_jwk",
     "sign_rs256",
     "signing_key_from_jwk",
-    "host_matches",
     "unb64url",
     "verify_rs256",
     "verify_x5c",
