@@ -64,6 +64,11 @@ object Bytes {
   def lookupKey(conf: Configuration, name: String, what: String): Array[Byte] = {
     val value = if (conf == null) null else conf.get(name)
     if (value == null || value.isEmpty) {
+      // kms=azure-skr: the driver registered the wrapped key; this executor attests and has the key released.
+      Skr.lookup(conf, name) match {
+        case Some(key) => return key
+        case None =>
+      }
       throw new MissingKeyException(
         s"no data key registered for this $what (key ref ${name.stripPrefix(ConfNames.KeyPrefix)}): call " +
           "bigdl_ppml_az.jvm.prepare_read(spark, paths, kms options) on the driver before reading it")

@@ -42,9 +42,13 @@ class PpmlKmsClient extends KmsClient {
         if (kmsInstanceURL == null || kmsInstanceURL == KmsClient.KMS_INSTANCE_URL_DEFAULT)
           throw new KeyAccessDeniedException("Azure Key Vault needs parquet.encryption.kms.instance.url (the vault URL)")
         new PpmlKmsClient.Azure(PpmlKmsClient.vaultOrigin(kmsInstanceURL), accessToken)
+      case "azure-skr" | "skr" | "azureskr" | "azure-secure-key-release" =>
+        if (kmsInstanceURL == null || kmsInstanceURL == KmsClient.KMS_INSTANCE_URL_DEFAULT)
+          throw new KeyAccessDeniedException("Azure Key Vault needs parquet.encryption.kms.instance.url (the vault URL)")
+        new PpmlKmsClient.SecureKeyRelease(conf, PpmlKmsClient.vaultOrigin(kmsInstanceURL), accessToken)
       case other =>
         throw new KeyAccessDeniedException(
-          s"parquet.encryption.kms.instance.id=$other: unknown KMS; the JVM client supports local and azure " +
+          s"parquet.encryption.kms.instance.id=$other: unknown KMS; the JVM client supports local, azure and azure-skr " +
             "(set it with bigdl_ppml_az.jvm.pme.configure_session, or read plug-in KMS data with ppml-enc)")
     }
   }
@@ -159,6 +163,39 @@ object PpmlKmsClient {
         case _: java.security.GeneralSecurityException =>
           throw new KeyAccessDeniedException(s"data key does not unwrap with primary key $path (wrong key?)")
       }
+    }
+  }
+
+  /** kms=azure-skr: wrap locally with the primary key's public key (RSA-OAEP-256, no release), unwrap with the
+   * key released to this attested executor (bigdlppmlaz.Skr: once per process and key). Master key ids are pinned
+   * to the configured vault like the azure backend's, before any request. */
+  final class SecureKeyRelease(conf: Configuration, vaultUrl: String, token: String) extends Backend {
+    private def settings: Skr.Settings = {
+      val s = try Skr.settings(conf) catch { case e: SkrException => throw new KeyAccessDeniedException(e.getMessage) }
+      if (s.vaultUrl != vaultUrl)
+        throw new KeyAccessDeniedException(s"kms=azure-skr: parquet.encryption.kms.instance.url $vaultUrl is not the " +
+          s"vault of ${Skr.Prefix}vaultUrl ${s.vaultUrl}; set both with bigdl_ppml_az.jvm.pme.configure_session")
+      s
+    }
+    private def access: String = {
+      if (token == null || token.isEmpty || token == KmsClient.KEY_ACCESS_TOKEN_DEFAULT)
+        throw new KeyAccessDeniedException("Azure Key Vault needs an access token (parquet.encryption.key.access.token)")
+      token
+    }
+
+    def wrap(key: Array[Byte], master: String): String = {
+      val url = pinnedKeyUrl(vaultUrl, master)
+      try Base64.getEncoder.encodeToString(Skr.wrapLocally(settings, access, url, key))
+      catch { case e: SkrException => throw new KeyAccessDeniedException(e.getMessage) }
+    }
+
+    def unwrap(wrapped: String, master: String): Array[Byte] = {
+      val url = pinnedKeyUrl(vaultUrl, master) // the pin: before the token is used for anything
+      val blob = try Base64.getDecoder.decode(Option(wrapped).getOrElse("")) catch {
+        case _: IllegalArgumentException => throw new KeyAccessDeniedException("wrapped data key is not Base64 (damaged footer?)")
+      }
+      try Skr.unwrapDataKey(Skr.releasedKey(settings, url, access), blob, "RSA-OAEP-256")
+      catch { case e: PpmlException => throw new KeyAccessDeniedException(e.getMessage) }
     }
   }
 

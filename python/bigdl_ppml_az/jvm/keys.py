@@ -4,12 +4,17 @@ Names start with ``fs.ppml.secret.``: Spark's default ``spark.redaction.regex`` 
 are redacted in the UI, the REST API and event logs; they never appear in ``explain()`` because they are not
 read options. Spark ships the Hadoop configuration to executors with each job, where the codec finds a file's
 key by a public reference (a hash of the wrapped key in the file's header).
+
+``kms=azure-skr`` is the exception: the driver cannot unwrap (the primary key is released only to attested
+workers), so it registers the wrapped keys under ``fs.ppml.skr.wrapped.`` and the backend's options under
+``fs.ppml.skr.``; each executor JVM attests and unwraps (scala-shim/src/Skr.scala). No key material is set.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,6 +46,30 @@ VERIFY = "fs.ppml.verify"
 CLAIMED_EXTENSION = "fs.ppml.codec.extension"
 DETECT_PREFIX = "fs.ppml.codec.detect."  # + slot: the extension PpmlDetectCodec<slot> claims
 LOCAL_PRIMARY_KEY_PATH = "fs.ppml.local.primaryKeyPath"
+# kms=azure-skr: the driver holds no key (the primary key is released only to attested workers), so it registers
+# the *wrapped* data keys (public: they are in the files' headers) and the backend's options; each executor JVM
+# attests, has the primary key released once per process and key, and unwraps (scala-shim/src/Skr.scala).
+SKR_PREFIX = "fs.ppml.skr."
+SKR_WRAPPED_PREFIX = SKR_PREFIX + "wrapped."  # + gcm.<ref> / cbc.<ref> / native: {"kid", "alg", "value"}
+SKR_ACCESS_TOKEN = SKR_PREFIX + "access.token"  # "token": matched by Spark's default redaction regex
+SKR_VAULT_URL = SKR_PREFIX + "vaultUrl"
+# The azure-skr options the JVM worker reads (same names as the Python backend's), under SKR_PREFIX.
+SKR_JVM_OPTIONS = (
+    "attestation",
+    "attestationDevice",
+    "attestationTimeout",
+    "connectionVerify",
+    "kmsRetryTotal",
+    "kmsTimeout",
+    "maaCaBundle",
+    "maaEndpoint",
+    "releaseAlgorithm",
+    "releaseTrustRoots",
+    "runtimeKeySize",
+    "sidecarEndpoint",
+)
+KEY_VAULT_SCOPE = "https://vault.azure.net/.default"
+MANAGED_HSM_SCOPE = "https://managedhsm.azure.net/.default"
 
 _SHIM_CODECS = {c.suffix: c for c in all_codecs() if c.suffix}  # file suffix -> the mode the shim decrypts
 EXTENSIONS = tuple(_SHIM_CODECS)
@@ -98,6 +127,73 @@ def register(spark: Any, info: ObjectInfo, key: DataKey) -> str:
     return name
 
 
+def is_released_to_workers(settings: KmsSettings) -> bool:
+    """Whether the backend releases keys only to attested workers (azure-skr): the driver registers wrapped keys."""
+    from ..kms.azure_skr import SKR
+
+    return settings.kms_type == SKR
+
+
+def skr_hadoop_settings(settings: KmsSettings) -> dict[str, str]:
+    """The azure-skr options the executors' JVM worker needs, plus a Key Vault bearer token obtained here on the
+    driver with the configured credential (the JVM has no azure-identity); None values unset stale ones."""
+    from ..kms.azure import credential_for, vault_url_for
+
+    vault = settings.get("vault") or settings.get("vaultUrl") or settings.get("vaultName")
+    if not vault:
+        raise ConfigError("kms=azure-skr needs option vault (name or URL)")
+    url = vault_url_for(vault)
+    credential, source = credential_for(dict(settings.options), url)
+    scope = MANAGED_HSM_SCOPE if ".managedhsm." in url.lower() else KEY_VAULT_SCOPE
+    try:
+        token = str(credential.get_token(scope).token)
+    except Exception as exc:  # azure-identity raises its own types; the message names the credential, no secret
+        raise ConfigError(f"kms=azure-skr: cannot get a Key Vault token on the driver with {source}: "
+                          f"{str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
+    out = {SKR_VAULT_URL: url, SKR_ACCESS_TOKEN: token}
+    for name in SKR_JVM_OPTIONS:
+        value = settings.get(name)
+        out[SKR_PREFIX + name] = "" if value is None else str(value)
+    return out
+
+
+def set_skr_settings(spark: Any, settings: KmsSettings) -> None:
+    """Put :func:`skr_hadoop_settings` in the session's Hadoop configuration (absent options are unset)."""
+    conf = hadoop_conf(spark)
+    for name, value in skr_hadoop_settings(settings).items():
+        if value:
+            conf.set(name, value)
+        else:
+            conf.unset(name)
+
+
+def _skr_record(wrapped: WrappedKey, kms: Any) -> str:
+    """The public record of one wrapped data key for the JVM worker (no key material: it is in the file)."""
+    from ..errors import WrongKeyError
+    from ..kms import AZURE
+    from ..kms.azure_skr import SKR
+
+    if wrapped.kms_type and wrapped.kms_type not in (SKR, AZURE):
+        raise WrongKeyError(
+            f"data key was wrapped by kms {wrapped.kms_type} (key {wrapped.key_id}), not Azure Key Vault; "
+            "read it with that kms"
+        )
+    key_id = wrapped.key_id or kms.key_id  # BigDL data: the configured key; the JVM pins it to the vault
+    return json.dumps({"kid": key_id, "alg": wrapped.algorithm or "RSA-OAEP", "value": _encode(wrapped.ciphertext)},
+                      separators=(",", ":"))
+
+
+def register_wrapped(spark: Any, info: ObjectInfo, wrapped: WrappedKey, kms: Any) -> str:
+    """azure-skr: register the wrapped key of one probed object for the executors; return the (public) name."""
+    shim = info.codec.shim_key(info, DataKey(bytes(32)))  # only kind and reference are used: no key here
+    if shim is None:
+        raise ConfigError(f"crypto mode {info.mode} has no JVM codec key")
+    kind, reference, _ = shim
+    name = f"{SKR_WRAPPED_PREFIX}{kind}" + (f".{key_ref(reference)}" if reference is not None else "")
+    hadoop_conf(spark).set(name, _skr_record(wrapped, kms))
+    return name
+
+
 def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
     """nativeaescbc files carry no key reference: unwrap the BigDL data key file named by ``dataKeyPath``."""
     path = options.get("dataKeyPath")
@@ -107,6 +203,10 @@ def register_native_key(spark: Any, options: Mapping[str, str]) -> None:
     kms = build_kms(settings)
     headerless = ObjectInfo(formats_native.CODEC.name, 0, b"", None)  # what a .nativecbc file tells: nothing
     wrapped = resolve_wrapped_key(headerless, path, kms_type=settings.kms_type, data_key_path=path)
+    if is_released_to_workers(settings):
+        set_skr_settings(spark, settings)
+        hadoop_conf(spark).set(SKR_WRAPPED_PREFIX + "native", _skr_record(wrapped, kms))
+        return
     material = unwrap_cached(kms, wrapped)
     hadoop_conf(spark).set(NATIVE_KEY, _encode(DataKey(material).as_bigdl_string().encode("utf-8")))
 
@@ -214,11 +314,21 @@ def prepare_read(
     path_list = [paths] if isinstance(paths, str) else list(paths)
     settings = KmsSettings.from_options(options)
     kms = build_kms(settings)
+    released_to_workers = is_released_to_workers(settings)
+    if released_to_workers:
+        set_skr_settings(spark, settings)
     done: set[bytes] = set()
     prepared: list[str] = []
     native_seen = False
     for status in expand_paths(path_list, options):
         name = status.path
+        if released_to_workers and status.table is not None:
+            # Spark's readers know no manifest, so prepare_read verifies a table's manifest here, which needs its
+            # key on the driver; azure-skr releases keys only to attested executors. (PPMLContext falls back.)
+            raise UndecryptableName(
+                f"{name}: part of an encrypted table whose manifest the driver cannot verify with kms=azure-skr "
+                "(keys are released only to attested executors); read it with spark.read.format('ppml-enc')"
+            )
         if name.endswith(NATIVE_EXTENSION):  # headerless: known by its extension only, key beside the file
             native_seen = True
             prepared.append(name)
@@ -244,6 +354,13 @@ def prepare_read(
         if info.codec.key_reference == KEY_BESIDE or info.key_ref is None:
             raise ConfigError(f"{name}: crypto mode {info.mode} carries no key reference for the JVM codec")
         if info.key_ref.wrapped_key in done:
+            continue
+        if released_to_workers:  # the executors attest and unwrap; the driver registers only the wrapped key
+            try:
+                register_wrapped(spark, info, _wrapped(info, name, settings), kms)
+            except PpmlError as exc:
+                raise with_source(exc, name) from None
+            done.add(info.key_ref.wrapped_key)
             continue
         try:
             material = unwrap_cached(kms, _wrapped(info, name, settings))

@@ -12,6 +12,10 @@ way, so files written by one are read by the other:
   ``parquet.encryption.key.access.token``; the driver obtains it from azure-identity (same credential options
   as the Azure KMS: ``credential``, ``clientId``...). That Hadoop setting's name contains "token", so Spark
   redacts it.
+* ``kms=azure-skr``: writers wrap locally with the primary key's public key (RSA-OAEP-256, no release); each
+  executor JVM attests and has the primary key released once per process and key, then unwraps (the shim's
+  ``Skr.scala``; options under ``fs.ppml.skr.*``, see :func:`bigdl_ppml_az.jvm.keys.skr_hadoop_settings`). The
+  driver only obtains the Key Vault token, as for ``azure``.
 * Other (plug-in) backends have no JVM client: refused with a clear message.
 
 Option names are case-insensitive (the data source lower-cases them). Crypto modes keep BigDL's names:
@@ -26,8 +30,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..formats import normalize_mode
 from ..kms import AZURE, LOCAL, KmsSettings, build_kms, pme_client
+from ..kms.azure_skr import SKR
 from ..kms.pme_client import DEFAULT_MASTER_KEY, PmeKmsClient
-from .keys import LOCAL_PRIMARY_KEY_PATH, hadoop_conf
+from .keys import LOCAL_PRIMARY_KEY_PATH, SKR_ACCESS_TOKEN, hadoop_conf, skr_hadoop_settings
 
 CRYPTO_FACTORY = "org.apache.parquet.crypto.keytools.PropertiesDrivenCryptoFactory"
 KMS_CLIENT = "bigdlppmlaz.PpmlKmsClient"
@@ -79,8 +84,21 @@ def _azure_hadoop(settings: KmsSettings) -> dict[str, str]:
     }
 
 
+def _skr_hadoop(settings: KmsSettings) -> dict[str, str]:
+    skr = skr_hadoop_settings(settings)
+    return skr | {
+        "parquet.encryption.kms.instance.id": SKR,
+        "parquet.encryption.kms.instance.url": vault_url(settings),
+        ACCESS_TOKEN: skr[SKR_ACCESS_TOKEN],
+    }
+
+
 # Backends the JVM PpmlKmsClient implements (by canonical registry name); the Scala side refuses any other id.
-_JVM_BACKENDS: dict[str, Callable[[KmsSettings], dict[str, str]]] = {LOCAL: _local_hadoop, AZURE: _azure_hadoop}
+_JVM_BACKENDS: dict[str, Callable[[KmsSettings], dict[str, str]]] = {
+    LOCAL: _local_hadoop,
+    AZURE: _azure_hadoop,
+    SKR: _skr_hadoop,
+}
 
 
 def hadoop_settings(options: Mapping[str, str]) -> dict[str, str]:
@@ -101,7 +119,10 @@ def configure_session(spark: Any, options: Mapping[str, str]) -> None:
     """Set the PME settings in the session's Hadoop configuration (reads and writes after this use them)."""
     conf = hadoop_conf(spark)
     for key, value in hadoop_settings(options).items():
-        conf.set(key, value)
+        if value:
+            conf.set(key, value)
+        else:
+            conf.unset(key)  # an azure-skr option not given: no stale value from an earlier configuration
 
 
 def write_options(
