@@ -577,3 +577,21 @@ def test_release_permission_error_names_the_role(skr: SkrEnv) -> None:
     skr.kv.deny("release")
     message = _refused(skr, _backend(skr), wrapped)
     assert "grant the identity keys/release (role Key Vault Crypto Service Release User)" in message, message
+
+
+def test_parquet_modular_encryption_round_trip_through_pyarrow(skr: SkrEnv, tmp_path: Path) -> None:
+    """pyarrow PME with kms=azure-skr: the footer and column keys are wrapped locally (RSA-OAEP-256) and unwrapped
+    with the released key; before ``pme_master_key`` the unwrap assumed RSA-OAEP (SHA-1) and every read failed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bigdl_ppml_az.kms import KmsSettings
+    from bigdl_ppml_az.kms.pme_client import decryption_properties, encryption_properties
+
+    settings = KmsSettings.from_options(skr.options())
+    table = pa.table({"id": list(range(50)), "name": [f"n{i}" for i in range(50)]})
+    path = tmp_path / "pme.parquet"
+    pq.write_table(table, path, encryption_properties=encryption_properties(settings, footer_key="anything"))
+    assert path.read_bytes()[-4:] == b"PARE" and skr.kv.calls["release"] == 0  # writing needs no release
+    assert pq.read_table(path, decryption_properties=decryption_properties(settings)).equals(table)
+    assert skr.kv.calls["release"] == 1

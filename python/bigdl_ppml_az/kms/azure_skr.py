@@ -222,6 +222,15 @@ class AzureSkrKms:
         ciphertext = public.encrypt(data_key, padding.OAEP(mgf=padding.MGF1(digest()), algorithm=digest(), label=None))
         return WrappedKey(SKR, key_id, algorithm, ciphertext)
 
+    def pme_master_key(self, master: str, source: str = "") -> tuple[AzureSkrKms, str, str]:
+        """For the PME adapter (``kms/pme_client.py``): (this backend, its configured key, RSA-OAEP-256).
+
+        :meth:`wrap` always uses the configured key with RSA-OAEP-256, whatever master key id PME names, so the
+        unwrap must say that algorithm; without this the adapter unwrapped with none given, i.e. RSA-OAEP (SHA-1),
+        and every Parquet Modular Encryption read of an azure-skr write failed. The master id in a file is
+        untrusted and names no other key here."""
+        return self, "", RSA_OAEP_256
+
     # ---- unwrapping (released key) ---------------------------------------------------------------------------
     def unwrap(self, wrapped: WrappedKey) -> bytes:
         if wrapped.kms_type and wrapped.kms_type not in (SKR, AZURE):
