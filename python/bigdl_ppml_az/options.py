@@ -236,7 +236,9 @@ TABLE: tuple[OptionSpec, ...] = (
     _spark("singleVariantColumn", "spark-json", "read each record into one variant column"),
     # ---- Spark's text, Parquet, generic file source and writer options
     _spark("wholetext", "spark-text", "one row per file"),
-    _spark("mergeSchema", "spark-parquet", "merge the schemas of all files"),
+    OptionSpec("mergeSchema", BOOL, "format=parquet: merge the schemas of all files as Spark does (default: "
+               "the first file's schema, as Spark's default spark.sql.parquet.mergeSchema=false)", "source", False,
+               sides=READ),
     _spark("datetimeRebaseMode", "spark-parquet", "rebase of dates from the Julian calendar"),
     _spark("int96RebaseMode", "spark-parquet", "rebase of INT96 timestamps from the Julian calendar"),
     _spark("pathGlobFilter", "spark-files", "glob pattern on file names"),

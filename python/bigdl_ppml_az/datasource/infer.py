@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from pyspark.sql.pandas.types import from_arrow_schema
+import pyarrow.parquet as pq
 from pyspark.sql.types import (
     BooleanType,
     DataType,
@@ -29,7 +29,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ..errors import IntegrityError, PpmlError
+from ..errors import IntegrityError, PpmlError, with_source
 from ..formats import (
     HEAD_SIZE,
     DataKey,
@@ -41,9 +41,10 @@ from ..formats import (
     refuse_ciphertext_as_plaintext,
 )
 from ..kms import KmsSettings
+from ..options import Options
 from ..storage import FileStatus, FileSystem, filesystem_for, open_status
 from ..table.integrity import check_file
-from . import sparkjson, sparknum
+from . import sparkjson, sparknum, sparkparquet
 from .keys import unwrap, wrapped_key_for
 from .lineformats import json_options
 from .options import ReadSettings, paths_of
@@ -68,6 +69,10 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     if settings.content_format == "text":
         return StructType([StructField("value", StringType(), True)])
     files = list_data_files(paths_of(options), options, encrypted=encrypted(settings.crypto_mode))
+    if settings.content_format == "parquet":  # Spark: the first file's footer, or every file's merged
+        if (options if isinstance(options, Options) else Options(options)).get_bool("mergeSchema"):
+            return sparkparquet.merge_schemas([_file_schema(f, options, settings, None) for f in files])
+        return _file_schema(files[0], options, settings, None)
     if settings.content_format != "json":
         return _file_schema(files[0], options, settings, None)
     inferrer = sparkjson.Inferrer(json_options(settings))  # Spark infers JSON from every file, largest first
@@ -86,8 +91,7 @@ def _file_schema(first: FileStatus, options: Mapping[str, str], settings: ReadSe
             check_file(fs, first, info, source, KmsSettings.from_options(options))
     if not info.codec.wraps_bytes:  # encrypted inside Parquet (PME): pyarrow reads the footer
         with open_status(fs, first) as source:
-            arrow = pme_open(source, first.size, first.path, options).schema_arrow
-        return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
+            return _parquet_schema(pme_open(source, first.size, first.path, options), first.path)
     key = None
     if info.codec.encrypted:
         kms_settings = KmsSettings.from_options(options)
@@ -122,13 +126,13 @@ def _sample_schema(
         if settings.content_format == "parquet":  # the footer is at the end: needs the whole (verified) file
             reader = open_reader(info, source, key, verify=settings.verify, name=path)
             try:
-                arrow = open_parquet(reader).schema_arrow
+                file = open_parquet(reader)
             except pa.ArrowException:
                 if not info.codec.encrypted:  # ciphertext is no Parquet file: say what it is instead
                     source.seek(0)
                     refuse_ciphertext_as_plaintext(source.read(HEAD_SIZE), path, info.mode)
                 raise
-            return from_arrow_schema(_without_view_types(arrow), prefer_timestamp_ntz=False)
+            return _parquet_schema(file, path)
         if settings.multi_line:  # one document per file: needs its end (padding checked; errors stay uniform)
             reader = open_reader(info, source, key, verify=settings.verify, name=path)
         else:
@@ -150,23 +154,12 @@ def _sample_schema(
     return _csv_schema(bytes(sample), settings, path)
 
 
-def _plain_type(t: pa.DataType) -> pa.DataType:
-    """Spark has no Arrow view or large types; they read as the plain string/binary/list types."""
-    if pa.types.is_string_view(t) or pa.types.is_large_string(t):
-        return pa.string()
-    if pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
-        return pa.binary()
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
-        return pa.list_(_plain_type(t.value_type))
-    if pa.types.is_struct(t):
-        return pa.struct([t.field(i).with_type(_plain_type(t.field(i).type)) for i in range(t.num_fields)])
-    if pa.types.is_map(t):
-        return pa.map_(_plain_type(t.key_type), _plain_type(t.item_type))
-    return t
-
-
-def _without_view_types(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
+def _parquet_schema(file: pq.ParquetFile, path: str) -> StructType:
+    """The schema Spark reports for one Parquet file (:mod:`.sparkparquet`), errors naming the file."""
+    try:
+        return sparkparquet.file_schema(file)
+    except PpmlError as exc:
+        raise with_source(exc, path) from None
 
 
 def _safe_names(raw: list[str | None], settings: ReadSettings) -> list[str]:

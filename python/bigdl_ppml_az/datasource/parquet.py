@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from pyspark.sql.types import StructType
 
 from ..formats import PlaintextReader
-from .parsing import arrow_schema
+from . import sparkparquet
 
 
 class UnitFile(io.RawIOBase):
@@ -88,28 +88,21 @@ def _unit_of(starts: list[int], pos: int) -> int:
     return lo
 
 
+# Spark reads INT96 timestamps as microseconds (truncating nanoseconds): decoded so, any year fits
+PARQUET_FILE_OPTIONS: dict[str, Any] = {"coerce_int96_timestamp_unit": "us"}
+
+
 def open_parquet(reader: PlaintextReader) -> pq.ParquetFile:
-    return pq.ParquetFile(pa.PythonFile(UnitFile(reader), mode="r"))
+    return pq.ParquetFile(pa.PythonFile(UnitFile(reader), mode="r"), **PARQUET_FILE_OPTIONS)
 
 
 def read_parquet(
     file: pq.ParquetFile, schema: StructType, skip_group: Any = None, batch_rows: int = 65536
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of the schema's columns (by name; missing columns become nulls), in the schema's Arrow types."""
-    target = arrow_schema(schema)
-    present = set(file.schema_arrow.names)
-    wanted = [f.name for f in target if f.name in present]
+    """Batches of the schema's columns as Spark's Parquet reader gives them (:mod:`.sparkparquet`: names
+    matched ignoring case, missing columns null, Spark's type conversions and refusals)."""
     groups = [g for g in range(file.num_row_groups) if skip_group is None or not skip_group(file.metadata, g)]
-    if not groups:
-        return
-    for batch in file.iter_batches(batch_size=batch_rows, row_groups=groups, columns=wanted, use_threads=False):
-        columns = []
-        for f in target:
-            if f.name in present:
-                columns.append(batch.column(f.name).cast(f.type))
-            else:
-                columns.append(pa.nulls(batch.num_rows, f.type))
-        yield pa.RecordBatch.from_arrays(columns, schema=target)
+    yield from sparkparquet.read_batches(file, schema, groups, batch_rows)
 
 
 _OPS = {"EqualTo": "eq", "GreaterThan": "gt", "GreaterThanOrEqual": "ge", "LessThan": "lt", "LessThanOrEqual": "le"}

@@ -69,7 +69,8 @@ def open_file(source: BinaryIO, size: int, path: str, options: Mapping[str, str]
     factory, config = _factory(options)
     try:
         properties = factory.file_decryption_properties(config, pe.DecryptionConfiguration())
-        return pq.ParquetFile(pa.PythonFile(source, mode="r"), decryption_properties=properties)
+        return pq.ParquetFile(pa.PythonFile(source, mode="r"), decryption_properties=properties,
+                              coerce_int96_timestamp_unit="us")  # as Spark: microseconds, any year
     except Exception as exc:  # noqa: BLE001 - KMS callbacks raise arbitrary client errors
         raise _kms_failure(exc, path) from None
 
