@@ -190,3 +190,24 @@ def test_jvm_path_without_driver_goes_through_ppml_enc(
     back = ctx.read("ppml-gcm").option("header", "true").schema("name string, age int").csv(target)
     assert sorted(tuple(r) for r in back.collect()) == [("alice", 30), ("bob", 41)]
     assert ctx.last_path == PPML_ENC_PATH
+
+
+def test_parquet_decoding_error_keeps_its_cause(spark: Any, tmp_path: Path) -> None:
+    """A Parquet file whose pages do not decode: the error names the file and pyarrow's reason (issue 20: the cause
+    was dropped as "read failed (ArrowInvalid)")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "broken" / "part-0.parquet"
+    path.parent.mkdir()
+    pq.write_table(pa.table({"v": [f"value-{i}" for i in range(2000)]}), path, compression="snappy",
+                   use_dictionary=False)
+    data = bytearray(path.read_bytes())
+    for i in range(200, 600):  # inside the first data page (snappy stream), footer untouched
+        data[i] = 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(Exception) as err:
+        pq.read_table(path)
+    arrow_reason = str(err.value).splitlines()[0]
+    message = _error(spark, path.parent, "v string", format="parquet", cryptoMode="plain_text")
+    assert "part-0.parquet: read failed (OSError: " in message and arrow_reason[:60] in message, (arrow_reason, message)

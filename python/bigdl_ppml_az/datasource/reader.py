@@ -78,8 +78,16 @@ class PpmlEncReader(DataSourceReader):
                 yield self._with_partition(batch, split)
         except PpmlError as exc:
             raise with_source(exc, split.path) from None
-        except (OSError, pa.ArrowException) as exc:  # messages may quote data: keep only the kind
-            raise PpmlError(f"{split.path}: read failed ({type(exc).__name__})") from None
+        except (OSError, pa.ArrowException) as exc:  # text parsers' messages may quote data: keep only the kind
+            raise PpmlError(f"{split.path}: read failed ({type(exc).__name__}{self._reason(exc)})") from None
+
+    def _reason(self, exc: BaseException) -> str:
+        """The cause of a Parquet decoding error (structure: pages, encodings, thrift), first line, bounded. CSV,
+        JSON and text errors can quote a row, so theirs stays out."""
+        if self.settings.content_format != "parquet":
+            return ""
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f": {first[:200]}" if first else ""
 
     def _partition_names(self, split: FileSplit) -> set[str]:
         """Partition columns of this split that the read schema asks for (values come from its directories)."""
