@@ -85,6 +85,7 @@ def read_plain_csv(directory: Path) -> list[tuple[str, int, str]]:
     return sorted(rows)
 
 
+@pytest.mark.slow  # CI time: the PPMLContext example takes the same registration path; test_azure_simple_query runs it
 def test_simple_query_without_an_activated_venv(bigdl_input: dict[str, Path]) -> None:
     out = bigdl_input["root"] / "simple-query-result"
     done = run_example(
