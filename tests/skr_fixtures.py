@@ -278,3 +278,20 @@ def skr_fixture(skr_module: SkrEnv) -> Iterator[SkrEnv]:
     skr_module.reset()
     yield skr_module
     skr_module.reset()
+
+
+def secret_forms(env: SkrEnv, key_id: str) -> list[str]:
+    """Fragments of a primary key's private key that must never leak: DER hex and Base64 (standard and URL-safe),
+    a PEM line, and the leading digits of d and p (hex and decimal)."""
+    from cryptography.hazmat.primitives import serialization
+
+    private = env.kv.private_key(key_id)
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    numbers = private.private_numbers()
+    return [der[40:104].hex(), base64.b64encode(der[48:96]).decode(), pem.splitlines()[3],
+            format(numbers.d, "x")[:48], str(numbers.d)[:48], format(numbers.p, "x")[:48],
+            base64.urlsafe_b64encode(der[48:96]).decode().rstrip("=")]
+

@@ -9,7 +9,6 @@ reads the emulator's counts between the write and the read.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -19,9 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from skr_fixtures import MEASURED, WRONG_MRENCLAVE, SkrEnv, skr_fixture, skr_module_fixture  # noqa: F401
+from skr_fixtures import (  # noqa: F401
+    MEASURED,
+    WRONG_MRENCLAVE,
+    SkrEnv,
+    secret_forms,
+    skr_fixture,
+    skr_module_fixture,
+)
 from test_datasource_support import write_csv
 
 SCRIPT = """
@@ -67,17 +72,6 @@ def _wait(proc: subprocess.Popen[str], marker: Path, timeout: float = 400) -> No
         time.sleep(0.05)
 
 
-def _secret_forms(env: SkrEnv, key_id: str) -> list[str]:
-    private = env.kv.private_key(key_id)
-    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    numbers = private.private_numbers()
-    return [der[40:104].hex(), base64.b64encode(der[48:96]).decode(), pem.splitlines()[3],
-            format(numbers.d, "x")[:48], str(numbers.d)[:48], format(numbers.p, "x")[:48]]
-
-
 @pytest.mark.cluster
 def test_local_cluster_read_through_secure_key_release(skr: SkrEnv, tmp_path: Path) -> None:
     key_a = skr.create_key("skr-cluster-a")
@@ -117,7 +111,7 @@ def test_local_cluster_read_through_secure_key_release(skr: SkrEnv, tmp_path: Pa
     worker_logs = "".join(p.read_text(errors="replace") for p in executor_dirs.rglob("std*") if p.is_file())
     assert "CoarseGrainedExecutorBackend" in worker_logs  # the executor logs were found and searched
     assert "SparkListenerEnvironmentUpdate" in event_log
-    for form in _secret_forms(skr, key_a):
+    for form in secret_forms(skr, key_a):
         assert form not in output and form not in event_log and form not in worker_logs
 
 

@@ -23,12 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from bigdl_ppml_az.formats import ppml_gcm
 from bigdl_ppml_az.kms import generate_data_key
 from bigdl_ppml_az.kms.azure_skr import AzureSkrKms
-from skr_fixtures import MEASURED, WRONG_MRENCLAVE, SkrEnv, skr_fixture, skr_module_fixture  # noqa: F401
+from skr_fixtures import (  # noqa: F401
+    MEASURED,
+    WRONG_MRENCLAVE,
+    SkrEnv,
+    secret_forms,
+    skr_fixture,
+    skr_module_fixture,
+)
 from test_shim_codec import shim_jar  # noqa: F401
 
 HERE = Path(__file__).resolve()
@@ -176,19 +182,6 @@ def _run_child(
     output = log.read_text(errors="replace")
     assert proc.returncode == 0, output[-6000:]
     return json.loads((work / "results.json").read_text()), output
-
-
-def _secret_forms(env: SkrEnv, key_id: str) -> list[str]:
-    """Fragments of a primary key's private key (DER hex and base64, PEM line, d and p) that must never leak."""
-    private = env.kv.private_key(key_id)
-    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    numbers = private.private_numbers()
-    return [der[40:104].hex(), base64.b64encode(der[48:96]).decode(), pem.splitlines()[3],
-            format(numbers.d, "x")[:48], str(numbers.d)[:48], format(numbers.p, "x")[:48],
-            base64.urlsafe_b64encode(der[48:96]).decode().rstrip("=")]
 
 
 def _data_key_forms(key: bytes) -> list[str]:
@@ -436,7 +429,7 @@ def test_no_key_material_in_logs_ui_or_hadoop_conf(jvm_run: JvmRun, skr_module: 
     assert "CoarseGrainedExecutorBackend" in jvm_run.executor_logs  # the executor logs were found and searched
     assert "SparkListenerEnvironmentUpdate" in jvm_run.event_log
     conf_dump = json.dumps(entries)
-    forms = [f for key_id in jvm_run.keys.values() for f in _secret_forms(skr_module, key_id)]
+    forms = [f for key_id in jvm_run.keys.values() for f in secret_forms(skr_module, key_id)]
     forms += [f for key in jvm_run.data_keys.values() for f in _data_key_forms(key)]
     places = {"driver output": jvm_run.output, "executor logs": jvm_run.executor_logs, "event log": jvm_run.event_log,
               "UI environment": jvm_run.environment, "Hadoop conf": conf_dump}
