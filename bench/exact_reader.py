@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     import pyarrow.csv as pacsv
     from pyspark.sql import types as T  # noqa: N812
 
-    from bigdl_ppml_az.datasource import sparkcsv
     from bigdl_ppml_az.datasource.options import ReadSettings
     from bigdl_ppml_az.datasource.parsing import CsvParser
+    from bigdl_ppml_az.datasource.sparkrules import csv as sparkcsv
 
     data = whole_lines(Path(args.csv), int(args.mb * 1e6))
     chunks = line_chunks(data, int(args.chunk_mb * 1e6))

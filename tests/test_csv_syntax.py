@@ -50,7 +50,7 @@ def test_padded_number_check_looks_at_whole_fields(chunk: bytes, padded: bool) -
     """Only a whole field that is a number with blanks around it leaves pyarrow's fast path (pyarrow would
     take ``" 1"`` as 1, Java refuses it); text ending in a digit or dot does not (it sent every TPC-H lineitem
     chunk to the per-value path: 13x slower)."""
-    from bigdl_ppml_az.datasource import sparknum
+    from bigdl_ppml_az.datasource.sparkrules import numbers as sparknum
 
     assert sparknum.padded_field(chunk, "|" if b"|" in chunk else ",") is padded
 
@@ -58,7 +58,7 @@ def test_padded_number_check_looks_at_whole_fields(chunk: bytes, padded: bool) -
 def test_decimals_take_the_vector_cast_and_round_like_spark() -> None:
     import pyarrow as pa
 
-    from bigdl_ppml_az.datasource import sparknum
+    from bigdl_ppml_az.datasource.sparkrules import numbers as sparknum
 
     target = pa.decimal128(5, 2)
     values = pa.array(["1.5", "-2", "123.45", None, "1.005", "99999", " 1"])

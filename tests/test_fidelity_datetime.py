@@ -21,7 +21,7 @@ import pytest
 from hypothesis import strategies as st
 from pyspark.sql.types import DateType, StringType, StructField, StructType, TimestampNTZType, TimestampType
 
-from bigdl_ppml_az.datasource import sparkdatetime as sd
+from bigdl_ppml_az.datasource.sparkrules import datetimes as sd
 from bigdl_ppml_az.errors import ConfigError
 from bigdl_ppml_az.kms.local import LocalKms
 from fidelity_support import Case, encrypt_all, generate, ppml_in_process, spark_oracle, write_cases

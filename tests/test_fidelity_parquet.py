@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bigdl_ppml_az import filecrypt
-from bigdl_ppml_az.datasource.sparkparquet import ParquetRefusedError
+from bigdl_ppml_az.datasource.sparkrules.parquet import ParquetRefusedError
 from bigdl_ppml_az.kms.local import LocalKms
 from fidelity.parquet_cases import ParquetCase, ParquetFileSpec, generate, write_case
 

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
-from bigdl_ppml_az.datasource import sparkcsv
 from bigdl_ppml_az.datasource.options import ReadSettings
+from bigdl_ppml_az.datasource.sparkrules import csv as sparkcsv
 from bigdl_ppml_az.errors import ConfigError
 
 

@@ -104,7 +104,7 @@ TABLE: tuple[OptionSpec, ...] = (
                "parsing", "_corrupt_record", sides=READ, allow_empty=False),
     OptionSpec("multiLine", BOOL, "records may span lines (CSV quoted newlines; JSON one document per file)",
                "parsing", False, sides=READ),
-    # datetime options (helper "datetime"; datasource/sparkdatetime.py)
+    # datetime options (helper "datetime"; datasource/sparkrules/datetimes.py)
     OptionSpec("dateFormat", STR, "Spark datetime pattern of date columns (read and write; default yyyy-MM-dd)",
                "parsing", None),
     OptionSpec("timestampFormat", STR, "Spark datetime pattern of timestamp columns (read: default Spark's ISO "

@@ -2,7 +2,7 @@
 
 Mirrors what Spark infers for common data: CSV without ``inferSchema`` is all strings; with it, integers that
 fit 32 bits are ``int`` (else ``bigint``), decimals ``double``, ``true``/``false`` ``boolean``, ISO dates
-``date`` and timestamps ``timestamp``. JSON: Spark's JsonInferSchema (:mod:`.sparkjson`) over every file.
+``date`` and timestamps ``timestamp``. JSON: Spark's JsonInferSchema (:mod:`.sparkrules.json`) over every file.
 Header names come from the header line; without a header columns are ``_c0``, ``_c1``...
 """
 
@@ -44,14 +44,16 @@ from ..kms import KmsSettings
 from ..options import Options
 from ..storage import FileStatus, FileSystem, filesystem_for, open_status
 from ..table.integrity import check_file
-from . import sparkjson, sparknum, sparkparquet
 from .keys import unwrap, wrapped_key_for
 from .lineformats import json_options
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
 from .planning import list_data_files, probe_file
 from .pme import open_file as pme_open
-from .sparkcsv import (
+from .sparkrules import json as sparkjson
+from .sparkrules import numbers as sparknum
+from .sparkrules import parquet as sparkparquet
+from .sparkrules.csv import (
     LineTokenizer,
     checked_multiline,
     first_line,
@@ -155,7 +157,7 @@ def _sample_schema(
 
 
 def _parquet_schema(file: pq.ParquetFile, path: str) -> StructType:
-    """The schema Spark reports for one Parquet file (:mod:`.sparkparquet`), errors naming the file."""
+    """The schema Spark reports for one Parquet file (:mod:`.sparkrules.parquet`), errors naming the file."""
     try:
         return sparkparquet.file_schema(file)
     except PpmlError as exc:
@@ -289,7 +291,7 @@ def _typed(
     names: list[str], table: pa.Table | None, strings: list[pa.Array] | None, settings: ReadSettings
 ) -> StructType:
     """Spark types of the inferred columns from the values as Spark tokenizes them: numbers and booleans by
-    Java's parsers (:mod:`.sparknum`); a column with other values by Spark's date/timestamp rules
+    Java's parsers (:mod:`.sparkrules.numbers`); a column with other values by Spark's date/timestamp rules
     (:class:`_TextInference`, which makes a mix with numbers a string)."""
     if table is None:
         return StructType([StructField(n, StringType(), True) for n in names])  # no data rows: Spark says string

@@ -12,11 +12,11 @@ from pyspark.sql.types import StringType, StructType
 from ..errors import ConfigError
 from .options import ReadSettings
 from .parsing import MalformedRecordError, arrow_schema
-from .sparkjson import JsonOptions, RowConverter, records
+from .sparkrules.json import JsonOptions, RowConverter, records
 
 
 def json_options(settings: ReadSettings) -> JsonOptions:
-    """The JSON part of the read settings, for :mod:`.sparkjson`."""
+    """The JSON part of the read settings, for :mod:`.sparkrules.json`."""
     return JsonOptions(primitives_as_string=settings.primitives_as_string, prefers_decimal=settings.prefers_decimal,
                        allow_non_numeric=settings.allow_non_numeric, allow_control_chars=settings.allow_control_chars,
                        allow_single_quotes=settings.allow_single_quotes,
@@ -25,7 +25,7 @@ def json_options(settings: ReadSettings) -> JsonOptions:
 
 
 class JsonParser:
-    """Spark's JSON reader (:mod:`.sparkjson`): one record per line, or one document per file with ``multiLine``;
+    """Spark's JSON reader (:mod:`.sparkrules.json`): one record per line, or one document per file with ``multiLine``;
     malformed records follow ``mode`` and fill ``columnNameOfCorruptRecord`` when the schema has it."""
 
     def __init__(self, settings: ReadSettings, schema: StructType, path: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 from ..formats import AUTO, DEFAULT_WRITE_MODE, Codec, all_codecs, codec_for, normalize_mode, write_codec
 from ..options import Options, OptionSpec, as_options, spec_for
-from .sparkdatetime import DatetimeOptions
+from .sparkrules.datetimes import DatetimeOptions
 
 CONTENT_FORMATS = spec_for("format").choices
 MODES = spec_for("mode").choices
@@ -45,7 +45,7 @@ class ReadSettings:
     date_format: str | None = None
     timestamp_format: str | None = None
     time_zone: str = "UTC"
-    timestamp_ntz_format: str | None = None  # datetime options: see sparkdatetime.DatetimeOptions
+    timestamp_ntz_format: str | None = None  # datetime options: see sparkrules.datetimes.DatetimeOptions
     prefer_date: bool = True
     infer_schema: bool = False
     multi_line: bool = False
@@ -73,7 +73,7 @@ class ReadSettings:
     @property
     def arrow_syntax(self) -> bool:
         """Whether pyarrow's CSV parser can take sep, quote and escape (one ASCII character each); otherwise only
-        the exact-semantics reader (:mod:`.sparkcsv`) reads these bytes."""
+        the exact-semantics reader (:mod:`.sparkrules.csv`) reads these bytes."""
         return _one_ascii(self.sep) and all(not c or _one_ascii(c) for c in (self.quote, self.escape))
 
     @property
@@ -289,7 +289,7 @@ def _write_pattern(opts: Options, name: str) -> str | None:
     not in a task)."""
     pattern = opts.get_str(name) or None
     if pattern is not None:
-        from .sparkdatetime import compiled
+        from .sparkrules.datetimes import compiled
 
         compiled(pattern, name, parsing=False)
     return pattern

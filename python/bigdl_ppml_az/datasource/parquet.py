@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from pyspark.sql.types import StructType
 
 from ..formats import PlaintextReader
-from . import sparkparquet
+from .sparkrules import parquet as sparkparquet
 
 
 class UnitFile(io.RawIOBase):
@@ -99,7 +99,7 @@ def open_parquet(reader: PlaintextReader) -> pq.ParquetFile:
 def read_parquet(
     file: pq.ParquetFile, schema: StructType, skip_group: Any = None, batch_rows: int = 65536
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of the schema's columns as Spark's Parquet reader gives them (:mod:`.sparkparquet`: names
+    """Batches of the schema's columns as Spark's Parquet reader gives them (:mod:`.sparkrules.parquet`: names
     matched ignoring case, missing columns null, Spark's type conversions and refusals)."""
     groups = [g for g in range(file.num_row_groups) if skip_group is None or not skip_group(file.metadata, g)]
     yield from sparkparquet.read_batches(file, schema, groups, batch_rows)

@@ -19,9 +19,9 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructType
 
 from ..errors import ConfigError, MalformedRecordError
-from . import sparknum
 from .options import ReadSettings
-from .sparkcsv import LineTokenizer, needs_exact, refuse_nul_quote, tokenize_lines
+from .sparkrules import numbers as sparknum
+from .sparkrules.csv import LineTokenizer, needs_exact, refuse_nul_quote, tokenize_lines
 
 _TRUE = ["true", "True", "TRUE"]
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
@@ -39,7 +39,7 @@ _ISO_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[
 class Converter:
     """String column -> Spark-typed Arrow column, with a mask of values that did not convert.
 
-    Dates and timestamps follow Spark (:mod:`.sparkdatetime`): values in the plain ISO shape are cast by
+    Dates and timestamps follow Spark (:mod:`.sparkrules.datetimes`): values in the plain ISO shape are cast by
     pyarrow (vectorised; same answer as Spark's rules for that shape), the others are parsed one by one."""
 
     def __init__(self, settings: ReadSettings) -> None:
@@ -236,7 +236,7 @@ class CsvParser:
             yield from batches
 
     def _exact(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
-        """Spark's line-mode rules (:mod:`.sparkcsv`) for bytes pyarrow would read differently."""
+        """Spark's line-mode rules (:mod:`.sparkrules.csv`) for bytes pyarrow would read differently."""
         strings, ragged, texts = tokenize_lines(chunk, self.settings, len(self.data_fields), skip_header)
         bad = pa.array(ragged, pa.bool_())
         columns = []
@@ -398,7 +398,7 @@ class CsvParser:
         return pa.Table.from_pylist(merged, schema=schema)
 
     def _split_fields(self, text: str) -> list[str | None]:
-        """A row pyarrow found irregular, tokenized by Spark's rules (:mod:`.sparkcsv`), nulls as Spark's."""
+        """A row pyarrow found irregular, tokenized by Spark's rules (:mod:`.sparkrules.csv`), nulls as Spark's."""
         null_value = self.settings.null_value
         return [
             None if value == null_value or (not quoted and value == "") else value

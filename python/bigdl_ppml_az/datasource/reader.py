@@ -31,7 +31,7 @@ from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
 from .parsing import CsvParser
 from .partitions import typed_value
 from .planning import FilePartition, FileSplit, plan, resolve_split
-from .sparkcsv import checked_multiline
+from .sparkrules.csv import checked_multiline
 
 
 class PpmlEncReader(DataSourceReader):

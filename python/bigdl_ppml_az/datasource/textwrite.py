@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError, PpmlError
-from . import sparkdatetime as sd
 from .options import WriteSettings
+from .sparkrules import datetimes as sd
 
 
 def encode(
@@ -293,7 +293,7 @@ def _csv_ready(batch: pa.RecordBatch, settings: WriteSettings) -> pa.RecordBatch
 
 def _datetime_text(column: pa.Array, field: pa.Field, settings: WriteSettings) -> pa.Array:
     """A date/timestamp column as Spark's CSV writer prints it. A custom ``dateFormat``/``timestampFormat``/
-    ``timestampNTZFormat`` goes to :func:`datetime_text` (:mod:`.sparkdatetime`); Spark's default patterns
+    ``timestampNTZFormat`` goes to :func:`datetime_text` (:mod:`.sparkrules.datetimes`); Spark's default patterns
     (``yyyy-MM-dd``, ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX`` in the write's zone, ``yyyy-MM-dd'T'HH:mm:ss.SSS`` without a
     zone; milliseconds truncated) are vectorised where pyarrow prints the same, per value otherwise."""
     t = field.type
@@ -577,7 +577,7 @@ class _JsonRows:
     def _timestamp(self, t: pa.TimestampType) -> Callable[[Any], str]:
         epoch = datetime(1970, 1, 1)
         option, pattern = _pattern_of(t, self.settings)
-        if pattern is not None:  # a custom pattern: sparkdatetime prints it
+        if pattern is not None:  # a custom pattern: sparkrules.datetimes prints it
             compiled = sd.compiled(pattern, option, parsing=False)
             if t.tz is None:
                 return lambda v: json_string(sd.format_ntz(_micros(v.replace(tzinfo=None) - epoch), compiled, option))

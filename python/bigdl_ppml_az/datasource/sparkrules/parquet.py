@@ -47,7 +47,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ..errors import PpmlError
+from ...errors import PpmlError
 
 CASE_SENSITIVE = False  # spark.sql.caseSensitive (default)
 INFER_TIMESTAMP_NTZ = True  # spark.sql.parquet.inferTimestampNTZ.enabled (default)

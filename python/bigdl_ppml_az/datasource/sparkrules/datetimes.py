@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 DEFAULT_DATE = "yyyy-MM-dd"
 DEFAULT_TIMESTAMP_WRITE = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"  # Spark's commonTimestampFormat

@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import ConfigError, MalformedRecordError
-from .options import ReadSettings
+from ...errors import ConfigError, MalformedRecordError
+from ..options import ReadSettings
 
 BOM = "\ufeff"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -39,8 +39,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ..errors import ConfigError, MalformedRecordError
-from .sparkdatetime import DatetimeOptions
+from ...errors import ConfigError, MalformedRecordError
+from .datetimes import DatetimeOptions
 
 _LINE = re.compile(r"\r\n|\r|\n")
 _WS = " \t\r\n"
@@ -572,7 +572,7 @@ class RowConverter:
         self.decoder = _decoder(opts)
         _check_types(schema)
         # date/timestamp columns: a JSON string parsed as Spark's JacksonParser does, with the same formatters
-        # (and default-pattern fallback) as the CSV reader (:mod:`.sparkdatetime`)
+        # (and default-pattern fallback) as the CSV reader (:mod:`.sparkrules.datetimes`)
         self._dates = (datetimes or DatetimeOptions(None, None, None, True, "UTC")).date_parser()
         self._timestamps = (datetimes or DatetimeOptions(None, None, None, True, "UTC")).timestamp_parser()
 
