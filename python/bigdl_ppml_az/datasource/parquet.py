@@ -139,4 +139,29 @@ def row_group_skipper(filters: list[tuple[str, str, Any]]) -> Any:
     return skip
 
 
-__all__ = ["open_parquet", "read_parquet", "row_group_skipper"]
+def row_group_midpoint(metadata: pq.FileMetaData, group: int) -> int:
+    """Where a row group's middle byte lies: its first page (the dictionary page when it comes first) plus half
+    its compressed size. parquet-mr gives a row group to the split whose byte range holds this point
+    (``filterFileMetaDataByMidpoint``), so splits over consecutive ranges read each row group exactly once."""
+    rg = metadata.row_group(group)
+    first = rg.column(0)
+    start = first.data_page_offset
+    if first.has_dictionary_page and 0 < first.dictionary_page_offset < start:
+        start = first.dictionary_page_offset
+    return int(start + sum(rg.column(c).total_compressed_size for c in range(rg.num_columns)) // 2)
+
+
+def range_skipper(start: int, end: int | None, also: Any = None) -> Any:
+    """A predicate (metadata, row group) -> True for row groups whose midpoint lies outside ``[start, end)``
+    (``end`` None: to the end of the file) or that ``also`` skips."""
+
+    def skip(metadata: pq.FileMetaData, group: int) -> bool:
+        middle = row_group_midpoint(metadata, group)
+        if middle < start or (end is not None and middle >= end):
+            return True
+        return also is not None and bool(also(metadata, group))
+
+    return skip
+
+
+__all__ = ["open_parquet", "range_skipper", "read_parquet", "row_group_midpoint", "row_group_skipper"]

@@ -2,9 +2,11 @@
 
 Splits fall on unit boundaries: ppml-gcm segments, or runs of 16-byte CBC blocks for unauthenticated CBC and
 plaintext. BigDL common files are one split each (their whole-file HMAC is checked before any row is returned).
-Parquet and ``multiLine`` reads are one split per file. Parquet Modular Encryption files (cryptoMode
-aes_gcm_v1/aes_gcm_ctr_v1) are not probed: their keys live in the Parquet footer, which the worker decrypts;
-only files larger than maxPartitionBytes have their footer decrypted here, to split them at row groups.
+``multiLine`` reads are one split per file; a large Parquet file is cut into byte ranges whose tasks each read
+the row groups whose midpoint lies in their range, as Spark's Parquet reader does. Parquet Modular Encryption
+files (cryptoMode aes_gcm_v1/aes_gcm_ctr_v1) are not probed: their keys live in the Parquet footer, which the
+worker decrypts; only files larger than maxPartitionBytes have their footer decrypted here, to split them at row
+groups.
 
 Splits are then packed into tasks as Spark's file sources do (``FilePartition.getFilePartitions``): a task
 target ``maxSplitBytes = min(maxPartitionBytes, max(openCostInBytes, totalBytes / minPartitions))`` where
@@ -506,6 +508,8 @@ def file_splits(
     whole: bool = False,
 ) -> list[tuple[FileSplit, int]]:
     """Splits of one probed file (``whole``: one split over all its units) and each one's ciphertext bytes."""
+    if settings.content_format == "parquet" and not whole:
+        return parquet_splits(status, info, wrapped, key, partition, settings, cut_bytes)
     layout = unit_layout(info, settings, cut_bytes)
     count = layout.count
     per_split = count if whole else layout.per_split
@@ -528,6 +532,36 @@ def file_splits(
             key=key,
             partition=partition,
             table=status.table,
+        )
+        out.append((split, status.size * (stop - first) // count))
+    return out
+
+
+def parquet_splits(
+    status: FileStatus,
+    info: ObjectInfo,
+    wrapped: WrappedKey | None,
+    key: DataKey | None,
+    partition: tuple[tuple[str, str | None], ...],
+    settings: ReadSettings,
+    cut_bytes: int,
+) -> list[tuple[FileSplit, int]]:
+    """A Parquet file wrapped whole (ppml-gcm, plaintext) larger than a split is cut into plaintext byte ranges
+    at unit boundaries, as Spark cuts Parquet files: every split opens the whole file (its footer is at the end)
+    and reads the row groups whose midpoint lies in its range (:func:`.parquet.range_skipper`), so a large file
+    is read by several tasks and each row group by one. The footer stays unread on the driver."""
+    layout = info.codec.unit_layout(info, cut_bytes)
+    count = layout.count
+    whole = file_splits(status, info, wrapped, key, partition, settings, cut_bytes, whole=True)
+    if layout.per_split >= count:
+        return whole
+    template = whole[0][0]
+    out: list[tuple[FileSplit, int]] = []
+    for first in range(0, count, layout.per_split):
+        stop = min(count, first + layout.per_split)
+        split = replace(
+            template, start=layout.start(first), end=layout.start(stop) if stop < count else None,
+            first_split=first == 0,
         )
         out.append((split, status.size * (stop - first) // count))
     return out
@@ -580,4 +614,4 @@ def _named(work: Callable[[_T], _R], item: _T, name: Callable[[_T], str]) -> _R:
         raise StorageError(f"{name(item)}: read failed while planning ({type(exc).__name__})") from None
 
 
-__all__ = ["FilePartition", "FileSplit", "Packing", "list_data_files", "pack", "plan"]
+__all__ = ["FilePartition", "FileSplit", "Packing", "list_data_files", "pack", "parquet_splits", "plan"]

@@ -27,7 +27,7 @@ from .keys import unwrap
 from .lineformats import JsonParser, TextParser
 from .lines import line_chunks, owned_bytes
 from .options import ReadSettings, paths_of
-from .parquet import _OPS, open_parquet, read_parquet, row_group_skipper
+from .parquet import _OPS, open_parquet, range_skipper, read_parquet, row_group_skipper
 from .parsing import CsvParser
 from .partitions import typed_value
 from .planning import FilePartition, FileSplit, plan, resolve_split
@@ -148,6 +148,8 @@ class PpmlEncReader(DataSourceReader):
                 pass
         if settings.content_format == "parquet":
             skipper = row_group_skipper(self.row_group_filters)
+            if split.start > 0 or split.end is not None:  # one byte range of a large file: its row groups
+                skipper = range_skipper(split.start, split.end, skipper)
             try:
                 parquet = open_parquet(reader)
             except pa.ArrowException:
