@@ -87,8 +87,11 @@ def iter_batches(path: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Re
         ) from None
 
 
-def new_writer(sink: Any, schema: pa.Schema, options: Mapping[str, str], mode: str, footer_key: str = "") -> Any:
-    """A ``pq.ParquetWriter`` encrypting every column and the footer under ``footer_key`` (fresh data keys)."""
+def new_writer(
+    sink: Any, schema: pa.Schema, options: Mapping[str, str], mode: str, footer_key: str = "", **writer_options: Any
+) -> Any:
+    """A ``pq.ParquetWriter`` encrypting every column and the footer under ``footer_key`` (fresh data keys);
+    ``writer_options`` go to the writer (e.g. Spark's decimal layout, ``sparkrules.parquetwrite``)."""
     factory, config = _factory(options)
     encryption = pe.EncryptionConfiguration(
         footer_key=footer_key or pme_client.DEFAULT_MASTER_KEY,
@@ -101,7 +104,7 @@ def new_writer(sink: Any, schema: pa.Schema, options: Mapping[str, str], mode: s
         raise
     except Exception as exc:  # noqa: BLE001 - KMS client errors: the kind only
         raise WrongKeyError(f"Parquet Modular Encryption keys could not be wrapped ({type(exc).__name__})") from None
-    return pq.ParquetWriter(sink, schema, encryption_properties=properties)
+    return pq.ParquetWriter(sink, schema, encryption_properties=properties, **writer_options)
 
 
 __all__ = ["iter_batches", "new_writer", "open_file"]

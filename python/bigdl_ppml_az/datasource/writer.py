@@ -15,6 +15,9 @@ finds the marker gone and deletes its own part, and a failed task attempt delete
 job leaves nothing behind.
 Parquet Modular Encryption (cryptoMode aes_gcm_v1/aes_gcm_ctr_v1) needs no job data key: each part file gets
 fresh keys from pyarrow, wrapped through the KMS into its own footer.
+Parquet part files (either route) are written with the Arrow schema and footer keys Spark's own Parquet writer
+would give the DataFrame's schema (:mod:`.sparkrules.parquetwrite`), so Spark reads back the same DataFrame; an
+empty job leaves one file holding the schema, as Spark's does.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from .errorlines import one_line_errors
 from .keys import meta_wrapped_key, unwrap
 from .options import WriteSettings, check_driver_delivery, paths_of
 from .partitions import WRITABLE_TYPES, split_by_directory
+from .sparkrules import parquetwrite
 
 TEMP_DIR = "_temporary"
 # _temporary/<job>/job-started exists from job setup until commit or abort (not hidden: listings count it)
@@ -109,6 +113,11 @@ class PpmlEncWriter(DataSourceArrowWriter):
         self.kms_settings = KmsSettings.from_options(options)
         self.partition_by = partition_columns(options, schema, self.settings)
         self.data_columns = tuple(f.name for f in schema.fields if f.name not in self.partition_by)
+        # Parquet: the Arrow schema and footer Spark's own writer would give these columns (types refused by name)
+        self.parquet_schema: pa.Schema | None = None
+        if self.settings.content_format == "parquet":
+            data = StructType([f for f in schema.fields if f.name not in self.partition_by])
+            self.parquet_schema = parquetwrite.arrow_schema(data)
         dynamic = _overwrite_mode(options) == "dynamic"  # checked even where it does not apply
         self.dynamic = overwrite and bool(self.partition_by) and dynamic
         if self.settings.key_delivery == "driver":
@@ -156,7 +165,10 @@ class PpmlEncWriter(DataSourceArrowWriter):
         attempt = context.attemptNumber() if context else 0
         first = next(iterator, None)
         if first is None:
-            return PartCommit((), 0)
+            if self.parquet_schema is None or self.partition_by or part != 0:
+                return PartCommit((), 0)
+            # as Spark: task 0 writes a file even without rows, so an empty job still leaves the schema
+            first = _empty_batch(self.parquet_schema)
         fs = filesystem_for(self.path, self.options)
         key, wrapped = self._task_key()
         files = _OpenFiles(self, fs, f"{self.path}/{TEMP_DIR}/{self.job_id}/{attempt}", part, key, wrapped)
@@ -400,8 +412,9 @@ class _OpenFiles:
             temp = f"{self.temp_root}/{final}"
             check_no_links(self.fs, self.job.path, temp)  # before self.current: discard() must not touch a link
             self.current = temp
-            file = _PartFile(self.job, self.fs.open_write(self.current), self.current, final, batch.schema,
-                             self.key, self.wrapped)  # fmt: skip
+            schema = self.job.parquet_schema if self.job.parquet_schema is not None else batch.schema
+            file = _PartFile(self.job, self.fs.open_write(self.current), self.current, final, schema, self.key,
+                             self.wrapped)  # fmt: skip
             self.open[directory] = file
         else:
             self.open.move_to_end(directory)
@@ -447,6 +460,7 @@ class _PartFile:
         self.stack = ExitStack()
         self.stack.enter_context(handle)
         self.parquet: Any = None
+        self.parquet_schema = schema
         self.first = True
         try:
             self._open(job, handle, schema, key, wrapped)
@@ -461,7 +475,8 @@ class _PartFile:
             target = pa.PythonFile(_Sink(handle), mode="w")
             settings = self.settings
             self.parquet = self.stack.enter_context(
-                pme.new_writer(target, schema, job.options, settings.crypto_mode, settings.footer_key)
+                pme.new_writer(target, schema, job.options, settings.crypto_mode, settings.footer_key,
+                               **parquetwrite.WRITER_OPTIONS)
             )
             return
         assert wrapped is not None
@@ -473,11 +488,14 @@ class _PartFile:
         self.stack.callback(crypt.close)
         self.sink = _Sink(crypt)
         if self.settings.content_format == "parquet":
-            self.parquet = self.stack.enter_context(pq.ParquetWriter(pa.PythonFile(self.sink, mode="w"), schema))
+            self.parquet = self.stack.enter_context(
+                pq.ParquetWriter(pa.PythonFile(self.sink, mode="w"), schema, **parquetwrite.WRITER_OPTIONS)
+            )
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self.parquet is not None:
-            self.parquet.write_batch(batch)
+            if batch.num_rows:  # a file without rows: the schema alone, no row group (as Spark's)
+                self.parquet.write_batch(parquetwrite.conform(batch, self.parquet_schema))
             return
         settings = self.settings if self.first else replace(self.settings, header=False)  # CSV header once
         textwrite.encode(settings, self.sink.write, batch, iter([batch]))
@@ -579,6 +597,10 @@ def _delete_if_empty(fs: FileSystem, directory: str) -> None:
         return
     if not leftover:
         fs.delete(directory)
+
+
+def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
