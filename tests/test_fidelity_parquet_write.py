@@ -431,15 +431,31 @@ def test_spark_refuses_what_ppml_enc_refuses(spark: Any, key: Path, tmp_path: Pa
         assert outcome.kind == "both_failed", outcome
 
 
-@pytest.mark.xfail(strict=True, reason="read side (sparkrules/parquet.py): Spark takes field metadata from the "
-                   "footer's Spark schema; ppml-enc's reader drops it")  # fmt: skip
 def test_ppml_enc_read_keeps_field_metadata(spark: Any, key: Path, tmp_path: Path) -> None:
+    """Spark takes the schema (types, field metadata) from the Spark schema in the footer (sparkrules/parquet.py
+    footer_schema); so does ppml-enc, for its own files and for Spark's read as plaintext."""
     from pyspark.sql import types as T
 
-    schema = T.StructType([T.StructField("a", T.IntegerType(), True, {"comment": "x"})])
-    case = _case(schema, [(1,)])
+    schema = T.StructType([T.StructField("a", T.IntegerType(), True, {"comment": "x"}),
+                           T.StructField("s", T.StructType([T.StructField("b", T.LongType(), True, {"k": 1})]))])
+    case = _case(schema, [(1, (2,))])
     _ppml_write(spark.createDataFrame(case.rows, schema), case, key, str(tmp_path / "B"))
-    assert _ppml_read(spark, case, key, str(tmp_path / "B")).schema.fields[0].metadata == {"comment": "x"}
+    read = _ppml_read(spark, case, key, str(tmp_path / "B"))
+    assert read.schema.fields[0].metadata == {"comment": "x"}
+    spark.createDataFrame(case.rows, schema).write.parquet(str(tmp_path / "A"))
+    plain = spark.read.format("ppml-enc").option("format", "parquet").option("cryptoMode", "plain_text")
+    assert plain.load(str(tmp_path / "A")).schema == spark.read.parquet(str(tmp_path / "A")).schema
+
+
+def test_a_footer_type_ppml_enc_cannot_read_is_refused_by_name(spark: Any, tmp_path: Path) -> None:
+    """Spark writes ANSI intervals to Parquet as integers and reads them back as intervals from its footer;
+    ppml-enc cannot produce intervals, so it refuses the column by name instead of returning the integers."""
+    spark.sql("SELECT 1 AS id, INTERVAL '2' YEAR AS span").write.parquet(str(tmp_path / "A"))
+    assert "interval" in spark.read.parquet(str(tmp_path / "A")).schema["span"].dataType.simpleString()
+    plain = spark.read.format("ppml-enc").option("format", "parquet").option("cryptoMode", "plain_text")
+    with pytest.raises(Exception) as caught:
+        plain.load(str(tmp_path / "A")).collect()
+    assert "ParquetRefusedError" in str(caught.value) and "column span" in str(caught.value)
 
 
 @pytest.mark.xfail(strict=True, reason="read side (partition inference): Spark infers void for a partition "

@@ -245,11 +245,66 @@ def node_type(node: Node) -> DataType:
 
 
 def file_schema(file: pq.ParquetFile) -> StructType:
-    """The schema Spark reports for one Parquet file (every field nullable, as Spark's file sources say)."""
+    """The schema Spark reports for one Parquet file (every field nullable, as Spark's file sources say): the
+    Spark schema a Spark writer left in the footer when there is one that parses (types and field metadata, as
+    ``ParquetFileFormat.readSchemaFromFooter``), else the Parquet schema converted by Spark's rules."""
     nodes = file_nodes(file)
-    schema = StructType([StructField(n.name, node_type(n), True) for n in nodes])
+    schema = footer_schema(file)
+    if schema is None:
+        schema = StructType([StructField(n.name, node_type(n), True) for n in nodes])
     check_duplicates(schema)
     return schema
+
+
+SPARK_SCHEMA_KEY = b"org.apache.spark.sql.parquet.row.metadata"
+_READABLE = (BooleanType, ByteType, ShortType, IntegerType, LongType, FloatType, DoubleType, DecimalType,
+             StringType, BinaryType, DateType, TimestampType, TimestampNTZType)  # fmt: skip
+
+
+def footer_schema(file: pq.ParquetFile) -> StructType | None:
+    """The Spark schema in the footer (made nullable), None when there is none or it does not parse (Spark then
+    converts the Parquet schema too). A type that ppml-enc's reader cannot produce is refused by name rather
+    than read as the Parquet type (an interval as its integers, a variant as its struct)."""
+    raw = (file.metadata.metadata or {}).get(SPARK_SCHEMA_KEY)
+    if raw is None:
+        return None
+    try:
+        parsed = StructType.fromJson(json.loads(raw))
+    except Exception:  # noqa: BLE001 - Spark logs a warning and falls back to the Parquet schema
+        return None
+    schema = _nullable(parsed)
+    assert isinstance(schema, StructType)
+    for name, t in _leaves(schema, ""):
+        if not isinstance(t, _READABLE):
+            raise ParquetRefusedError(
+                f"column {name}: the Spark schema in this file's footer says {t.simpleString()}, which ppml-enc "
+                "does not read (Spark reads it); read the file with Spark's reader"
+            )
+    return schema
+
+
+def _nullable(t: DataType) -> DataType:
+    """Spark's ``asNullable``: every field, element and map value nullable; names and metadata kept."""
+    if isinstance(t, StructType):
+        return StructType([StructField(f.name, _nullable(f.dataType), True, f.metadata) for f in t.fields])
+    if isinstance(t, ArrayType):
+        return ArrayType(_nullable(t.elementType), True)
+    if isinstance(t, MapType):
+        return MapType(_nullable(t.keyType), _nullable(t.valueType), True)
+    return t
+
+
+def _leaves(t: DataType, prefix: str) -> Iterator[tuple[str, DataType]]:
+    if isinstance(t, StructType):
+        for f in t.fields:
+            yield from _leaves(f.dataType, f"{prefix}{f.name}" if not prefix else f"{prefix}.{f.name}")
+    elif isinstance(t, ArrayType):
+        yield from _leaves(t.elementType, f"{prefix}.element")
+    elif isinstance(t, MapType):
+        yield from _leaves(t.keyType, f"{prefix}.key")
+        yield from _leaves(t.valueType, f"{prefix}.value")
+    else:
+        yield prefix, t
 
 
 def check_duplicates(schema: StructType, where: str = "the data schema") -> None:
@@ -282,7 +337,7 @@ def merge(left: DataType, right: DataType) -> DataType:
                 out.append(f)
                 continue
             try:
-                out.append(StructField(f.name, merge(f.dataType, other.dataType), True))
+                out.append(StructField(f.name, merge(f.dataType, other.dataType), True, f.metadata))
             except SparkParquetError:
                 raise SparkParquetError(f"[CANNOT_MERGE_SCHEMAS] Failed merging schemas: field {f.name} is "
                                         f"{f.dataType.simpleString()} in one file and {other.dataType.simpleString()} "
