@@ -46,21 +46,21 @@ READ_TOKENS = [
 # Given schemas; date and timestamp columns are left to the datetime suite (Spark's default parsing of them is
 # lenient: "2020-01-31 10:11:12" reads into a date, "2020-01-31" into a timestamp; not reproduced yet).
 TYPES = ["string", "int", "bigint", "double", "boolean", "decimal(10,2)", "decimal(38,0)", "decimal(5,0)"]
-# Spark's CSV options ppml-enc refuses by name (docs/FIDELITY.md says why); drawn now and then, so a case
-# setting one must come back refused naming it, never as rows that differ. multiLine=true is accepted but
-# refused (naming it) for bytes its pyarrow reader would read differently (sparkcsv.checked_multiline).
+# Spark's CSV options ppml-enc refuses by name for some values (docs/FIDELITY.md says why); the first value of
+# each is refused whatever the bytes. Drawn now and then, so a case setting one must come back refused naming
+# it, or else equal to Spark's answer. multiLine=true is accepted but refused (naming it) for bytes its pyarrow
+# reader would read differently (sparkcsv.checked_multiline).
 REFUSABLE: dict[str, list[str]] = {
-    "ignoreLeadingWhiteSpace": ["true", "false"],
-    "ignoreTrailingWhiteSpace": ["true", "false"],
-    "emptyValue": ["", "EMPTY"],
-    "nanValue": ["NaN", "nan"],
-    "positiveInf": ["Inf", "inf"],
-    "negativeInf": ["-Inf", "-inf"],
-    "enforceSchema": ["true", "false"],
     "maxColumns": ["2", "20480"],
-    "lineSep": ["\n", ";", "\r\n"],
-    "samplingRatio": ["1.0", "0.5"],
+    "lineSep": [";", "\r\n", "\n"],  # \n: accepted on bytes without \r
+    "samplingRatio": ["0.5", "1.0"],  # above 0.99: every row, accepted
+    "unescapedQuoteHandling": ["STOP_AT_CLOSING_QUOTE", "SKIP_VALUE", "STOP_AT_DELIMITER"],
+    "locale": ["de-DE", "en-US"],
+    "encoding": ["UTF-16", "ISO-8859-1", "UTF-8", "US-ASCII"],
 }
+# Options ppml-enc honours with multiLine=false only (refused naming them with multiLine=true).
+LINE_MODE_ONLY = ("ignoreLeadingWhiteSpace", "ignoreTrailingWhiteSpace", "emptyValue", "maxCharsPerColumn",
+                  "enforceSchema")  # fmt: skip
 SEPS = [",", ";", "\t", "|", "||", "\\t"]
 
 
@@ -101,6 +101,17 @@ CSV_OPTIONS: dict[str, list[str]] = {
     "columnNameOfCorruptRecord": ["_corrupt_record", "bad"],
     "multiLine": ["false", "false", "true"],
 }
+# Spark's other CSV read options that ppml-enc implements (issue 20 part 4), drawn less often than the above.
+MORE_CSV_OPTIONS: dict[str, list[str]] = {
+    "ignoreLeadingWhiteSpace": ["true", "false"],
+    "ignoreTrailingWhiteSpace": ["true", "false"],
+    "emptyValue": ["", "EMPTY", "NA"],
+    "nanValue": ["NaN", "nan", "NA"],
+    "positiveInf": ["Inf", "inf", "Infinity"],
+    "negativeInf": ["-Inf", "-inf"],
+    "enforceSchema": ["true", "false"],
+    "maxCharsPerColumn": ["-1", "3", "12"],
+}
 
 
 @st.composite
@@ -115,6 +126,10 @@ def csv_cases(draw: Any) -> Case:
     for name, values in CSV_OPTIONS.items():
         if draw(st.integers(0, 2)) == 0:
             options[name] = draw(st.sampled_from(values))
+    if draw(st.integers(0, 2)) == 0:
+        for name, values in MORE_CSV_OPTIONS.items():
+            if draw(st.integers(0, 2)) == 0:
+                options[name] = draw(st.sampled_from(values))
     if draw(st.integers(0, 24)) == 0:  # now and then one option that ppml-enc refuses
         name = draw(st.sampled_from(sorted(REFUSABLE)))
         options[name] = draw(st.sampled_from(REFUSABLE[name]))
@@ -356,16 +371,29 @@ def ppml_in_process(case: Case, path: Path, key: Path, schema: Any = None) -> Ou
                 rows.extend(tuple(_norm(v) for v in r.values()) for r in batch.to_pylist())
         return _schema_text(schema), rows
     except ConfigError as exc:
-        message = str(exc).lower()  # option names are case-insensitive (the message uses the documented spelling)
-        named = [n for n in case.options
-                 if f"option {n.lower()}" in message and (n in REFUSABLE or n.lower() == "multiline")
-                 or n.lower() in ("sep", "delimiter") and "option sep=" in message
-                 and len(case.options[n]) > 1 and "only part of the separator" in message
-                 or n.lower() == "quote" and case.options[n] == "" and "option quote='': spark then takes u+0000"
-                 in message and b"\x00" in case.data]  # fmt: skip
-        return ("refused", named[0]) if named else ("error", "")
+        named = refused_name(str(exc), case)
+        return ("refused", named) if named else ("error", "")
     except Exception:  # noqa: BLE001 - a refusal or a malformed-input error
         return "error", ""
+
+
+def refused_name(text: str, case: Case) -> str | None:
+    """The option a ppml-enc refusal (a ConfigError's message) names, if it is one the harness allows to be
+    refused for this case (an option in REFUSABLE, multiLine, a line-mode-only option with multiLine=true, and
+    the byte-dependent refusals of sep and quote); None otherwise."""
+    message = text.lower()  # option names are case-insensitive (the message uses the documented spelling)
+    named = [n for n in case.options
+             if f"option {n.lower()}" in message and (n in REFUSABLE or n.lower() == "multiline" or n in
+                                                      LINE_MODE_ONLY and _on(case.options, "multiLine"))
+             or n.lower() in ("sep", "delimiter") and "option sep=" in message
+             and len(case.options[n]) > 1 and "only part of the separator" in message
+             or n.lower() == "quote" and case.options[n] == "" and "option quote='': spark then takes u+0000"
+             in message and b"\x00" in case.data]  # fmt: skip
+    return named[0] if named else None
+
+
+def _on(options: dict[str, str], name: str) -> bool:
+    return any(k.lower() == name.lower() and v.strip().lower() == "true" for k, v in options.items())
 
 
 def spark_ppml(spark: Any, case: Case, path: Path, key: Path) -> Outcome:
@@ -377,8 +405,10 @@ def spark_ppml(spark: Any, case: Case, path: Path, key: Path) -> Outcome:
         df = reader.option("format", case.fmt).options(**case.options).load(str(path))
         rows = [tuple(_norm(v) for v in r) for r in df.collect()]
         return _schema_text(df.schema), rows
-    except Exception:  # noqa: BLE001
-        return "error", ""
+    except Exception as exc:  # noqa: BLE001 - through Spark a refusal arrives inside Spark's exception
+        text = str(exc)
+        named = refused_name(text.split("ConfigError: ", 1)[1], case) if "ConfigError: " in text else None
+        return ("refused", named) if named else ("error", "")
 
 
 def differences(spark: Any, cases: list[Case], root: Path, key: Path, threads: int = 4, batch: bool = True,
@@ -408,6 +438,6 @@ def load_corpus(directory: Path) -> list[Case]:
     return [Case.from_json(json.loads(p.read_text(encoding="utf-8"))) for p in sorted(directory.glob("*.json"))]
 
 
-__all__ = ["REFUSABLE", "Case", "csv_cases", "differences", "encrypt_all", "generate", "load_corpus", "oracle_all",
-           "ppml_in_process", "schema_of", "share_options", "spark_oracle", "spark_oracle_batch", "spark_ppml",
-           "write_cases"]  # fmt: skip
+__all__ = ["LINE_MODE_ONLY", "MORE_CSV_OPTIONS", "REFUSABLE", "Case", "Outcome", "csv_cases", "differences",
+           "encrypt_all", "generate", "load_corpus", "oracle_all", "ppml_in_process", "refused_name", "schema_of",
+           "share_options", "spark_oracle", "spark_oracle_batch", "spark_ppml", "write_cases"]  # fmt: skip

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -36,21 +37,49 @@ result = {}
 """
 
 
+class Script:
+    """One scenario script in its own Python process, started at once; ``result()`` waits for it (once)."""
+
+    def __init__(self, body: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        script = SCRIPT_HEAD + textwrap.dedent(body) + "\nprint('RESULT ' + json.dumps(result))\nspark.stop()\n"
+        full_env = {**os.environ, "PYSPARK_PYTHON": sys.executable, **(env or {})}
+        # files, not pipes: a process that is not read from yet must not block on a full pipe (closed in stop())
+        self.out, self.err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", script, *args], stdout=self.out, stderr=self.err, text=True, env=full_env
+        )
+        self.done: tuple[dict, str] | None = None
+        self.stdout = self.stderr = ""
+
+    def result(self, timeout: int = 600) -> tuple[dict, str]:
+        if self.done is None:
+            try:
+                code = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.stop()
+                raise AssertionError(f"no result in {timeout} s:\n{(self.stdout + self.stderr)[-4000:]}") from None
+            self.stop()
+            output = self.stdout + self.stderr
+            assert code == 0, output[-4000:]
+            line = next(x for x in self.stdout.splitlines() if x.startswith("RESULT "))
+            self.done = json.loads(line[len("RESULT ") :]), output
+        return self.done
+
+    def stop(self) -> None:
+        """End the process if it still runs, and keep what it printed."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.out.closed:
+            self.out.seek(0)
+            self.err.seek(0)
+            self.stdout, self.stderr = self.out.read(), self.err.read()
+            self.out.close()
+            self.err.close()
+
+
 def run_script(body: str, args: list[str], env: dict[str, str] | None = None, timeout: int = 400) -> tuple[dict, str]:
-    script = SCRIPT_HEAD + textwrap.dedent(body) + "\nprint('RESULT ' + json.dumps(result))\nspark.stop()\n"
-    full_env = {**os.environ, "PYSPARK_PYTHON": sys.executable, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :]), output
+    return Script(body, args, env).result(timeout)
 
 
 @pytest.fixture(scope="module")

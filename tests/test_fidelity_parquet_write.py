@@ -458,8 +458,6 @@ def test_a_footer_type_ppml_enc_cannot_read_is_refused_by_name(spark: Any, tmp_p
     assert "ParquetRefusedError" in str(caught.value) and "column span" in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="read side (partition inference): Spark infers void for a partition "
-                   "column whose every value is null; ppml-enc infers string")  # fmt: skip
 def test_all_null_partition_column(spark: Any, key: Path, tmp_path: Path) -> None:
     from pyspark.sql import types as T
 

@@ -2,20 +2,23 @@
 
 The plug-in registers only through its entry point (group ``bigdl_ppml_az.kms``); nothing in the library or in
 these tests names its class. The CLI runs in subprocesses and Spark executors are separate processes, so each
-finds the backend the way a user's fresh process would.
+finds the backend the way a user's fresh process would. The local-cluster job starts with the module and runs
+while the CLI tests run (CI time: they overlap).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bigdl_ppml_az.formats import probe
 from plugin_support import PLUGIN_NAME, toy_plugin  # noqa: F401 - session fixture
 from test_cli import ok, run
-from test_datasource_cluster import run_script
+from test_datasource_cluster import Script
 from test_datasource_support import write_csv
 from unwrap_log import worker_log_env
 
@@ -53,28 +56,48 @@ def test_cli_encrypts_and_decrypts_with_a_plugin_backend(toy: dict[str, Path], m
     assert unknown.returncode != 0 and "not an option of kms toy-aes (it takes: toyKeyFile)" in unknown.stderr
 
 
-@pytest.mark.cluster
-def test_plugin_backend_in_local_cluster_executors(toy: dict[str, Path]) -> None:
-    root, key = toy["root"], toy["key"]
+CLUSTER_BODY = f"""
+opts = {{"kms": "{PLUGIN_NAME}", "toyKeyFile": key, "header": "true"}}
+df = spark.read.format("ppml-enc").options(**opts, maxPartitionBytes="8k").load(enc)
+theirs = spark.read.option("header", "true").csv(plain)
+result["partitions"] = df.rdd.getNumPartitions()
+result["same"] = sorted(map(tuple, df.collect())) == sorted(map(tuple, theirs.collect()))
+df.write.format("ppml-enc").options(**{{**opts, "kms": "toyaes"}}).mode("overwrite").save(out)
+back = spark.read.format("ppml-enc").options(**opts).load(out)
+result["write_same"] = sorted(map(tuple, back.collect())) == sorted(map(tuple, theirs.collect()))
+result["driver_pid"] = os.getpid()
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster_job(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, toy_plugin: str  # noqa: F811
+) -> Iterator[dict[str, Any]]:
+    """The local-cluster job of test_plugin_backend_in_local_cluster_executors, started before the module's first
+    test (when that test is selected) so that it runs while the CLI tests run."""
+    if "test_plugin_backend_in_local_cluster_executors" not in {item.name for item in request.session.items}:
+        yield {}
+        return
+    root = tmp_path_factory.mktemp("plugin-cluster")
+    plain = write_csv(root / "plain" / "people.csv", 2000).parent
+    key = _toy_key(root / "toy.key")
     flags = ["--kms", PLUGIN_NAME, "--kms-option", f"toyKeyFile={key}", "--segment-size", "4KiB"]
-    ok("encrypt", *flags, toy["plain"], root / "enc")
-    call_log = root / "unwraps.log"
-    body = f"""
-    opts = {{"kms": "{PLUGIN_NAME}", "toyKeyFile": key, "header": "true"}}
-    df = spark.read.format("ppml-enc").options(**opts, maxPartitionBytes="8k").load(enc)
-    theirs = spark.read.option("header", "true").csv(plain)
-    result["partitions"] = df.rdd.getNumPartitions()
-    result["same"] = sorted(map(tuple, df.collect())) == sorted(map(tuple, theirs.collect()))
-    df.write.format("ppml-enc").options(**{{**opts, "kms": "toyaes"}}).mode("overwrite").save(out)
-    back = spark.read.format("ppml-enc").options(**opts).load(out)
-    result["write_same"] = sorted(map(tuple, back.collect())) == sorted(map(tuple, theirs.collect()))
-    result["driver_pid"] = os.getpid()
-    """
-    args = ["local-cluster[2,1,1024]", str(key), str(root / "enc"), str(toy["plain"]), str(root / "out")]
-    result, _ = run_script(body, args, env=worker_log_env(call_log))
+    ok("encrypt", *flags, plain, root / "enc")
+    args = ["local-cluster[2,1,1024]", str(key), str(root / "enc"), str(plain), str(root / "out")]
+    script = Script(CLUSTER_BODY, args, env=worker_log_env(root / "unwraps.log"))
+    try:
+        yield {"root": root, "script": script}
+    finally:
+        script.stop()
+
+
+@pytest.mark.cluster
+def test_plugin_backend_in_local_cluster_executors(cluster_job: dict[str, Any]) -> None:
+    root = cluster_job["root"]
+    result, _ = cluster_job["script"].result()
     assert result["partitions"] >= 4
     assert result["same"] and result["write_same"]
-    calls = [line.split() for line in call_log.read_text().splitlines()]
+    calls = [line.split() for line in (root / "unwraps.log").read_text().splitlines()]
     executors = {pid for pid, _ in calls} - {str(result["driver_pid"])}
     assert executors, calls  # executor Python workers loaded the plug-in and unwrapped through it
     assert all(key_id.startswith("toy:") for _, key_id in calls), calls

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -95,14 +95,11 @@ def test_azure_table_attacks_and_rollback_with_the_key_vault_head_store(
 SCRIPT = """
 import json, os, shutil, sys
 from pyspark.sql import SparkSession
-master, key, root, phase = sys.argv[1:5]
+master, key, root = sys.argv[1:4]
 spark = (SparkSession.builder.master(master).appName("table-integrity-cluster")
          .config("spark.ui.enabled", "false").config("spark.executor.memory", "512m")
          .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable).getOrCreate())
 opts = {"kms": "local", "primaryKeyPath": key, "format": "csv", "keyDelivery": "executor"}
-def save(path, ids, mode="overwrite"):
-    df = spark.createDataFrame([(i, "t%d" % i) for i in ids], "id INT, tag STRING").repartition(3)
-    df.write.format("ppml-enc").options(**opts).mode(mode).save(path)
 def read(path):
     try:
         df = spark.read.format("ppml-enc").options(**opts).schema("id INT, tag STRING").load(path)
@@ -112,12 +109,7 @@ def read(path):
 def parts(path):
     return sorted(os.path.join(path, n) for n in os.listdir(path) if n.startswith("part-"))
 result = {}
-t, o = os.path.join(root, "t"), os.path.join(root, "o")
-if phase == "write":  # another application: the reading workers start without cached keys
-    save(t, range(90)); save(o, range(1000, 1030))
-    print("RESULT {}")
-    spark.stop()
-    sys.exit(0)
+t, o = os.path.join(root, "t"), os.path.join(root, "o")  # written by another application (the test process)
 log = os.environ["PPML_AZ_TEST_UNWRAP_LOG"]
 def logged():
     return open(log).read().splitlines() if os.path.exists(log) else []
@@ -140,18 +132,44 @@ spark.stop()
 """
 
 
-@pytest.mark.cluster
-def test_executors_verify_the_table_when_only_they_hold_keys(tmp_path: Path) -> None:
+@pytest.fixture(scope="module", autouse=True)
+def cluster_read(
+    request: pytest.FixtureRequest, spark: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The local-cluster read of test_executors_verify_the_table_when_only_they_hold_keys, started before the
+    module's first test (when that test is selected) so that it runs while the Azure test runs."""
+    if "test_executors_verify_the_table_when_only_they_hold_keys" not in {i.name for i in request.session.items}:
+        yield {}
+        return
+    tmp_path = tmp_path_factory.mktemp("cluster-read")
     key = tmp_path / "primary.key"
     LocalKms.create(key)
-    for phase in ("write", "read"):
-        proc = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(SCRIPT), "local-cluster[2,1,1024]", str(key), str(tmp_path), phase],
-            capture_output=True, text=True, timeout=600, check=False,
+    # the tables are written by another application (this session; CI time: one local-cluster start less), so
+    # the reading application's workers start without cached keys
+    opts = {"kms": "local", "primaryKeyPath": str(key), "format": "csv", "keyDelivery": "executor"}
+    _save(spark, str(tmp_path / "t"), opts, range(90))
+    _save(spark, str(tmp_path / "o"), opts, range(1000, 1030))
+    with (tmp_path / "output").open("w+") as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(SCRIPT), "local-cluster[2,1,1024]", str(key), str(tmp_path)],
+            stdout=output, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYSPARK_PYTHON": sys.executable, **worker_log_env(tmp_path / "unwraps.log")},
         )  # fmt: skip
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        try:
+            yield {"proc": proc, "output": output}
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.cluster
+def test_executors_verify_the_table_when_only_they_hold_keys(cluster_read: dict[str, Any]) -> None:
+    returncode = cluster_read["proc"].wait(timeout=600)
+    cluster_read["output"].seek(0)
+    output = cluster_read["output"].read()
+    assert returncode == 0, output[-4000:]
+    line = next(x for x in output.splitlines() if x.startswith("RESULT "))
     result = json.loads(line[len("RESULT ") :])
     assert result["clean"] == list(range(90))
     # verification costs no KMS call of its own: the manifest's key is the write job's data key, so a read

@@ -102,6 +102,21 @@ TABLE: tuple[OptionSpec, ...] = (
                choices=("PERMISSIVE", "DROPMALFORMED", "FAILFAST")),
     OptionSpec("columnNameOfCorruptRecord", STR, "string column receiving malformed records (PERMISSIVE)",
                "parsing", "_corrupt_record", sides=READ, allow_empty=False),
+    # Spark's remaining CSV read options (sparkrules/csv.py; FIDELITY.md says which values are refused)
+    OptionSpec("nanValue", STR, "the string that reads as NaN (float and double columns)", "csv", "NaN", sides=READ),
+    OptionSpec("positiveInf", STR, "the string that reads as +Infinity", "csv", "Inf", sides=READ),
+    OptionSpec("negativeInf", STR, "the string that reads as -Infinity", "csv", "-Inf", sides=READ),
+    OptionSpec("enforceSchema", BOOL, "false: each file's header must name the given schema's columns, in order "
+               "(case-insensitively), or the read fails", "csv", True, sides=READ),
+    OptionSpec("maxCharsPerColumn", STR, "most characters in a value (-1: no limit); a longer one fails the read",
+               "csv", "-1", sides=READ),
+    OptionSpec("unescapedQuoteHandling", STR, "unescaped quotes: STOP_AT_DELIMITER (Spark's default; the other "
+               "univocity modes are refused)", "csv", "STOP_AT_DELIMITER", sides=READ),
+    OptionSpec("locale", STR, "locale of dates and numbers: en-US (Spark's default; others are refused)", "csv",
+               "en-US", sides=READ),
+    OptionSpec("samplingRatio", NUMBER, "fraction of rows used for schema inference: above 0.99 (all rows); "
+               "smaller fractions are refused (Spark's random sample is not reproduced); CSV and JSON", "csv", 1.0,
+               sides=READ),
     OptionSpec("multiLine", BOOL, "records may span lines (CSV quoted newlines; JSON one document per file)",
                "parsing", False, sides=READ),
     # datetime options (helper "datetime"; datasource/sparkrules/datetimes.py)
@@ -198,16 +213,16 @@ TABLE: tuple[OptionSpec, ...] = (
                "write", True, sides=WRITE),
     OptionSpec("charToEscapeQuoteEscaping", CHAR, "escape written before the escape character inside quoted "
                "values (default: escape when it differs from quote)", "write", None, implemented=WRITE),
-    OptionSpec("emptyValue", STR, "the text of an empty string (write default: \"\")", "write", None,
-               implemented=WRITE),
-    OptionSpec("ignoreLeadingWhiteSpace", BOOL, "trim leading whitespace (U+0000-U+0020) of values (write "
-               "default: true)", "write", True, implemented=WRITE),
-    OptionSpec("ignoreTrailingWhiteSpace", BOOL, "trim trailing whitespace of values (write default: true)",
-               "write", True, implemented=WRITE),
-    OptionSpec("lineSep", STR, "line separator, one or two characters (CSV, JSON and text)", "write", None,
-               implemented=WRITE, allow_empty=False),
-    OptionSpec("encoding", STR, "charset of the output: UTF-8 (other charsets are refused)", "write", "UTF-8",
-               aliases=("charset",), implemented=WRITE),
+    OptionSpec("emptyValue", STR, "the text of an empty string (read: what a quoted empty value reads as, "
+               "default \"\"; write default: \"\")", "write", None),
+    OptionSpec("ignoreLeadingWhiteSpace", BOOL, "trim leading whitespace (characters up to U+0020) of values (read "
+               "default: false; write default: true)", "write", True),
+    OptionSpec("ignoreTrailingWhiteSpace", BOOL, "trim trailing whitespace of values (read default: false; "
+               "write default: true)", "write", True),
+    OptionSpec("lineSep", STR, "line separator, one or two characters (CSV, JSON and text); CSV reads: \\n "
+               "only, on files without \\r (others refused)", "write", None, allow_empty=False),
+    OptionSpec("encoding", STR, "charset: UTF-8; CSV reads also US-ASCII and ISO-8859-1 (other charsets are "
+               "refused)", "write", "UTF-8", aliases=("charset",)),
     OptionSpec("compression", STR, "compression codec of the output: none or uncompressed (others are refused)",
                "write", None, sides=WRITE, aliases=("codec",)),
     OptionSpec("ignoreNullFields", BOOL, "JSON: leave null fields out", "write", True, sides=WRITE),
@@ -215,16 +230,8 @@ TABLE: tuple[OptionSpec, ...] = (
     OptionSpec("path", STR, "the path of load(p) / save(p)", "spark", None),
     OptionSpec("paths", STR, "JSON list of the paths of load([p, q])", "spark", None),
     # ---- Spark's CSV options ppml-enc does not implement yet
-    _spark("nanValue", "spark-csv", "the string that reads as NaN"),
-    _spark("positiveInf", "spark-csv", "the string that reads as +Infinity"),
-    _spark("negativeInf", "spark-csv", "the string that reads as -Infinity"),
-    _spark("enforceSchema", "spark-csv", "apply the given schema without checking the header"),
     _spark("maxColumns", "spark-csv", "most columns in a record"),
-    _spark("maxCharsPerColumn", "spark-csv", "most characters in a value"),
     _spark("maxMalformedLogPerPartition", "spark-csv", "malformed records logged per partition"),
-    _spark("unescapedQuoteHandling", "spark-csv", "what to do with unescaped quotes"),
-    _spark("locale", "spark-csv", "locale of dates and numbers"),
-    _spark("samplingRatio", "spark-csv", "fraction of rows used for schema inference (CSV and JSON)"),
     _spark("enableDateTimeParsingFallback", "spark-csv", "fall back to legacy datetime parsing (CSV and JSON)"),
     # ---- Spark's JSON options ppml-enc does not implement yet
     _spark("allowComments", "spark-json", "accept Java/C++ comments"),

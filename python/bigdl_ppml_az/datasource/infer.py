@@ -59,7 +59,9 @@ from .sparkrules.csv import (
     first_line,
     header_tokens,
     needs_exact,
+    refuse_line_sep,
     refuse_nul_quote,
+    to_utf8,
     tokenize_lines,
 )
 
@@ -209,9 +211,11 @@ def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
 
 def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
     refuse_nul_quote(sample, settings)
-    if settings.multi_line:  # bytes the multi-line read would refuse (naming multiLine) are refused here too
-        for _ in checked_multiline(iter([sample]), settings, path):
-            pass
+    refuse_line_sep(sample, settings)
+    if settings.multi_line:  # bytes the multi-line read would refuse (naming multiLine) are refused here too,
+        sample = b"".join(checked_multiline(iter([sample]), settings, path))  # and read as it reads them
+    else:
+        sample = to_utf8(sample, settings)  # a single-byte encoding is decoded before tokenizing, as in Spark
     if not sample and settings.multi_line and not settings.quote:  # Spark's multiLine, quoting off: one column
         return StructType([StructField("_c0", StringType(), True)])
     if header_tokens(sample.decode("utf-8", "replace"), settings) is None:
@@ -301,7 +305,7 @@ def _typed(
         t = _spark_type(table.column(i))
         if strings is not None:
             values = [v for v in pc.unique(strings[i]).to_pylist() if v]  # Spark skips null and empty values
-            number, decided = sparknum.infer_column(values)
+            number, decided = sparknum.infer_column(values, settings.number_specials)
             t = (number or StringType()) if decided else inference.type_of(strings[i].to_pylist())
         fields.append(StructField(n, t, True))
     return StructType(fields)
@@ -342,6 +346,7 @@ class _TextInference:
         options = settings.datetime_options()
         self.options = options
         self.null_value = settings.null_value
+        self.specials = settings.number_specials
         self.is_date = options.infer_date() if options.prefer_date else (lambda text: False)
         # Spark tries timestamp_ntz first only when spark.sql.timestampType=TIMESTAMP_NTZ, which a Python data
         # source cannot see: the default (TIMESTAMP_LTZ) is assumed
@@ -349,7 +354,7 @@ class _TextInference:
 
     def _next(self, so_far: str, text: str) -> str:
         if so_far in ("null", "number"):
-            if _JAVA_DOUBLE.fullmatch(text.strip(_JAVA_TRIM)) is not None:
+            if _JAVA_DOUBLE.fullmatch(text.strip(_JAVA_TRIM)) is not None or text in self.specials:
                 return "number"
             if self.is_date(text):
                 return "date"

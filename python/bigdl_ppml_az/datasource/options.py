@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError
 from ..formats import AUTO, DEFAULT_WRITE_MODE, Codec, all_codecs, codec_for, normalize_mode, write_codec
@@ -51,6 +52,17 @@ class ReadSettings:
     multi_line: bool = False
     mode: str = "PERMISSIVE"
     corrupt_column: str = "_corrupt_record"
+    # Spark's other CSV read options (CSVOptions' read-side defaults); see _csv_read_options
+    trim_leading: bool = False  # ignoreLeadingWhiteSpace
+    trim_trailing: bool = False  # ignoreTrailingWhiteSpace
+    empty_value: str = ""  # what a quoted empty value reads as
+    nan_value: str = "NaN"
+    positive_inf: str = "Inf"
+    negative_inf: str = "-Inf"
+    enforce_schema: bool = True
+    max_chars: int = -1  # maxCharsPerColumn; -1: no limit
+    line_sep: str | None = None  # only "\n" is accepted (files holding \r are refused, naming lineSep)
+    encoding: str = "utf-8"  # utf-8, or a single-byte charset decoded before tokenizing (us-ascii, iso-8859-1)
     max_partition_bytes: int = DEFAULT_MAX_PARTITION_BYTES
     open_cost_bytes: int = DEFAULT_OPEN_COST_BYTES
     min_partitions: int = 0  # 0: the session's default parallelism when visible, else max(2, CPU count)
@@ -69,6 +81,17 @@ class ReadSettings:
     allow_control_chars: bool = False
     allow_single_quotes: bool = True
     drop_field_if_all_null: bool = False
+
+    @property
+    def number_specials(self) -> tuple[str, str, str]:
+        """(nanValue, positiveInf, negativeInf): the strings a float or double column reads as NaN, +inf, -inf."""
+        return self.nan_value, self.positive_inf, self.negative_inf
+
+    @property
+    def token_rules(self) -> bool:
+        """Whether a token rule pyarrow's CSV reader does not have is on (whitespace trimming, emptyValue, a
+        value length limit): every line then goes through :class:`.sparkrules.csv.LineTokenizer`."""
+        return self.trim_leading or self.trim_trailing or self.empty_value != "" or self.max_chars >= 0
 
     @property
     def arrow_syntax(self) -> bool:
@@ -97,6 +120,7 @@ class ReadSettings:
         crypto_mode = normalize_mode(opts.get("cryptomode") or opts.get("crypto_mode"))
         _check_content_format(crypto_mode, fmt)
         _check_json_only(opts, fmt)
+        csv = _csv_read_options(opts, fmt)
         settings = cls(
             content_format=fmt,
             crypto_mode=crypto_mode,
@@ -132,8 +156,11 @@ class ReadSettings:
             allow_control_chars=opts.get_bool("allowUnquotedControlChars"),
             allow_single_quotes=opts.get_bool("allowSingleQuotes"),
             drop_field_if_all_null=opts.get_bool("dropFieldIfAllNull"),
+            **csv,
         )
         settings.datetime_options().check()  # a datetime pattern ppml-enc cannot honour is refused by name here
+        if settings.multi_line and fmt == "csv":
+            multiline_option_refusal(settings)
         if settings.multi_line and fmt == "csv" and not settings.arrow_syntax:
             name, value = next((n, v) for n, v in (("sep", settings.sep), ("quote", settings.quote),
                                                    ("escape", settings.escape)) if v and not _one_ascii(v))  # fmt: skip
@@ -142,6 +169,110 @@ class ReadSettings:
                 f"reader needs; drop multiLine or use an ASCII {name}"
             )
         return settings
+
+
+# Spark 4's CharsetProvider.VALID_CHARSETS (spark.sql.legacy.javaCharsets off): other names fail in Spark too
+SPARK_CHARSETS = ("us-ascii", "iso-8859-1", "utf-8", "utf-16be", "utf-16le", "utf-16", "utf-32")
+SINGLE_BYTE_CHARSETS = {"us-ascii": "ascii", "iso-8859-1": "latin-1"}  # Spark's name -> Python codec
+UNESCAPED_QUOTE_MODES = ("STOP_AT_CLOSING_QUOTE", "BACK_TO_DELIMITER", "STOP_AT_DELIMITER", "SKIP_VALUE",
+                         "RAISE_ERROR")  # fmt: skip
+READ_TEXT_OPTIONS = ("lineSep", "encoding")  # CSV reads only (JSON and text reads refuse them)
+
+
+def _csv_read_options(opts: Options, fmt: str) -> dict[str, Any]:
+    """Spark's remaining CSV read options (CSVOptions), each either honoured exactly or refused naming it.
+
+    Read-side defaults differ from the writer's (``ignore*WhiteSpace`` are false on read), so the raw value is
+    read here rather than the declared (write) default."""
+    out: dict[str, Any] = {}
+    ratio = opts.raw("samplingRatio")
+    if ratio is not None:
+        value = opts.get_number("samplingRatio")
+        if value <= 0:
+            raise ConfigError(f"option {ratio[0]}={ratio[1]}: samplingRatio ({value}) should be greater than 0")
+        if value <= 0.99:  # Spark: above 0.99 every row is used, else an RDD sample with Spark's seeded RNG
+            raise ConfigError(
+                f"option {ratio[0]}={ratio[1]}: Spark infers the schema from a random sample of that fraction "
+                "of rows, which ppml-enc does not reproduce; remove samplingRatio (all rows) or pass .schema(...)"
+            )
+    locale = opts.raw("locale")
+    if locale is not None and locale[1].strip().lower().replace("_", "-") != "en-us":
+        raise ConfigError(
+            f"option {locale[0]}={locale[1]}: ppml-enc parses dates and numbers in Spark's default locale (en-US) "
+            "only; remove locale or use locale=en-US"
+        )
+    for name in READ_TEXT_OPTIONS:
+        found = opts.raw(name)
+        if found is not None and fmt != "csv":
+            raise ConfigError(f"option {found[0]}={found[1]!r}: ppml-enc honours it on CSV reads only; remove it")
+    handling = opts.raw("unescapedQuoteHandling")
+    if handling is not None:
+        mode = handling[1].strip().upper()
+        if mode not in UNESCAPED_QUOTE_MODES:
+            raise ConfigError(f"option {handling[0]}={handling[1]}: not one of {', '.join(UNESCAPED_QUOTE_MODES)}")
+        if mode != "STOP_AT_DELIMITER":
+            raise ConfigError(
+                f"option {handling[0]}={handling[1]}: ppml-enc reads unescaped quotes as Spark's default "
+                "STOP_AT_DELIMITER only; remove the option or read the file with Spark's reader"
+            )
+    if fmt != "csv":
+        return out
+    for key, name in (("trim_leading", "ignoreLeadingWhiteSpace"), ("trim_trailing", "ignoreTrailingWhiteSpace"),
+                      ("enforce_schema", "enforceSchema")):  # fmt: skip
+        if opts.raw(name) is not None:
+            out[key] = opts.get_bool(name)
+    for key, name in (("empty_value", "emptyValue"), ("nan_value", "nanValue"), ("positive_inf", "positiveInf"),
+                      ("negative_inf", "negativeInf")):  # fmt: skip
+        found = opts.raw(name)
+        if found is not None:
+            out[key] = found[1]
+    chars = opts.raw("maxCharsPerColumn")
+    if chars is not None:
+        try:
+            out["max_chars"] = int(chars[1].strip())
+        except ValueError:
+            raise ConfigError(f"option {chars[0]}={chars[1]}: not a whole number; use digits or -1") from None
+        if out["max_chars"] < -1:
+            raise ConfigError(f"option {chars[0]}={chars[1]}: use a limit of 0 or more characters, or -1 (no limit)")
+    sep = opts.raw("lineSep")
+    if sep is not None:
+        if sep[1] == "":
+            raise ConfigError(f"option {sep[0]}='': Spark refuses an empty line separator; remove it")
+        if len(sep[1]) > 2:
+            raise ConfigError(f"option {sep[0]}={sep[1]!r}: Spark takes one or two characters")
+        if sep[1] != "\n":
+            raise ConfigError(
+                f"option {sep[0]}={sep[1]!r}: ppml-enc's CSV reader splits lines as Spark's default does (and with "
+                "lineSep=\\n on files without \\r); remove lineSep or read the file with Spark's reader"
+            )
+        out["line_sep"] = sep[1]
+    charset = opts.raw("encoding")
+    if charset is not None:
+        name = charset[1].strip().lower()
+        if name not in SPARK_CHARSETS:
+            raise ConfigError(
+                f"option {charset[0]}={charset[1]}: not a charset Spark accepts ({', '.join(SPARK_CHARSETS)})"
+            )
+        if name != "utf-8" and name not in SINGLE_BYTE_CHARSETS:
+            raise ConfigError(
+                f"option {charset[0]}={charset[1]}: ppml-enc's CSV reader decodes UTF-8, US-ASCII and ISO-8859-1 "
+                "only; re-encode the data as UTF-8 or read it with Spark's reader"
+            )
+        out["encoding"] = name
+    return out
+
+
+def multiline_option_refusal(settings: ReadSettings) -> None:
+    """Options whose rules ppml-enc's multi-line reader (pyarrow) does not have: refused naming them."""
+    for name, on in (("ignoreLeadingWhiteSpace", settings.trim_leading),
+                     ("ignoreTrailingWhiteSpace", settings.trim_trailing),
+                     ("emptyValue", settings.empty_value != ""), ("maxCharsPerColumn", settings.max_chars >= 0),
+                     ("enforceSchema", not settings.enforce_schema)):  # fmt: skip
+        if on:
+            raise ConfigError(
+                f"option {name}: ppml-enc honours it with multiLine=false only; drop multiLine (if no value holds "
+                f"a line break) or {name}, or read the file with Spark's reader"
+            )
 
 
 def _one_ascii(text: str) -> bool:

@@ -9,6 +9,7 @@ corrupt-record column when the schema has one), DROPMALFORMED drops the row, FAI
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,9 +22,18 @@ from pyspark.sql.types import StringType, StructType
 from ..errors import ConfigError, MalformedRecordError
 from .options import ReadSettings
 from .sparkrules import numbers as sparknum
-from .sparkrules.csv import LineTokenizer, needs_exact, refuse_nul_quote, tokenize_lines
+from .sparkrules.csv import (
+    LineTokenizer,
+    check_header,
+    needs_exact,
+    refuse_line_sep,
+    refuse_nul_quote,
+    to_utf8,
+    tokenize_lines,
+)
 
 _TRUE = ["true", "True", "TRUE"]
+_CONTENT = re.compile(rb"[^\r\n]")  # a byte after the header line that makes a record
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
 _FALSE = ["false", "False", "FALSE"]
 
@@ -61,7 +71,7 @@ class Converter:
         if pa.types.is_timestamp(target) or pa.types.is_date32(target):
             result = self._datetimes(values, target)
         else:
-            exact = sparknum.convert(values, target)  # numbers and booleans: Java's parsers (sparknum.py)
+            exact = sparknum.convert(values, target, self.settings.number_specials)  # Java's parsers (sparknum.py)
             if exact is not None:
                 return exact, pc.fill_null(pc.and_(pc.is_valid(values), pc.is_null(exact)), False)
             try:
@@ -78,6 +88,11 @@ class Converter:
             kind = "ntz" if target.tz is None else "ts"
             fmt = self.dt.timestamp_ntz_format if kind == "ntz" else self.dt.timestamp_format
             iso, fast = _ISO_TIMESTAMP, fmt is None
+        if fast and kind == "date" and len(values):
+            try:  # pyarrow's cast takes exactly the _ISO_DATE shape (valid days only): no regex pass needed
+                return values.cast(pa.date32())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass  # another shape or an invalid day: the checks below decide
         if fast and len(values):
             shaped = pc.fill_null(pc.match_substring_regex(values, iso), False)
             if pc.all(shaped).as_py() or pc.all(pc.or_(shaped, pc.is_null(values))).as_py():
@@ -143,6 +158,8 @@ class CsvParser:
             None,
         )
         self.data_fields = [f for i, f in enumerate(self.target) if i != self.corrupt_index]
+        # enforceSchema=false: Spark checks each header against the schema without the corrupt-record column
+        self.header_names = [f.name for f in schema.fields if f.name != corrupt]
         self.names = [f"c{i}" for i in range(len(self.data_fields))]
         self.converter = Converter(settings)
         self.tokenizer = LineTokenizer(settings)
@@ -218,12 +235,16 @@ class CsvParser:
         is the same as parsing one extra column and dropping it, which stays on the fast path.
         """
         refuse_nul_quote(chunk, self.settings)
+        refuse_line_sep(chunk, self.settings)
+        chunk = to_utf8(chunk, self.settings)
+        if skip_header and not self.settings.enforce_schema:
+            check_header(chunk.decode("utf-8", "replace"), self.settings, self.header_names, self.path)
         if not chunk.endswith(b"\n"):
             chunk += b"\n"  # a last line without a line end is a record (pyarrow would drop or refuse it)
         if not self.settings.multi_line and needs_exact(chunk, self.settings, skip_header):
             yield from self._exact(chunk, skip_header)
             return
-        if skip_header and not chunk.partition(b"\n")[2].strip(b"\r\n"):
+        if skip_header and _CONTENT.search(chunk, chunk.find(b"\n") + 1) is None:
             return  # the header alone (pyarrow: "Empty CSV file or block")
         batches = self._fast(chunk, skip_header, self.trailing_field)
         if batches is None and self._may_drop_extra():

@@ -44,6 +44,7 @@ from pyspark.sql.types import (
     DoubleType,
     IntegerType,
     LongType,
+    NullType,
     ShortType,
     StringType,
     StructField,
@@ -158,7 +159,7 @@ def _infer(raw: str) -> str:
 def _column_type(raws: list[str | None]) -> DataType:
     kinds = {_infer(r) for r in raws if r is not None}
     if not kinds:
-        return StringType()  # only nulls: Spark types such a column as string
+        return NullType()  # only nulls: Spark 4 types such a column as void
     if len(kinds) == 1:
         kind = kinds.pop()
     elif kinds <= set(_WIDTH):

@@ -32,9 +32,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ...errors import ConfigError, MalformedRecordError
-from ..options import ReadSettings
+from ..lines import arrow_view
+from ..options import SINGLE_BYTE_CHARSETS, ReadSettings
 
 BOM = "\ufeff"
+DEFAULT_SPECIALS = ("NaN", "Inf", "-Inf")  # Spark's nanValue, positiveInf, negativeInf
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LONE_CR = re.compile(rb"\r(?!\n)")
 _LOW_AFTER_LINE_END = re.compile(rb"\n[\x00-\x20]")  # a line starting with a character Java's trim drops
@@ -84,7 +86,7 @@ def _all_well_quoted(chunk: bytes, settings: ReadSettings) -> bool:
     """Whether every line of the chunk matches :func:`_well_quoted` (``tests/test_sparkcsv_fast.py`` checks the
     whole-chunk match against the line-by-line one)."""
     pattern = _well_quoted_chunk(settings.sep, settings.quote or "", settings.escape)
-    return bool(pc.match_substring_regex(pa.array([chunk], pa.binary()), pattern)[0].as_py())
+    return bool(pc.match_substring_regex(arrow_view(chunk), pattern)[0].as_py())
 
 
 def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
@@ -93,7 +95,9 @@ def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
     pyarrow agrees with Spark on lines without quotes, escapes, lone ``\\r``, blank or whitespace-only lines and a
     BOM, for a one-character separator and no ``comment``; anything else goes to :func:`tokenize_lines`.
     """
-    if not settings.arrow_syntax or settings.comment:
+    if not settings.arrow_syntax or settings.comment or settings.token_rules:
+        return True
+    if settings.number_specials != DEFAULT_SPECIALS:  # pyarrow's float parser has its own nan/inf spellings
         return True
     if settings.escape and settings.escape != settings.quote and settings.escape.encode("utf-8") in chunk:
         return True
@@ -107,15 +111,19 @@ def needs_exact(chunk: bytes, settings: ReadSettings, first: bool) -> bool:
         return True
     if b"\r" in chunk and _LONE_CR.search(chunk):
         return True
-    body = chunk[:-1] if chunk.endswith(b"\n") else chunk
-    return _has_blank_line(body)
+    return _has_blank_line(chunk)
 
 
-def _has_blank_line(body: bytes) -> bool:
-    """A line that Java's ``trim()`` empties, found with one literal-prefix scan (fast on clean data)."""
-    if not body or _BLANK_REST.match(body):
+def _has_blank_line(chunk: bytes) -> bool:
+    """A line that Java's ``trim()`` empties (the line end that closes the chunk opens no line). One RE2 scan
+    for a line start below U+0021 first (no copy of the chunk; Python's ``re`` scan cost ten times more CPU on
+    TPC-H), the lines it finds checked one by one only when there are any."""
+    end = len(chunk) - 1 if chunk.endswith(b"\n") else len(chunk)
+    if end <= 0 or _BLANK_REST.match(chunk, 0, end):
         return True
-    return any(_BLANK_REST.match(body, m.start() + 1) for m in _LOW_AFTER_LINE_END.finditer(body))
+    if not pc.match_substring_regex(arrow_view(chunk), _LOW_AFTER_LINE_END.pattern.decode("ascii"))[0].as_py():
+        return False
+    return any(_BLANK_REST.match(chunk, m.start() + 1, end) for m in _LOW_AFTER_LINE_END.finditer(chunk, 0, end))
 
 
 class LineTokenizer:
@@ -126,14 +134,31 @@ class LineTokenizer:
         self.quote = settings.quote or ""
         self.escape = settings.escape or ""
         self._special = re.compile("[" + re.escape(self.quote + self.escape) + "]") if self.quote else re.compile("$^")
+        self.trim_leading = settings.trim_leading
+        self.trim_trailing = settings.trim_trailing
+        self.max_chars = settings.max_chars
 
     def tokens(self, line: str) -> list[tuple[str, bool]]:
+        out = self._tokens(line)
+        if self.max_chars >= 0 and any(len(v) > self.max_chars for v, _ in out):
+            # univocity's value buffer overflows; Spark fails the read (MALFORMED_CSV_RECORD) in every mode
+            raise MalformedRecordError(f"CSV: a value is longer than maxCharsPerColumn={self.max_chars} characters")
+        return out
+
+    def _tokens(self, line: str) -> list[tuple[str, bool]]:
         sep, quote = self.sep, self.quote
+        lead, trail = self.trim_leading, self.trim_trailing
         if not quote or quote not in line:
-            return [(v, False) for v in line.split(sep)]
+            values = line.split(sep)
+            if lead or trail:
+                values = [_trim(v, lead, trail) for v in values]
+            return [(v, False) for v in values]
         out: list[tuple[str, bool]] = []
         n, i, step = len(line), 0, len(sep)
         while True:
+            if lead:  # univocity skips whitespace (U+0001-U+0020) before a value, never the separator itself
+                while i < n and "\x00" < line[i] <= " " and not line.startswith(sep, i):
+                    i += 1
             if i < n and line[i] == quote:
                 value, quoted, i = self._quoted(line, i)
             else:
@@ -142,6 +167,8 @@ class LineTokenizer:
                 value, quoted, i = line[i:stop], False, stop
                 if stop == n and step > 1 and value.endswith(quote):
                     value += quote  # univocity's multi-character-separator parser doubles a quote ending the line
+            if trail and not quoted:
+                value = _trim(value, False, True)
             out.append((value, quoted))
             if i < n and line.startswith(sep, i):
                 i += step
@@ -195,6 +222,56 @@ class LineTokenizer:
         if start + 1 == n:
             return quote, False, n  # a lone quote at the line end is a literal quote (univocity)
         return "".join(buf), True, n
+
+
+_WHITESPACE = "".join(chr(c) for c in range(1, 0x21))  # what univocity's ignore*Whitespaces skip
+
+
+def _trim(value: str, leading: bool, trailing: bool) -> str:
+    if leading:
+        value = value.lstrip(_WHITESPACE)
+    return value.rstrip(_WHITESPACE) if trailing else value
+
+
+def token_value(value: str, quoted: bool, settings: ReadSettings) -> str | None:
+    """Spark's value of one token: an unquoted empty value and a value equal to ``nullValue`` are null; a
+    quoted empty value is ``emptyValue`` (which is then null if it equals ``nullValue``)."""
+    if not value:
+        if not quoted:
+            return None
+        value = settings.empty_value
+    return None if value == settings.null_value else value
+
+
+def header_line(text: str, settings: ReadSettings) -> str | None:
+    """The line Spark's reader takes as a file's header (``CSVExprUtils.extractHeader``): the first one that
+    is neither blank (Java ``trim``) nor a comment."""
+    return next(records(text, settings, False), None)
+
+
+def check_header(text: str, settings: ReadSettings, names: list[str], path: str) -> None:
+    """``enforceSchema=false``: Spark's ``CSVHeaderChecker`` on a file's first chunk: the header's tokens must be
+    the schema's column names (but the corrupt-record column), in order, ignoring case (the default
+    ``spark.sql.caseSensitive=false``); else the read fails."""
+    line = header_line(text, settings)
+    if line is None:
+        return
+    tokens = LineTokenizer(settings).tokens(line)
+    header = [settings.empty_value if quoted and not v else v for v, quoted in tokens]
+    header = [settings.null_value if v == "" else v for v in header]
+    if len(header) != len(names):
+        raise MalformedRecordError(
+            f"{path}: CSV header does not conform to the schema (enforceSchema=false): number of column in CSV "
+            f"header is not equal to number of fields in the schema (header length: {len(header)}, schema size: "
+            f"{len(names)})"
+        )
+    for index, (found, expected) in enumerate(zip(header, names, strict=True)):
+        if found.lower() != expected.lower():
+            raise MalformedRecordError(
+                f"{path}: CSV header does not conform to the schema (enforceSchema=false): column {index + 1} of "
+                "the header is not the schema's column name there; fix the header or the schema, or drop "
+                "enforceSchema=false"
+            )
 
 
 def records(text: str, settings: ReadSettings, skip_header: bool) -> Iterator[str]:
@@ -366,6 +443,9 @@ def _line_kinds(lines: pa.Array, settings: ReadSettings) -> tuple[np.ndarray, np
     arrow_sep = len(sep) == 1 and sep.isascii() and sep not in (quote, escape, "\n", "\r")
     arrow = arrow_sep and (not quote or (len(quote) == 1 and quote.isascii()))
     kind = np.full(len(lines), _ARROW if arrow else _SPLIT, np.int8)
+    if settings.token_rules:  # trimming, emptyValue, a length limit: LineTokenizer's rules for every line
+        kind[:] = _OTHER
+        return kind, _lines_with(lines, quote) if quote else np.zeros(len(lines), bool)
     if escape and escape != quote:
         kind[_lines_with(lines, escape)] = _OTHER
     has_quote = np.zeros(len(lines), bool)
@@ -477,12 +557,13 @@ def _read_strings(data: pa.Buffer, settings: ReadSettings, names: list[str], on_
 
 def _tokenize_each(lines: pa.Array, settings: ReadSettings, width: int) -> tuple[list[pa.Array], pa.Array]:
     """:class:`LineTokenizer` line by line (the rules' reference; used for the lines nothing faster takes)."""
-    columns, ragged = python_columns(lines.to_pylist(), LineTokenizer(settings), width, settings.null_value)
+    columns, ragged = python_columns(lines.to_pylist(), LineTokenizer(settings), width, settings.null_value,
+                                     settings.empty_value)  # fmt: skip
     return [pa.array(c, pa.string()) for c in columns], pa.array(ragged, pa.bool_())
 
 
 def python_columns(
-    lines: Iterable[str], tokenizer: LineTokenizer, width: int, null_value: str
+    lines: Iterable[str], tokenizer: LineTokenizer, width: int, null_value: str, empty_value: str = ""
 ) -> tuple[list[list[str | None]], list[bool]]:
     """Record lines -> string columns by Spark's null rules, and which rows had another field count."""
     columns: list[list[str | None]] = [[] for _ in range(width)]
@@ -495,6 +576,8 @@ def python_columns(
                 columns[index].append(None)
                 continue
             value, quoted = tokens[index]
+            if quoted and value == "":
+                value = empty_value  # Spark's emptyValue (read default "")
             if value == null_value or (not quoted and value == ""):
                 columns[index].append(None)
             else:
@@ -516,7 +599,10 @@ def first_line(text: str, settings: ReadSettings) -> str | None:
 def header_tokens(text: str, settings: ReadSettings) -> list[str] | None:
     """The first line's raw tokens (header names, or the column count without a header)."""
     line = first_line(text, settings)
-    return None if line is None else [value for value, _ in LineTokenizer(settings).tokens(line)]
+    if line is None:
+        return None
+    return [settings.empty_value if quoted and not value else value for value, quoted in
+            LineTokenizer(settings).tokens(line)]  # fmt: skip
 
 
 def _multiline_pattern(settings: ReadSettings) -> str:
@@ -538,9 +624,26 @@ def multiline_refusal(settings: ReadSettings) -> str | None:
     """Why multiLine=true cannot give Spark's answer with these options (None: it can, on clean bytes)."""
     if len(settings.sep) != 1:
         return f"sep={settings.sep!r} (more than one character)"
-    if settings.comment:
-        return f"comment={settings.comment!r}"
     return None
+
+
+def refuse_line_sep(data: bytes, settings: ReadSettings) -> None:
+    """``lineSep=\\n``: Spark then ends lines at ``\\n`` only (``\\r`` is data), which is its default rule on
+    bytes without ``\\r``; bytes holding one are refused, naming the option."""
+    if settings.line_sep is not None and b"\r" in data:
+        raise ConfigError(
+            "option lineSep='\\n': this file holds \\r characters, which Spark then keeps inside values and "
+            "ppml-enc's reader would take as line ends; remove lineSep (\\r, \\n and \\r\\n all end lines) "
+            "or read the file with Spark's reader"
+        )
+
+
+def to_utf8(data: bytes, settings: ReadSettings) -> bytes:
+    """The bytes in UTF-8 for the tokenizers: a single-byte ``encoding`` (US-ASCII, ISO-8859-1) is decoded first,
+    as Spark decodes before tokenizing (Java's decoder: an unmappable byte reads as U+FFFD). Line ends are the
+    same bytes in these charsets, so chunks cut at ``\\n`` stay whole lines."""
+    codec = SINGLE_BYTE_CHARSETS.get(settings.encoding)
+    return data if codec is None else data.decode(codec, "replace").encode("utf-8")
 
 
 def refuse_nul_quote(data: bytes, settings: ReadSettings) -> None:
@@ -555,6 +658,59 @@ def refuse_nul_quote(data: bytes, settings: ReadSettings) -> None:
         )
 
 
+def _multiline_lines(pieces: Iterator[bytes], settings: ReadSettings, path: str) -> Iterator[bytes]:
+    """Spark's multi-line rules that hold outside quoted values, applied to the bytes before pyarrow reads them:
+
+    * empty lines at the file start are dropped (univocity skips empty lines; pyarrow would take the first one
+      as the header);
+    * a file whose first line ends with CRLF: univocity detects CRLF as the line separator and normalizes it to
+      ``\\n`` inside quoted values too, so every CRLF becomes ``\\n``; a file mixing CRLF with other line ends
+      is refused;
+    * ``comment``: univocity skips lines starting with it outside quoted values. Whether a line starts inside
+      one is the parity of the quotes before it, which holds for the files :func:`checked_multiline` accepts
+      (no escape character, no quote inside a value: each quote opens or closes one)."""
+    quote = (settings.quote or "").encode("utf-8")
+    comment = (settings.comment or "").encode("utf-8")
+    carry, start, crlf, inside = b"", True, None, False
+    pieces = iter(pieces)
+    while True:
+        piece = next(pieces, None)
+        if piece is not None:
+            carry += piece
+            cut = carry.rfind(b"\n")
+            if cut < 0:
+                continue
+            block, carry = carry[: cut + 1], carry[cut + 1 :]
+        else:
+            block, carry = carry, b""
+        if crlf is None and b"\n" in block:
+            at = block.index(b"\n")
+            crlf = at > 0 and block[at - 1 : at] == b"\r"
+        if crlf:
+            pairs = block.count(b"\r\n")
+            if block.count(b"\r") != pairs or block.count(b"\n") != pairs:
+                raise ConfigError(
+                    f"option multiLine=true: {path} mixes CRLF with other line ends, which Spark's multi-line "
+                    "parser (one detected line separator) reads in ways ppml-enc does not reproduce; use one kind "
+                    "of line end, or read it with Spark's reader"
+                )
+            block = block.replace(b"\r\n", b"\n")
+        if start:
+            block = block.lstrip(b"\n")
+            start = not block
+        if comment and block:
+            kept = []
+            for line in block.splitlines(keepends=True):
+                if inside or not line.startswith(comment):
+                    kept.append(line)
+                    inside ^= bool(quote) and line.count(quote) % 2 == 1
+            block = b"".join(kept)
+        if block:
+            yield block
+        if piece is None:
+            return
+
+
 def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str) -> Iterator[bytes]:
     """The decrypted pieces of a multiLine file, refused (by option name) as soon as they hold bytes that
     pyarrow's multi-line reader would read differently from Spark: ppml-enc has no exact multi-line reader yet,
@@ -563,11 +719,10 @@ def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str
     pattern = _multiline_pattern(settings)
     quote = (settings.quote or "").encode("utf-8")
     carry, first, quotes = b"", True, 0
-    for piece in pieces:
-        refuse_nul_quote(piece, settings)
+    for piece in _multiline_lines(_refused_bytes(pieces, settings), settings, path):
         quotes += piece.count(quote) if quote else 0
-        if first and piece[:3] == b"\xef\xbb\xbf" or first and piece[:1] in (b"\r", b"\n"):
-            why = why or "a byte-order mark or blank line at the file start"
+        if first and piece[:3] == b"\xef\xbb\xbf":
+            why = why or "a byte-order mark at the file start"
         first = first and not piece
         window = carry + piece
         if why is None and pc.match_substring_regex(pa.array([window], pa.binary()), pattern)[0].as_py():
@@ -578,7 +733,7 @@ def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str
                 "Spark does; use multiLine=false if no value holds a line break, or read it with Spark's reader"
             )
         carry = window[-2:]
-        yield piece
+        yield to_utf8(piece, settings)
     if quotes % 2:  # accepted files hold quotes only around values: an odd count is a quote open at the end
         raise ConfigError(
             f"option multiLine=true: {path} ends inside a quoted value, which ppml-enc's multi-line reader does "
@@ -587,5 +742,13 @@ def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str
         )
 
 
-__all__ = ["LineTokenizer", "checked_multiline", "first_line", "header_tokens", "java_blank", "multiline_refusal",
-           "needs_exact", "python_columns", "records", "refuse_nul_quote", "split_lines", "tokenize_lines"]  # fmt: skip
+def _refused_bytes(pieces: Iterator[bytes], settings: ReadSettings) -> Iterator[bytes]:
+    for piece in pieces:
+        refuse_nul_quote(piece, settings)
+        refuse_line_sep(piece, settings)
+        yield piece
+
+__all__ = ["DEFAULT_SPECIALS", "LineTokenizer", "check_header", "checked_multiline", "first_line", "header_line",
+           "header_tokens", "java_blank", "multiline_refusal", "needs_exact", "python_columns", "records",
+           "refuse_line_sep", "refuse_nul_quote", "split_lines", "to_utf8", "token_value",
+           "tokenize_lines"]  # fmt: skip

@@ -27,7 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql.types import BooleanType, DataType, DecimalType, DoubleType, IntegerType, LongType
 
-NAN_VALUE, POSITIVE_INF, NEGATIVE_INF = "NaN", "Inf", "-Inf"  # Spark's defaults (the options stay refused)
+from ..lines import arrow_view
+
+NAN_VALUE, POSITIVE_INF, NEGATIVE_INF = "NaN", "Inf", "-Inf"  # Spark's defaults of nanValue, positiveInf...
+SPECIALS = (NAN_VALUE, POSITIVE_INF, NEGATIVE_INF)  # (nanValue, positiveInf, negativeInf) as ReadSettings has them
 _JAVA_INTEGER = re.compile(r"[+-]?\d+")  # \d: Unicode decimal digits, as Character.digit(c, 10)
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _JAVA_BIGDECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -66,13 +69,15 @@ def java_double(value: str) -> float | None:
     return float(text)  # NaN, Infinity and decimal syntax: Python's float() takes the same spellings
 
 
-def spark_double(value: str) -> float | None:
-    """Spark's CSV double: its nan/inf strings first, then ``toDouble``."""
-    if value == NAN_VALUE:
+def spark_double(value: str, specials: tuple[str, str, str] = SPECIALS) -> float | None:
+    """Spark's CSV double: its ``nanValue``/``positiveInf``/``negativeInf`` strings first, then ``toDouble``
+    (which still takes Java's own ``NaN`` and ``Infinity``)."""
+    nan, positive, negative = specials
+    if value == nan:
         return math.nan
-    if value == POSITIVE_INF:
+    if value == positive:
         return math.inf
-    if value == NEGATIVE_INF:
+    if value == negative:
         return -math.inf
     return java_double(value)
 
@@ -117,9 +122,10 @@ def _all_match(values: pa.Array, pattern: str) -> bool:
     return bool(pc.all(pc.or_(pc.match_substring_regex(values, pattern), pc.is_null(values))).as_py())
 
 
-def convert(values: pa.Array, target: pa.DataType) -> pa.Array | None:
+def convert(values: pa.Array, target: pa.DataType, specials: tuple[str, str, str] = SPECIALS) -> pa.Array | None:
     """String values (nulls already applied) -> ``target`` by Spark's rules, nulls where Spark's conversion
-    throws; None for a target this module does not handle (strings, dates, timestamps)."""
+    throws; None for a target this module does not handle (strings, dates, timestamps). ``specials``: the
+    ``nanValue``, ``positiveInf`` and ``negativeInf`` strings of float and double columns."""
     if pa.types.is_boolean(target):
         lowered = pc.ascii_lower(values)
         unknown = pa.scalar(None, pa.bool_())
@@ -131,8 +137,9 @@ def convert(values: pa.Array, target: pa.DataType) -> pa.Array | None:
         plain = _PLAIN_INTEGER
         parse = lambda v: java_integer(v, bits)  # noqa: E731
     elif pa.types.is_floating(target):
-        plain = _PLAIN_DOUBLE
-        parse = spark_double
+        # a special string that looks like a plain number ("1" as nanValue) must not take the vectorized cast
+        plain = _PLAIN_DOUBLE if specials == SPECIALS else None
+        parse = lambda v: spark_double(v, specials)  # noqa: E731
     elif pa.types.is_decimal(target):
         precision, scale = target.precision, target.scale
         plain = _PLAIN_DECIMAL  # pyarrow's cast is exact on these; it raises (value by value below) on rounding
@@ -157,27 +164,46 @@ def padded_field(chunk: bytes, sep: str) -> bool:
     number = "[+-]?[0-9.][0-9.eE+-]*"  # what pyarrow's numeric parsers could take; a whole field, not text
     padded = f"(?:[ \\t]+{number}[ \\t]*|{number}[ \\t]+)"
     pattern = f'(?:^|{field})"?{padded}"?(?:{field}|\\z)'
-    return bool(pc.match_substring_regex(pa.array([chunk], pa.binary()), pattern)[0].as_py())
+    return bool(pc.match_substring_regex(arrow_view(chunk), pattern)[0].as_py())
 
 
 # ---- inference (CSVInferSchema.inferField / compatibleType, numbers and booleans)
 
-def value_type(value: str) -> DataType | None:
-    """The type Spark infers for one non-empty value, or None when it is none of these (a string, a date...)."""
-    if java_integer(value, 32) is not None:
-        return IntegerType()
-    if java_integer(value, 64) is not None:
-        return LongType()
-    number = java_decimal(value, commas=False)
-    if number is not None:  # scale 0 only: a positive scale tries double, a negative one is refused by Spark
-        _, digits, exponent = number.as_tuple()
-        if exponent == 0 and len(digits) <= 38:
-            return DecimalType(len(digits), 0)
-    if java_double(value) is not None or value in (NAN_VALUE, POSITIVE_INF, NEGATIVE_INF):
-        return DoubleType()
-    if java_boolean(value) is not None:
-        return BooleanType()
+def value_type(value: str, specials: tuple[str, str, str] = SPECIALS, start: str = "int") -> DataType | None:
+    """The type Spark infers for one non-empty value, or None when it is none of these (a string, a date...);
+    ``specials``: the nanValue/positiveInf/negativeInf strings, which infer double. ``start``: where Spark's
+    chain of tries begins, which depends on the column's type so far (``CSVInferSchema.inferField``: a column
+    already decimal tries the decimal parser first, so ``-2147483649`` is decimal(10,0) there, not bigint)."""
+    chain = ("int", "long", "decimal", "double", "boolean")
+    for step in chain[chain.index(start):]:
+        if step == "int" and java_integer(value, 32) is not None:
+            return IntegerType()
+        if step == "long" and java_integer(value, 64) is not None:
+            return LongType()
+        if step == "decimal":
+            number = java_decimal(value, commas=False)
+            if number is not None:  # scale 0 only: a positive scale tries double, a negative one is refused
+                _, digits, exponent = number.as_tuple()
+                if exponent == 0 and len(digits) <= 38:
+                    return DecimalType(len(digits), 0)
+        if step == "double" and (java_double(value) is not None or value in specials):
+            return DoubleType()
+        if step == "boolean" and java_boolean(value) is not None:
+            return BooleanType()
     return None
+
+
+def _start(so_far: DataType | None) -> str:
+    """Spark's inferField: the first try for a column whose type so far is ``so_far``."""
+    if isinstance(so_far, LongType):
+        return "long"
+    if isinstance(so_far, DecimalType):
+        return "decimal"
+    if isinstance(so_far, DoubleType):
+        return "double"
+    if isinstance(so_far, BooleanType):
+        return "boolean"
+    return "int"
 
 
 def _as_decimal(t: DataType) -> DecimalType | None:
@@ -207,12 +233,13 @@ def join(a: DataType, b: DataType) -> DataType | None:
     return DoubleType() if whole + scale > 38 else DecimalType(whole + scale, scale)
 
 
-def infer_column(values: list[str]) -> tuple[DataType | None, bool]:
-    """(type, decided): the numeric or boolean type Spark infers for these non-empty values; decided False when
-    some value is none of those (the column is a string, or a date/timestamp the caller decides)."""
+def infer_column(values: list[str], specials: tuple[str, str, str] = SPECIALS) -> tuple[DataType | None, bool]:
+    """(type, decided): the numeric or boolean type Spark infers for these non-empty values, folded in order as
+    Spark folds a column (each value tried from the column's type so far); decided False when some value is
+    none of those (the column is a string, or a date/timestamp the caller decides)."""
     result: DataType | None = None
     for value in values:
-        t = value_type(value)
+        t = value_type(value, specials, _start(result))
         if t is None:
             return None, False
         result = t if result is None else join(result, t)
@@ -221,5 +248,5 @@ def infer_column(values: list[str]) -> tuple[DataType | None, bool]:
     return result, True
 
 
-__all__ = ["convert", "infer_column", "java_boolean", "java_decimal", "java_double", "java_integer", "join",
+__all__ = ["SPECIALS", "convert", "infer_column", "java_boolean", "java_decimal", "java_double", "java_integer", "join",
            "padded_field", "spark_decimal", "spark_double", "value_type"]  # fmt: skip
