@@ -149,7 +149,7 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
         from bigdl_ppml_az import tpch
 
         tables = tpch.tables(spark, job["path"], job["fmt"], kms=job["kms"], native=True)  # the public route
-        run = tpch.run(tables)
+        run = tpch.run(tables, job.get("queries"))
         out = Path(job["out"])
         out.mkdir(parents=True, exist_ok=True)
         for number, result in run.results.items():
