@@ -13,7 +13,7 @@ import json
 import math
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -351,9 +351,12 @@ def schema_of(case: Case) -> Any:
     return None if case.schema is None else _parse_datatype_string(case.schema)
 
 
-def ppml_in_process(case: Case, path: Path, key: Path, schema: Any = None) -> Outcome:
+def ppml_in_process(
+    case: Case, path: Path, key: Path, schema: Any = None, named_by: Callable[[str, Case], str | None] | None = None
+) -> Outcome:
     """ppml-enc's driver and worker code on the encrypted copy, in this process (``schema``: the case's
-    schema as a StructType, as Spark hands it to the data source)."""
+    schema as a StructType, as Spark hands it to the data source; ``named_by``: what a refusal may name, by
+    default :func:`refused_name`)."""
     from pyspark.sql.datasource import DataSource
 
     from bigdl_ppml_az.datasource.source import PpmlEncDataSource
@@ -371,7 +374,7 @@ def ppml_in_process(case: Case, path: Path, key: Path, schema: Any = None) -> Ou
                 rows.extend(tuple(_norm(v) for v in r.values()) for r in batch.to_pylist())
         return _schema_text(schema), rows
     except ConfigError as exc:
-        named = refused_name(str(exc), case)
+        named = (named_by or refused_name)(str(exc), case)
         return ("refused", named) if named else ("error", "")
     except Exception:  # noqa: BLE001 - a refusal or a malformed-input error
         return "error", ""

@@ -18,12 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
-from bigdl_ppml_az.errors import ConfigError
 from bigdl_ppml_az.kms.local import LocalKms
-from fidelity_support import Case, Outcome, _norm, _schema_text, encrypt_all, oracle_all, schema_of, write_cases
+from fidelity_support import Case, Outcome, encrypt_all, oracle_all, ppml_in_process, schema_of, write_cases
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spark_csv"
 # Of the cases where Spark answers: 80 of 99 measured (2026-12-07; 43 before issue 20 part 4's options). The
@@ -64,32 +62,19 @@ def test_cases_name_existing_files_and_spark_tests() -> None:
         assert (FIXTURES / spec["file"]).is_file() and spec["test"], spec
 
 
-def ppml_outcome(case: Case, path: Path, key: Path) -> Outcome:
-    """ppml-enc's driver and worker code on the encrypted copy; ("refused", option) when it refuses naming an
-    option the case sets (the harness's rule: ConfigError saying ``option <name>``)."""
-    from bigdl_ppml_az.datasource.source import PpmlEncDataSource
+def named_option(text: str, case: Case) -> str | None:
+    """What a refusal of a corpus case names: any option the case sets (the corpus draws no option on purpose,
+    so every named refusal counts as one), or the NOT NULL schema datasource/reader.py refuses by name."""
+    message = text.lower()
+    named = [n for n in case.options if f"option {n.lower()}" in message]
+    if not named and "is declared not null" in message and case.schema and "NOT NULL" in case.schema:
+        named = ["NOT NULL in the schema"]
+    return named[0] if named else None
 
-    options = {"kms": "local", "primaryKeyPath": str(key), "format": "csv", "path": str(path), **case.options}
-    try:
-        source = PpmlEncDataSource({k.lower(): v for k, v in options.items()})
-        schema = schema_of(case)
-        if schema is None:
-            schema = source.schema()
-        reader = source.reader(schema)
-        rows: list[tuple[Any, ...]] = []
-        for split in reader.partitions():
-            for batch in reader.read(split):
-                assert isinstance(batch, pa.RecordBatch)
-                rows.extend(tuple(_norm(v) for v in r.values()) for r in batch.to_pylist())
-        return _schema_text(schema), rows
-    except ConfigError as exc:
-        message = str(exc).lower()
-        named = [n for n in case.options if f"option {n.lower()}" in message]
-        if not named and "is declared not null" in message and case.schema and "NOT NULL" in case.schema:
-            named = ["NOT NULL in the schema"]  # datasource/reader.py refuses a non-nullable schema, naming it
-        return ("refused", named[0]) if named else ("error", "")
-    except Exception:  # noqa: BLE001 - a malformed-input error
-        return "error", ""
+
+def ppml_outcome(case: Case, path: Path, key: Path) -> Outcome:
+    """ppml-enc's driver and worker code on the encrypted copy (fidelity_support.ppml_in_process)."""
+    return ppml_in_process(case, path, key, schema_of(case), named_by=named_option)
 
 
 def classify(ours: Outcome, theirs: Outcome) -> str:
