@@ -310,10 +310,10 @@ def list_data_files(
 
 
 def unit_layout(info: ObjectInfo, settings: ReadSettings, max_split_bytes: int) -> UnitLayout:
-    """Units of one object and how many one split reads (all of them for multiLine, Parquet or unsplittable
-    codecs)."""
+    """Units of one object and how many one split reads (all of them for multiLine or unsplittable codecs;
+    Parquet is cut by :func:`parquet_splits`)."""
     layout = info.codec.unit_layout(info, max_split_bytes)
-    if settings.multi_line or settings.content_format == "parquet":
+    if settings.multi_line:
         return replace(layout, per_split=layout.count)
     return layout
 
