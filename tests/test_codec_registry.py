@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import bigdl_ppml_az
 from bigdl_ppml_az import formats
-from bigdl_ppml_az.errors import IntegrityError, PpmlError, UnknownFormatError
+from bigdl_ppml_az.errors import IntegrityError, PpmlError, RegistryError, UnknownFormatError
 from bigdl_ppml_az.formats import (
     BIGDL_COMPAT,
     DEFAULT_COMPAT,
@@ -45,8 +45,10 @@ from bigdl_ppml_az.formats import (
     open_reader,
     probe,
 )
+from bigdl_ppml_az.formats import codec as codec_module
 from bigdl_ppml_az.kms import WrappedKey, generate_data_key
 from bigdl_ppml_az.kms.local import LocalKms
+from registry_contract import check_generic_registry, check_live_registry
 
 CODECS = all_codecs()
 BYTE_CODECS = [c for c in CODECS if c.wraps_bytes]
@@ -267,10 +269,25 @@ def test_a_name_cannot_be_registered_twice() -> None:
         title = "impostor"
         aliases = ("COMMON",)  # taken by aes/cbc/pkcs5padding
 
-    with pytest.raises(ValueError, match="'common' is taken by aes/cbc/pkcs5padding"):
+    with pytest.raises(RegistryError, match="'COMMON' is already registered for crypto mode 'aes/cbc/pkcs5padding'"):
         formats.register(Impostor())
     with pytest.raises(UnknownFormatError):
         codec_for("impostor-mode")
+
+    class Auto(Impostor):
+        name = "AUTO"
+        aliases = ()
+
+    with pytest.raises(RegistryError, match="'AUTO' is reserved"):
+        formats.register(Auto())
+
+
+def test_the_codec_registry_keeps_the_registry_contract() -> None:
+    check_live_registry(codec_module.REGISTRY, UnknownFormatError)
+
+
+def test_the_generic_registry_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    check_generic_registry(monkeypatch)
 
 
 # ---------------------------------------------------------------------------------------------- layout

@@ -27,9 +27,10 @@ from bigdl_ppml_az.kms import (
     generate_data_key,
     normalize_kms_type,
 )
-from bigdl_ppml_az.kms.registry import canonical_names
+from bigdl_ppml_az.kms.registry import REGISTRY, canonical_names
 from kv_emulator import KeyVaultEmulator
 from plugin_support import PLUGIN_NAME, toy_plugin  # noqa: F401 - session fixture
+from registry_contract import check_live_registry
 from skr_fixtures import skr_module_fixture  # noqa: F401 - module fixture (MAA emulator, simulated enclave)
 
 BACKENDS = ["local", "AzureKeyManagementService", "azure-skr", PLUGIN_NAME]
@@ -196,3 +197,7 @@ def test_names_and_aliases_resolve_and_unknown_names_list_the_known(toy_plugin: 
     message = str(error.value)
     assert "unknown kms 'vault9'" in message and "local" in message and PLUGIN_NAME in message
     assert "bigdl_ppml_az.kms" in message
+
+
+def test_the_backend_registry_keeps_the_registry_contract() -> None:
+    check_live_registry(REGISTRY, ConfigError)

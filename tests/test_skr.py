@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import pickle
 import time
 from pathlib import Path
@@ -48,6 +49,29 @@ def test_wrap_uses_the_public_key_only_and_unwrap_releases_once(skr: SkrEnv) -> 
     # Another backend instance with the same identity in this process reuses the released key.
     assert _backend(skr).unwrap(pairs[0][1]) == pairs[0][0]
     assert skr.kv.calls["release"] == 1
+
+
+def test_attestations_and_releases_are_log_records_without_key_material(
+    skr: SkrEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The observation point for tests and measurements (no global counter): one record per attestation and per
+    release, carrying the key id but no ``key_id`` attribute (unwrap counters must not count them) and nothing
+    of the data key, the released private key or the attestation token."""
+    (data_key, wrapped), = _wrapped(skr)
+    caplog.set_level(logging.DEBUG, logger=azure_skr.SKR_LOGGER)
+    reader = _backend(skr)
+    assert reader.unwrap(wrapped) == data_key and _backend(skr).unwrap(wrapped) == data_key
+    records = [r for r in caplog.records if r.name == azure_skr.SKR_LOGGER]
+    assert [r.__dict__["skr_call"] for r in records] == ["attestation", "release"]
+    assert skr.kv.calls["release"] == 1 and skr.maa.calls["attest"] == 1  # the records count what happened
+    assert all(r.__dict__["skr_key_id"] == skr.key_id and not hasattr(r, "key_id") for r in records)
+    private = skr.kv.private_key(skr.key_id).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    texts = [f"{r.getMessage()} {r.__dict__}" for r in records]
+    for secret in (data_key, private[-64:], wrapped.ciphertext):
+        assert not any(secret.hex() in t or repr(secret)[2:-1] in t for t in texts)
+    assert not any("eyJ" in t for t in texts)  # no JWT (attestation token, release response)
 
 
 def test_released_key_lives_no_longer_than_the_token(skr: SkrEnv) -> None:

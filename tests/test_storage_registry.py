@@ -10,7 +10,8 @@ import pytest
 from bigdl_ppml_az import filecrypt
 from bigdl_ppml_az.errors import ConfigError
 from bigdl_ppml_az.kms.local import LocalKms
-from bigdl_ppml_az.storage import LocalFileSystem, expand_paths, filesystem_for, is_remote, register_scheme
+from bigdl_ppml_az.storage import REGISTRY, LocalFileSystem, expand_paths, filesystem_for, is_remote, register_scheme
+from registry_contract import check_live_registry
 
 
 class MirrorFileSystem(LocalFileSystem):
@@ -45,3 +46,10 @@ def test_registered_scheme_serves_listing_and_filecrypt(tmp_path: Path) -> None:
 def test_unknown_scheme_names_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"unsupported scheme 'gs'.*abfss://"):
         filesystem_for("gs://bucket/x")
+
+
+def test_the_scheme_registry_keeps_the_registry_contract() -> None:
+    check_live_registry(REGISTRY, ConfigError)
+    register_scheme(["MIRROR2"], "bigdl_ppml_az.storage:LocalFileSystem")  # a scheme may be registered again
+    register_scheme(["mirror2"], lambda path, options: LocalFileSystem())
+    assert isinstance(filesystem_for("Mirror2:///x"), LocalFileSystem)

@@ -37,6 +37,7 @@ from bigdl_ppml_az.table.heads import (
 from bigdl_ppml_az.table.heads.azure import KeyVaultHeadStore, secret_name
 from bigdl_ppml_az.table.heads.local import MAX_HEAD_FILE, LocalHeadStore
 from kv_emulator import KeyVaultEmulator
+from registry_contract import check_live_registry
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keyvault"
 BAD_IDS = [
@@ -96,6 +97,10 @@ def test_registry_names_and_aliases() -> None:
     assert "local (file)" in listed and "azure-keyvault (akv, azure, keyvault)" in listed
     names = head_store_option_names()
     assert {"tableheadstore", "tableheadpath", "tableheadvault", "vault", "credential"} <= names
+
+
+def test_the_store_registry_keeps_the_registry_contract() -> None:
+    check_live_registry(heads.REGISTRY, ConfigError)
 
 
 def test_unknown_store_names_the_known_ones() -> None:
@@ -206,9 +211,9 @@ def test_entry_point_plugins_load_and_broken_ones_are_named(monkeypatch: pytest.
         seen.append(group)
         return entries
 
-    from bigdl_ppml_az import plugins
+    from bigdl_ppml_az import _registry
 
-    monkeypatch.setattr(plugins, "metadata", SimpleNamespace(entry_points=fake_entry_points))
+    monkeypatch.setattr(_registry, "metadata", SimpleNamespace(entry_points=fake_entry_points))
     heads.refresh_plugins()
     try:
         assert store_class_for("test-entry") is EntryStore

@@ -40,12 +40,36 @@ class ConfigError(PpmlError):
     """An option is missing, unknown or has a bad value."""
 
 
+class RegistryError(ConfigError, ValueError):
+    """A name or alias is already registered for another codec, backend, scheme or store, or is reserved.
+
+    One type for every registry (see ``_registry``); it is also a ``ValueError`` because the codec registry raised
+    that before the registries shared one shape."""
+
+
+class PatternError(ConfigError):
+    """A datetime pattern (or part of it) that ppml-enc cannot honour exactly as Spark does."""
+
+
+class UndecryptableName(ConfigError):
+    """An encrypted file whose name no codec of the shim can be made to open (``x.csv.gz``, no extension)."""
+
+
 class StorageError(PpmlError):
     """A path is missing, not permitted, or the store failed; the message names the path."""
 
 
 class MalformedRecordError(PpmlError):
     """A record did not parse and the read runs with mode=FAILFAST."""
+
+
+class SparkParquetError(PpmlError):
+    """A Parquet file or read that Spark refuses too (its reason, in one line)."""
+
+
+class ParquetRefusedError(SparkParquetError):
+    """A Parquet file Spark reads but ppml-enc cannot read exactly as Spark does: refused by name, never read
+    differently (the classes are listed in docs/FIDELITY.md)."""
 
 
 def with_source(exc: Exception, source: str, kind: type[PpmlError] = PpmlError) -> PpmlError:

@@ -330,7 +330,7 @@ def _prepare_jvm_read(spark: Any, paths: list[str], options: Mapping[str, str], 
     pass plaintext through).
     """
     from . import jvm
-    from .jvm.keys import UndecryptableName
+    from .errors import UndecryptableName
 
     if not codec_for(mode).suffix:  # no shim codec for this mode
         return False

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol, overload
 
+from .._registry import Registry, spelling
 from ..errors import IntegrityError, UnknownFormatError, WrongKeyError
 
 if TYPE_CHECKING:
@@ -316,37 +317,37 @@ class Codec:
         return f"<codec {self.name}>"
 
 
-_CODECS: dict[str, Codec] = {}
-_NAMES: dict[str, str] = {AUTO: AUTO, "": AUTO}
+def _unknown_mode(name: str | None, known: list[str]) -> str:
+    return f"unknown crypto mode {name!r}; use one of: {known_names()}"
 
 
-def _spelling(name: str) -> str:
-    return name.strip().lower()
+# One codec per crypto mode, in registration (and detection) order; ``auto`` is a name but no codec.
+REGISTRY: Registry[Codec] = Registry(
+    noun="crypto mode",
+    kind="crypto mode",
+    option="cryptoMode",
+    unknown=_unknown_mode,
+    unknown_error=UnknownFormatError,
+    reserved=(AUTO, ""),
+    reserved_why=" (it means: detect each file's mode)",
+)
 
 
 def register(codec: Codec) -> Codec:
-    """Add a codec under its name and aliases; a name already taken by another codec is an error."""
-    spellings = {_spelling(codec.name), *(_spelling(a) for a in codec.aliases)}
-    for spelling in spellings:
-        owner = _NAMES.get(spelling)
-        if owner is not None and owner != codec.name:
-            raise ValueError(f"crypto mode name {spelling!r} is taken by {owner}")
-    _CODECS[codec.name] = codec
-    for spelling in spellings:
-        _NAMES[spelling] = codec.name
+    """Add a codec under its name and aliases; a name already taken by another codec is a RegistryError."""
+    REGISTRY.register(codec.name, codec, codec.aliases)
     return codec
 
 
 def known_names() -> str:
-    return ", ".join(sorted({*_CODECS, AUTO}))
+    return ", ".join(sorted({*REGISTRY.ordered_names(), AUTO}))
 
 
 def normalize_mode(name: str | None) -> str:
     """Canonical crypto-mode name from any spelling users know (BigDL's included, case-insensitive)."""
-    spelling = _spelling(name or AUTO)
-    if spelling not in _NAMES:
-        raise UnknownFormatError(f"unknown crypto mode {name!r}; use one of: {known_names()}")
-    return _NAMES[spelling]
+    if spelling(name or AUTO) in (AUTO, ""):
+        return AUTO
+    return REGISTRY.normalize(name)
 
 
 def codec_for(name: str) -> Codec:
@@ -354,23 +355,23 @@ def codec_for(name: str) -> Codec:
     canonical = normalize_mode(name)
     if canonical == AUTO:
         raise UnknownFormatError(f"crypto mode auto names no layout; use one of: {known_names()}")
-    return _CODECS[canonical]
+    return REGISTRY.get(canonical)
 
 
 def all_codecs() -> tuple[Codec, ...]:
     """Every registered codec, in registration (and detection) order."""
-    return tuple(_CODECS.values())
+    return REGISTRY.values()
 
 
 def detect(head: bytes) -> Codec | None:
     """The codec whose layout ``head`` starts with, or None (plaintext, headerless or unknown data)."""
-    return next((c for c in _CODECS.values() if c.detectable and c.detect(head)), None)
+    return next((c for c in REGISTRY.values() if c.detectable and c.detect(head)), None)
 
 
 def encrypted(name: str) -> bool:
     """Whether data in crypto mode ``name`` may be encrypted: False only for a mode that is plaintext."""
     canonical = normalize_mode(name)
-    return canonical == AUTO or _CODECS[canonical].encrypted
+    return canonical == AUTO or REGISTRY.get(canonical).encrypted
 
 
 def write_codec(name: str | None, default: str) -> Codec:

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import ConfigError, PpmlError, with_source
+from ..errors import ConfigError, PpmlError, UndecryptableName, with_source
 from ..formats import (
     KEY_BESIDE,
     PLAIN,
@@ -259,10 +259,6 @@ def claim_detected(spark: Any, extension: str) -> None:
             "with ppml-enc"
         )
     conf.set(f"{DETECT_PREFIX}{free}", extension)
-
-
-class UndecryptableName(ConfigError):
-    """An encrypted file whose name no codec of the shim can be made to open (``x.csv.gz``, no extension)."""
 
 
 def _guard(spark: Any, encrypted: list[str]) -> None:

@@ -8,7 +8,9 @@ credential), so each Spark worker can build its own client. :func:`unwrap_cached
 the ones that unwrapped it.
 
 Every KMS unwrap emits one DEBUG record on the logger ``bigdl_ppml_az.kms`` (pid and key id, never key bytes);
-tests and benchmarks count those records instead of reading a global counter.
+``azure-skr`` also emits one per attestation and per Key Vault release on its child ``bigdl_ppml_az.kms.skr``
+(attribute ``skr_call``; key id only). Tests and benchmarks count those records instead of reading a global
+counter.
 """
 
 from __future__ import annotations

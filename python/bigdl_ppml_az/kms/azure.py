@@ -53,6 +53,7 @@ from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
 from ..errors import ConfigError, KmsError, WrongKeyError
 from . import AZURE, BIGDL_COMPAT, KmsSettings, WrappedKey
 from .bigdl_keys import read_primary_key_id
+from .registry import AZURE_ALIASES
 
 RSA_OAEP_256 = KeyWrapAlgorithm.rsa_oaep_256.value
 RSA_OAEP = KeyWrapAlgorithm.rsa_oaep.value  # SHA-1 OAEP: what BigDL's AzureKeyManagementService wrapped with
@@ -201,7 +202,7 @@ class AzureKms:
     """Key Vault backend. Clients are built lazily and per process; instances are cached by ``build_kms``."""
 
     kms_type = AZURE
-    aliases = ("azure", "azurekms", "akv", "keyvault")
+    aliases = AZURE_ALIASES
     option_names = (
         "vault",
         "vaultUrl",

@@ -27,6 +27,7 @@ release response's signing chain must reach; default: ``connectionVerify``, else
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import ssl
@@ -47,9 +48,11 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from ..errors import ConfigError, KmsError, WrongKeyError
 from . import AZURE, KmsSettings, WrappedKey, _jose, attestation, skr_policy
 from .azure import _RETRY_METHODS, RSA_OAEP, RSA_OAEP_256, AzureKms, _Options, _same_vault
+from .registry import SKR_ALIASES
 
 SKR = "azure-skr"
-ALIASES = ("azure-skr", "skr", "azureskr", "azure-secure-key-release")  # as in kms._KMS_ALIASES
+SKR_LOGGER = "bigdl_ppml_az.kms.skr"  # a child of kms.UNWRAP_LOGGER; records carry no ``key_id`` attribute
+ALIASES = (SKR, *SKR_ALIASES)  # every spelling of kms=azure-skr; the aliases are defined in kms.registry
 DEFAULT_RELEASE_ALGORITHM = "RSA_AES_KEY_WRAP_256"
 DEFAULT_RUNTIME_KEY_SIZE = 2048  # what the SKR sidecar and Microsoft's samples generate; see docs/ATTESTATION.md
 MANAGED_HSM_SUFFIX = ".managedhsm.azure.net"
@@ -69,8 +72,15 @@ _MIN_LIFETIME = 30.0  # a token closer than this to exp is not worth a release: 
 _lock = threading.Lock()
 _key_locks: dict[tuple[str, str], threading.Lock] = {}
 _released: dict[tuple[str, str], _Released] = {}
-release_calls = 0  # Key Vault releases made by this process (tests and the measurement script read them)
-attestation_calls = 0
+_log = logging.getLogger(SKR_LOGGER)
+
+
+def _record(call: str, key_id: str) -> None:
+    """One DEBUG record per attestation and per Key Vault release: the observation point for tests and
+    measurements (``skr_call`` is "attestation" or "release"). Only the key's id, never key material."""
+    if _log.isEnabledFor(logging.DEBUG):
+        extra = {"skr_call": call, "kms_type": SKR, "skr_key_id": key_id}
+        _log.debug("skr %s pid=%d key_id=%s", call, os.getpid(), key_id, extra=extra)
 
 
 class _Released:
@@ -273,7 +283,6 @@ class AzureSkrKms:
             return released
 
     def _release(self, key_id: str) -> _Released:
-        global attestation_calls, release_calls
         if self._provider is None:
             raise ConfigError(self._provider_error)
         ident = KeyVaultKeyIdentifier(key_id)
@@ -281,8 +290,7 @@ class AzureSkrKms:
             self._refuse_unattested_unless_allowed(ident)
         ephemeral = _ephemeral(self._runtime_bits)
         token = self._provider.attestation_token(ephemeral.runtime_data)
-        with _lock:
-            attestation_calls += 1
+        _record("attestation", key_id)
         if self._provider.name != "none":
             attestation.check_token_binding(token, getattr(self._provider, "maa", None), ephemeral.jwk)
         _, claims = attestation.token_claims(token)
@@ -299,8 +307,7 @@ class AzureSkrKms:
             raise self._refused(exc, key_id, token) from None
         except AzureError as exc:
             raise self._kv._error(exc, "release", key_id) from None
-        with _lock:
-            release_calls += 1
+        _record("release", key_id)
         log = os.environ.get("PPML_AZ_SKR_CALL_LOG")
         if log:  # test hook: releases across worker processes (pid and key id only)
             with open(log, "a", encoding="utf-8") as handle:
@@ -515,6 +522,7 @@ __all__ = [
     "ALIASES",
     "DEFAULT_RELEASE_ALGORITHM",
     "SKR",
+    "SKR_LOGGER",
     "AzureSkrKms",
     "create_release_key",
     "forget_released_keys",

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ..errors import ConfigError, KeyFileError, OutputExistsError, WrongKeyError
 from ..safeio import MAX_KEY_FILE, check_private, read_regular
 from . import LOCAL, KmsSettings, WrappedKey
+from .registry import LOCAL_ALIASES
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -27,7 +28,7 @@ class LocalKms:
     """AES-256-GCM wrapping under a 32-byte key file; ``identity`` is the key content's fingerprint."""
 
     kms_type = LOCAL
-    aliases = ("simple",)
+    aliases = LOCAL_ALIASES
     option_names = ("primaryKeyPath", "primaryKey", "strictPermissions")
 
     def __init__(self, primary_key: bytes, source: str = "<memory>") -> None:

@@ -9,14 +9,15 @@ with the class attributes ``kms_type`` (canonical name), ``aliases`` and ``optio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ..plugins import PluginRegistry
+from .._registry import ClassRegistry
 
 if TYPE_CHECKING:
     from . import KeyManagementService, KmsSettings
 
 ENTRY_POINT_GROUP = "bigdl_ppml_az.kms"
+B = TypeVar("B")
 
 
 class KmsBackend(Protocol):
@@ -29,11 +30,17 @@ class KmsBackend(Protocol):
     def from_settings(self, settings: KmsSettings) -> KeyManagementService: ...
 
 
+# The one definition of the built-in backends' aliases: the registry needs them before it imports a backend,
+# and each backend class declares its ``aliases`` from here.
+LOCAL_ALIASES = ("simple",)
+AZURE_ALIASES = ("azure", "azurekms", "akv", "keyvault")
+SKR_ALIASES = ("skr", "azureskr", "azure-secure-key-release")
+
 # canonical name -> (import path "module:Class", aliases). Loaded on first use.
-_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "local": ("bigdl_ppml_az.kms.local:LocalKms", ("simple",)),
-    "AzureKeyManagementService": ("bigdl_ppml_az.kms.azure:AzureKms", ("azure", "azurekms", "akv", "keyvault")),
-    "azure-skr": ("bigdl_ppml_az.kms.azure_skr:AzureSkrKms", ("skr", "azureskr", "azure-secure-key-release")),
+_BUILTINS: dict[str, tuple[KmsBackend | str, tuple[str, ...]]] = {
+    "local": ("bigdl_ppml_az.kms.local:LocalKms", LOCAL_ALIASES),
+    "AzureKeyManagementService": ("bigdl_ppml_az.kms.azure:AzureKms", AZURE_ALIASES),
+    "azure-skr": ("bigdl_ppml_az.kms.azure_skr:AzureSkrKms", SKR_ALIASES),
 }
 
 
@@ -44,7 +51,7 @@ def _unknown(name: str | None, known: list[str]) -> str:
     )
 
 
-REGISTRY = PluginRegistry(
+REGISTRY: ClassRegistry[KmsBackend] = ClassRegistry(
     group=ENTRY_POINT_GROUP,
     name_attr="kms_type",
     required=("from_settings", "wrap", "unwrap"),
@@ -57,9 +64,9 @@ REGISTRY = PluginRegistry(
 )
 
 
-def register_backend(cls: Any) -> Any:
+def register_backend(cls: B) -> B:
     """Register a backend class (usable as a decorator). Entry points call nothing: the registry loads them."""
-    return REGISTRY.register(cls)
+    return REGISTRY.register_class(cls)
 
 
 def refresh_plugins() -> None:
@@ -72,9 +79,9 @@ def normalize_kms_type(name: str | None) -> str:
     return REGISTRY.normalize(name)
 
 
-def backend_for(name: str) -> Any:
+def backend_for(name: str) -> KmsBackend:
     """The backend class for a name or alias, imported on first use."""
-    return REGISTRY.load(name)
+    return REGISTRY.get(name)
 
 
 def known_backends() -> list[str]:
@@ -92,7 +99,10 @@ def kms_option_names() -> frozenset[str]:
 
 
 __all__ = [
+    "AZURE_ALIASES",
     "ENTRY_POINT_GROUP",
+    "LOCAL_ALIASES",
+    "SKR_ALIASES",
     "KmsBackend",
     "backend_for",
     "canonical_names",

@@ -13,11 +13,11 @@ import shutil
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 from urllib.parse import urlparse
 
+from .._registry import Registry
 from ..errors import ConfigError, StorageError
 from . import globs
 
@@ -344,14 +344,32 @@ def _data_file_size(full: str) -> int:
 FileSystemFactory = Callable[[str, Mapping[str, str]], "FileSystem"]
 ENTRY_POINT_GROUP = "bigdl_ppml_az.storage"
 
+
+def _load_entry_point(register_schemes: Any) -> None:
+    register_schemes()  # a storage plug-in's entry point is a function that calls register_scheme
+
+
+def _local(path: str, options: Mapping[str, str]) -> FileSystem:
+    return LocalFileSystem()
+
+
 # URL scheme -> factory, or "module:attribute" imported on first use (the Azure SDK loads only for abfss paths).
-_SCHEMES: dict[str, FileSystemFactory | str] = {
-    "": lambda path, options: LocalFileSystem(),
-    "file": lambda path, options: LocalFileSystem(),
-    "abfs": "bigdl_ppml_az.storage.azure:filesystem_for_path",
-    "abfss": "bigdl_ppml_az.storage.azure:filesystem_for_path",
-}
-_plugins_loaded = False
+# Each scheme is its own canonical name (no aliases), so registering a scheme again replaces its factory.
+REGISTRY: Registry[FileSystemFactory] = Registry(
+    noun="storage scheme",
+    kind="storage scheme",
+    group=ENTRY_POINT_GROUP,
+    on_entry_point=_load_entry_point,
+    unknown=lambda name, known: (
+        f"unsupported scheme {name!r}; use a local path or one of {', '.join(f'{s}://' for s in known if s)}"
+    ),
+    builtins={
+        "": (_local, ()),
+        "file": (_local, ()),
+        "abfs": ("bigdl_ppml_az.storage.azure:filesystem_for_path", ()),
+        "abfss": ("bigdl_ppml_az.storage.azure:filesystem_for_path", ()),
+    },
+)
 
 
 def register_scheme(schemes: Iterable[str], factory: FileSystemFactory | str) -> None:
@@ -361,18 +379,7 @@ def register_scheme(schemes: Iterable[str], factory: FileSystemFactory | str) ->
     ``bigdl_ppml_az.storage`` group (the entry point's object is called with no arguments, on first use).
     """
     for scheme in schemes:
-        _SCHEMES[scheme.lower()] = factory
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        entry.load()()
+        REGISTRY.register(scheme.lower(), factory)
 
 
 def is_remote(path: str) -> bool:
@@ -391,20 +398,10 @@ def filesystem_for(path: str, options: Mapping[str, str] | None = None) -> FileS
     scheme = urlparse(path).scheme.lower()
     if len(scheme) == 1 and os.name == "nt":
         scheme = ""
-    if scheme not in _SCHEMES:
-        _load_plugins()
-    factory = _SCHEMES.get(scheme)
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in sorted(_SCHEMES) if s)
-        raise ConfigError(f"{path}: unsupported scheme {scheme!r}; use a local path or one of {known}")
-    if isinstance(factory, str):
-        module_name, _, attribute = factory.partition(":")
-        try:
-            factory = getattr(import_module(module_name), attribute)
-        except ImportError as exc:  # pragma: no cover - the backend's SDK is missing from the environment
-            raise ConfigError(f"{path}: support for {scheme}:// is unavailable ({exc})") from None
-        _SCHEMES[scheme] = factory
-    assert callable(factory)
+    try:
+        factory = REGISTRY.get(scheme)
+    except ConfigError as exc:  # unknown scheme, or its SDK is missing from the environment
+        raise ConfigError(f"{path}: {exc}") from None
     return factory(path, dict(options or {}))
 
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from ...errors import ConfigError
+from ...errors import ConfigError, PatternError
 
 DEFAULT_DATE = "yyyy-MM-dd"
 DEFAULT_TIMESTAMP_WRITE = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"  # Spark's commonTimestampFormat
@@ -41,10 +41,6 @@ _TRIM = "".join(chr(c) for c in range(0x21)) + "\x7f"  # Java whitespace and ISO
 _REFUSED = {"A", "c", "n", "N", "p", "u", "B", "G", "Y", "W", "w", "e", "F", "q", "Q", "g", "b", "T", "t"}
 _REFUSED_PARSE = {"E", "z"}
 _KNOWN = set("yMLdDHhKkmsSaEzVXxZO")
-
-
-class PatternError(ConfigError):
-    """A datetime pattern (or part of it) that ppml-enc cannot honour exactly as Spark does."""
 
 
 @dataclass(frozen=True)
@@ -899,5 +895,5 @@ def format_ntz(micros: int, pattern: DatetimePattern, option: str) -> str:
 
 
 __all__ = ["DEFAULT_DATE", "DEFAULT_NTZ_WRITE", "DEFAULT_TIMESTAMP_WRITE", "DatetimeOptions", "DatetimePattern",
-           "PatternError", "compiled", "format_date", "format_ntz", "format_timestamp", "string_to_date",
+           "compiled", "format_date", "format_ntz", "format_timestamp", "string_to_date",
            "string_to_timestamp"]  # fmt: skip

@@ -47,7 +47,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ...errors import PpmlError
+from ...errors import ParquetRefusedError, SparkParquetError
 
 CASE_SENSITIVE = False  # spark.sql.caseSensitive (default)
 INFER_TIMESTAMP_NTZ = True  # spark.sql.parquet.inferTimestampNTZ.enabled (default)
@@ -57,15 +57,6 @@ _MICROS_PER_DAY = 86_400_000_000
 # (RebaseDateTime.lastSwitchJulianTs is the last switch of all zones, at the end of 1899 or earlier).
 _LAST_SWITCH_DAY = -141427  # 1582-10-15, RebaseDateTime.lastSwitchJulianDay
 _LAST_SWITCH_MICROS = -2_209_075_200_000_000
-
-
-class SparkParquetError(PpmlError):
-    """A Parquet file or read that Spark refuses too (its reason, in one line)."""
-
-
-class ParquetRefusedError(SparkParquetError):
-    """A Parquet file Spark reads but ppml-enc cannot read exactly as Spark does: refused by name, never read
-    differently (the classes are listed in docs/FIDELITY.md)."""
 
 
 @dataclass
@@ -828,4 +819,4 @@ def _iter(file: pq.ParquetFile, groups: list[int], indices: list[int], batch_row
             "tiny pages); Spark's reader may read it, ppml-enc refuses it rather than guess"
         ) from None
 
-__all__ = ["ParquetRefusedError", "SparkParquetError", "file_schema", "merge_schemas", "read_batches"]
+__all__ = ["ParquetRefusedError", "file_schema", "merge_schemas", "read_batches"]

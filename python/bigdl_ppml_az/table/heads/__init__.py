@@ -27,10 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol, TypeVar
 
+from ..._registry import ClassRegistry
 from ...errors import IntegrityError
-from ...plugins import PluginRegistry
 
 ENTRY_POINT_GROUP = "bigdl_ppml_az.table_heads"
 STORE_OPTION = "tableHeadStore"
@@ -157,11 +157,16 @@ class HeadStoreBackend(Protocol):
 
 # ---- registry --------------------------------------------------------------------------------------------------
 
+# The one definition of the built-in stores' aliases (the registry needs them before it imports a store).
+LOCAL_ALIASES = ("file",)
+AZURE_ALIASES = ("azure", "keyvault", "akv")
+
 # canonical name -> (import path "module:Class", aliases). Imported on first use.
-_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "local": ("bigdl_ppml_az.table.heads.local:LocalHeadStore", ("file",)),
-    "azure-keyvault": ("bigdl_ppml_az.table.heads.azure:KeyVaultHeadStore", ("azure", "keyvault", "akv")),
+_BUILTINS: dict[str, tuple[HeadStoreBackend | str, tuple[str, ...]]] = {
+    "local": ("bigdl_ppml_az.table.heads.local:LocalHeadStore", LOCAL_ALIASES),
+    "azure-keyvault": ("bigdl_ppml_az.table.heads.azure:KeyVaultHeadStore", AZURE_ALIASES),
 }
+S = TypeVar("S")
 
 def _unknown(name: str | None, known: list[str]) -> str:
     return (
@@ -170,7 +175,7 @@ def _unknown(name: str | None, known: list[str]) -> str:
     )
 
 
-REGISTRY = PluginRegistry(
+REGISTRY: ClassRegistry[HeadStoreBackend] = ClassRegistry(
     group=ENTRY_POINT_GROUP,
     name_attr="store_type",
     required=("from_options", "get", "advance", "describe"),
@@ -181,12 +186,13 @@ REGISTRY = PluginRegistry(
     option=STORE_OPTION,
     unknown=_unknown,
     reserved=_NO_STORE,
+    reserved_why=f" ({STORE_OPTION}=none turns it off)",
 )
 
 
-def register_store(cls: Any) -> Any:
+def register_store(cls: S) -> S:
     """Register a head store class (usable as a decorator); entry points need not call it, the registry does."""
-    return REGISTRY.register(cls)
+    return REGISTRY.register_class(cls)
 
 
 def refresh_plugins() -> None:
@@ -199,9 +205,9 @@ def normalize_store_type(name: str | None) -> str:
     return REGISTRY.normalize(name)
 
 
-def store_class_for(name: str) -> Any:
+def store_class_for(name: str) -> HeadStoreBackend:
     """The backend class for a name or alias, imported on first use."""
-    return REGISTRY.load(name)
+    return REGISTRY.get(name)
 
 
 def known_stores() -> list[str]:
@@ -223,11 +229,13 @@ def head_store_for(options: Mapping[str, str]) -> HeadStore | None:
     name = (option(options, STORE_OPTION) or "").strip()
     if name.lower() in _NO_STORE:
         return None
-    return cast(HeadStore, store_class_for(name).from_options(options))
+    return store_class_for(name).from_options(options)
 
 
 __all__ = [
+    "AZURE_ALIASES",
     "ENTRY_POINT_GROUP",
+    "LOCAL_ALIASES",
     "STORE_OPTION",
     "TABLE_ID_LENGTH",
     "HeadStore",

@@ -40,7 +40,7 @@ from azure.keyvault.secrets import SecretClient
 from ...errors import ConfigError, IntegrityError, KmsError
 from ...kms.azure import client_kwargs, credential_for, vault_url_for
 from ...safeio import loads_bounded
-from . import TableHead, check_advance, check_table_id, option
+from . import AZURE_ALIASES, TableHead, check_advance, check_table_id, option
 
 SECRET_PREFIX = "ppml-table-"
 CONTENT_TYPE = "application/json"
@@ -59,7 +59,7 @@ class KeyVaultHeadStore:
     """Heads as Key Vault secrets. Holds plain option strings; the SecretClient is built lazily, per process."""
 
     store_type = "azure-keyvault"
-    aliases = ("azure", "keyvault", "akv")
+    aliases = AZURE_ALIASES
     option_names = (
         *_VAULT_NAMES,
         "clientId",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ...errors import ConfigError, IntegrityError, StorageError
 from ...safeio import loads_bounded, read_regular
-from . import TableHead, check_advance, check_table_id, option
+from . import LOCAL_ALIASES, TableHead, check_advance, check_table_id, option
 
 MAX_HEAD_FILE = 16 << 20
 PATH_OPTION = "tableHeadPath"
@@ -34,7 +34,7 @@ class LocalHeadStore:
     """Heads of all tables in the JSON file ``path``; holds only the path, so it pickles to any process."""
 
     store_type = "local"
-    aliases = ("file",)
+    aliases = LOCAL_ALIASES
     option_names = (PATH_OPTION,)
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
