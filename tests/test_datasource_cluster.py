@@ -14,6 +14,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from bigdl_ppml_az.cli.bundle import build_bundle
 from bigdl_ppml_az.formats import probe
 from bigdl_ppml_az.kms import WrappedKey
 from bigdl_ppml_az.kms.local import LocalKms
+from plugin_support import toy_plugin  # noqa: F401 - session fixture (the shared cluster's second phase)
 from test_datasource_support import encrypt, write_csv
 from unwrap_log import worker_log_env
 
@@ -99,27 +101,77 @@ def key_forms(key: Path, encrypted: Path) -> list[str]:
     return [material.hex(), material.hex().upper(), base64.b64encode(material).decode(), repr(material)[2:-1]]
 
 
+CLUSTER_BODY = """
+df = spark.read.format("ppml-enc").options(**opts, maxPartitionBytes="4k").load(enc)
+result["partitions"] = df.rdd.getNumPartitions()
+theirs = spark.read.option("header", "true").csv(plain)
+result["same"] = sorted(map(tuple, df.collect())) == sorted(map(tuple, theirs.collect()))
+df.write.format("ppml-enc").options(**opts).mode("overwrite").save(out)
+back = spark.read.format("ppml-enc").options(**opts).load(out)
+result["write_same"] = sorted(map(tuple, back.collect())) == sorted(map(tuple, theirs.collect()))
+result["executor_pids"] = sorted(set(spark.sparkContext.parallelize(range(8), 8)
+                                     .map(lambda _: os.getpid()).collect()))
+result["driver_pid"] = os.getpid()
+"""
+
+# One local-cluster[2,1,1024] application (a driver and two executor JVMs: 30-50 s to start) serves this module's
+# cluster test and test_kms_plugin's: this module's body first, then, after a phase line in the shared unwrap log
+# (every earlier unwrap line is on disk by then: the handler flushes each record and the jobs have finished),
+# the plug-in body on its own files, key and output. Each test counts only its own phase's unwraps.
+PHASE = "PHASE plugin"
+SHARED_BODY = """
+{ours}
+ours, result = result, {{}}
+with open(os.environ["PPML_AZ_TEST_UNWRAP_LOG"], "a") as log:
+    log.write("{phase}\\n")
+key, enc, plain, out = sys.argv[6:10]
+{plugin}
+result = {{"datasource": ours, "plugin": result}}
+"""
+
+_CLUSTER = pytest.StashKey[dict[str, Any]]()
+
+
+def shared_cluster(config: pytest.Config, factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Start the shared local-cluster application once per pytest session (the first caller prepares both
+    modules' inputs) and return its state; ``result(...)`` gives each test its phase's results and unwrap lines.
+    It is stopped when the pytest session ends."""
+    if _CLUSTER not in config.stash:
+        from test_kms_plugin import CLUSTER_BODY as PLUGIN_BODY
+        from test_kms_plugin import plugin_cluster_inputs
+
+        root = factory.mktemp("shared-cluster")
+        key = root / "primary.key"
+        kms = LocalKms.create(key)
+        write_csv(root / "plain" / "a.csv", 3000)
+        enc = encrypt(kms, root / "plain", root / "enc")
+        plugin = plugin_cluster_inputs(root / "plugin")
+        args = ["local-cluster[2,1,1024]", str(key), str(enc), str(root / "plain"), str(root / "o"), *plugin["args"]]
+        body = SHARED_BODY.format(ours=CLUSTER_BODY, phase=PHASE, plugin=textwrap.dedent(PLUGIN_BODY))
+        script = Script(body, args, env=worker_log_env(root / "unwraps.log"))
+        config.add_cleanup(script.stop)
+        config.stash[_CLUSTER] = {"root": root, "key": key, "enc": enc, "plugin": plugin, "script": script}
+    return config.stash[_CLUSTER]
+
+
+def cluster_phase(state: dict[str, Any], name: str) -> tuple[dict[str, Any], list[list[str]]]:
+    """One phase's results and its "<pid> <key id>" unwrap lines."""
+    result, _ = state["script"].result()
+    lines = (state["root"] / "unwraps.log").read_text().splitlines()
+    cut = lines.index(PHASE)
+    phase_lines = lines[:cut] if name == "datasource" else lines[cut + 1 :]
+    return result[name], [line.split() for line in phase_lines]
+
+
 @pytest.mark.cluster
-def test_local_cluster_zero_registration_read_write_and_kms_calls(files: dict[str, Path], tmp_path: Path) -> None:
-    """Executors are separate JVMs with their own Python workers; no register() call anywhere."""
-    call_log = tmp_path / "kms-calls.log"
-    body = """
-    df = spark.read.format("ppml-enc").options(**opts, maxPartitionBytes="4k").load(enc)
-    result["partitions"] = df.rdd.getNumPartitions()
-    theirs = spark.read.option("header", "true").csv(plain)
-    result["same"] = sorted(map(tuple, df.collect())) == sorted(map(tuple, theirs.collect()))
-    df.write.format("ppml-enc").options(**opts).mode("overwrite").save(out)
-    back = spark.read.format("ppml-enc").options(**opts).load(out)
-    result["write_same"] = sorted(map(tuple, back.collect())) == sorted(map(tuple, theirs.collect()))
-    result["executor_pids"] = sorted(set(spark.sparkContext.parallelize(range(8), 8)
-                                         .map(lambda _: os.getpid()).collect()))
-    result["driver_pid"] = os.getpid()
-    """
-    args = ["local-cluster[2,1,1024]", str(files["key"]), str(files["enc"]), str(files["plain"]), str(tmp_path / "o")]
-    result, _ = run_script(body, args, env=worker_log_env(call_log))
+def test_local_cluster_zero_registration_read_write_and_kms_calls(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, toy_plugin: str  # noqa: F811
+) -> None:
+    """Executors are separate JVMs with their own Python workers; no register() call anywhere. (The application
+    is shared with test_kms_plugin's cluster test, whose phase runs after this one: hence the plug-in install.)"""
+    result, calls = cluster_phase(shared_cluster(request.config, tmp_path_factory), "datasource")
     assert result["partitions"] >= 40
     assert result["same"] and result["write_same"]
-    calls = [line.split() for line in call_log.read_text().splitlines()]
     pids = {pid for pid, _ in calls}
     assert str(result["driver_pid"]) not in pids  # the driver process itself never unwraps
     # At most one unwrap per (worker process, data key). The log names the primary key, and the job uses two

@@ -2,14 +2,14 @@
 
 The plug-in registers only through its entry point (group ``bigdl_ppml_az.kms``); nothing in the library or in
 these tests names its class. The CLI runs in subprocesses and Spark executors are separate processes, so each
-finds the backend the way a user's fresh process would. The local-cluster job starts with the module and runs
-while the CLI tests run (CI time: they overlap).
+finds the backend the way a user's fresh process would. The local-cluster job is a second phase of the
+local-cluster application test_datasource_cluster.py starts (one application start for both modules); run
+without that module, it starts with this module and runs while the CLI tests run.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,8 @@ import pytest
 from bigdl_ppml_az.formats import probe
 from plugin_support import PLUGIN_NAME, toy_plugin  # noqa: F401 - session fixture
 from test_cli import ok, run
-from test_datasource_cluster import Script
+from test_datasource_cluster import cluster_phase, shared_cluster
 from test_datasource_support import write_csv
-from unwrap_log import worker_log_env
 
 
 def _toy_key(path: Path) -> Path:
@@ -69,35 +68,35 @@ result["driver_pid"] = os.getpid()
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cluster_job(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, toy_plugin: str  # noqa: F811
-) -> Iterator[dict[str, Any]]:
-    """The local-cluster job of test_plugin_backend_in_local_cluster_executors, started before the module's first
-    test (when that test is selected) so that it runs while the CLI tests run."""
-    if "test_plugin_backend_in_local_cluster_executors" not in {item.name for item in request.session.items}:
-        yield {}
-        return
-    root = tmp_path_factory.mktemp("plugin-cluster")
+def plugin_cluster_inputs(root: Path) -> dict[str, Any]:
+    """The plug-in phase's files for the local-cluster application test_datasource_cluster shares with this
+    module (tests/test_datasource_cluster.py: shared_cluster): key, encrypted input, plaintext, output."""
     plain = write_csv(root / "plain" / "people.csv", 2000).parent
     key = _toy_key(root / "toy.key")
     flags = ["--kms", PLUGIN_NAME, "--kms-option", f"toyKeyFile={key}", "--segment-size", "4KiB"]
     ok("encrypt", *flags, plain, root / "enc")
-    args = ["local-cluster[2,1,1024]", str(key), str(root / "enc"), str(plain), str(root / "out")]
-    script = Script(CLUSTER_BODY, args, env=worker_log_env(root / "unwraps.log"))
-    try:
-        yield {"root": root, "script": script}
-    finally:
-        script.stop()
+    return {"root": root, "args": [str(key), str(root / "enc"), str(plain), str(root / "out")]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster_job(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, toy_plugin: str  # noqa: F811
+) -> dict[str, Any]:
+    """The local-cluster application of test_plugin_backend_in_local_cluster_executors: the one
+    test_datasource_cluster's cluster test started (this module's phase runs after that module's), or, when
+    that module did not run, started here before the module's first test so that it runs while the CLI tests
+    run."""
+    if "test_plugin_backend_in_local_cluster_executors" not in {item.name for item in request.session.items}:
+        return {}
+    return shared_cluster(request.config, tmp_path_factory)
 
 
 @pytest.mark.cluster
 def test_plugin_backend_in_local_cluster_executors(cluster_job: dict[str, Any]) -> None:
-    root = cluster_job["root"]
-    result, _ = cluster_job["script"].result()
+    root = cluster_job["plugin"]["root"]
+    result, calls = cluster_phase(cluster_job, "plugin")
     assert result["partitions"] >= 4
     assert result["same"] and result["write_same"]
-    calls = [line.split() for line in (root / "unwraps.log").read_text().splitlines()]
     executors = {pid for pid, _ in calls} - {str(result["driver_pid"])}
     assert executors, calls  # executor Python workers loaded the plug-in and unwrapped through it
     assert all(key_id.startswith("toy:") for _, key_id in calls), calls

@@ -214,6 +214,43 @@ def _spark_submit() -> str:
     return found
 
 
+class _Job:
+    """One spark-submit of the BigDL-API job, started at once; ``result()`` waits for it. Its output goes to
+    files, not pipes, so that a job nobody reads from yet cannot block on a full pipe."""
+
+    def __init__(
+        self,
+        work: Path,
+        ppml_args: dict[str, str],
+        conf: dict[str, str],
+        env: dict[str, str],
+        submit_conf: dict[str, str],
+        steps: list[str] | None = None,
+    ) -> None:
+        self.results = work / "results.json"
+        command = [_spark_submit(), "--master", "local[2]"]
+        settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **submit_conf}
+        for key, value in settings.items():
+            command += ["--conf", f"{key}={value}"]
+        command += [str(JOB), json.dumps(ppml_args), str(work), str(self.results), json.dumps(conf)]
+        if steps is not None:
+            command.append(json.dumps(steps))
+        self.log = work.parent / f"{work.name}.submit.log"
+        with self.log.open("w") as sink:
+            self.proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, text=True, env=env, cwd=work)
+
+    def result(self) -> dict[str, Any]:
+        try:
+            code = self.proc.wait(timeout=600)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        if code != 0:
+            raise AssertionError(f"BigDL-API job failed:\n{self.log.read_text(errors='replace')[-6000:]}")
+        return dict(json.loads(self.results.read_text()))
+
+
 def _run_job(
     work: Path,
     ppml_args: dict[str, str],
@@ -222,17 +259,7 @@ def _run_job(
     submit_conf: dict[str, str],
     steps: list[str] | None = None,
 ) -> dict[str, Any]:
-    results = work / "results.json"
-    command = [_spark_submit(), "--master", "local[2]"]
-    for key, value in {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **submit_conf}.items():
-        command += ["--conf", f"{key}={value}"]
-    command += [str(JOB), json.dumps(ppml_args), str(work), str(results), json.dumps(conf)]
-    if steps is not None:
-        command.append(json.dumps(steps))
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=work)
-    if proc.returncode != 0:
-        raise AssertionError(f"BigDL-API job failed:\n{(proc.stdout + proc.stderr)[-6000:]}")
-    return dict(json.loads(results.read_text()))
+    return _Job(work, ppml_args, conf, env, submit_conf, steps).result()
 
 
 def _check(results: dict[str, Any], expected: list[list[Any]], path: str) -> None:
@@ -258,7 +285,8 @@ def _check(results: dict[str, Any], expected: list[list[Any]], path: str) -> Non
 
 @pytest.fixture(scope="module")
 def local_runs(tmp_path_factory: pytest.TempPathFactory, shim_jar: str) -> dict[str, Any]:  # noqa: F811
-    """The same job and data: ppml-enc path (keys from spark-submit --conf) and JVM path (keys from ppml_args)."""
+    """The same job and data: ppml-enc path (keys from spark-submit --conf) and JVM path (keys from ppml_args).
+    The two spark-submits (separate driver JVMs, separate work directories) run at the same time."""
     from bigdl_ppml_az.kms.local import LocalKms
 
     base = tmp_path_factory.mktemp("bigdl-api")
@@ -266,6 +294,7 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory, shim_jar: str) -> dict[
     for name in ("primary", "amy", "bob"):
         LocalKms.create(keys / f"{name}.key")
     out: dict[str, Any] = {}
+    jobs: dict[str, _Job] = {}
     named = {
         "spark.bigdl.primaryKey.amyKey.kms.type": "local",
         "spark.bigdl.primaryKey.amyKey.material": str(keys / "amy.key"),
@@ -293,7 +322,15 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory, shim_jar: str) -> dict[
             from bigdl_ppml_az import jvm
 
             submit_conf.update(jvm.spark_settings(shim_jar))
-        out[label] = _run_job(work, ppml_args, {}, env, submit_conf)
+        jobs[label] = _Job(work, ppml_args, {}, env, submit_conf)
+    try:
+        for label, job in jobs.items():
+            out[label] = job.result()
+    finally:
+        for job in jobs.values():  # a failed first job leaves no second one running
+            if job.proc.poll() is None:
+                job.proc.kill()
+                job.proc.wait()
     return out
 
 

@@ -1,8 +1,10 @@
 """JVM codec: Spark's native text/CSV/JSON readers on ppml-gcm, BigDL common and nativeaescbc files.
 
-Spark sessions with the shim jar run in a child process (this file, run as a script), because a session's
-jars are fixed when it starts and the shared ``spark`` fixture has none. Each test sends the child a plan of
-jobs and compares what Spark read with the Python-side decryption, byte for byte.
+Spark sessions with the shim jar run in a child process, because a session's jars are fixed when it starts and
+the shared ``spark`` fixture has none. This module's jobs run in the child session tests/shim_session.py shares
+with test_shim_guard.py and test_shim_pme.py (one JVM start for the three); the local-cluster test, and other
+modules through ``run_spark``, start this file as a script. The tests compare what Spark read with the
+Python-side decryption, byte for byte.
 """
 
 from __future__ import annotations
@@ -256,7 +258,8 @@ def python_decrypt(path: Path, kms: LocalKms, mode: str = "auto", key_file: Path
 
 @dataclass
 class CodecRun:
-    """One child Spark session running every codec job of this module (a session start costs ~20 s)."""
+    """Every codec job of this module, run in the child session shared with two other modules (tests/shim_session.py:
+    a session start costs ~20 s)."""
 
     data: Path
     kms: LocalKms
@@ -273,11 +276,20 @@ class CodecRun:
 FORMAT_FILES = ("small.csv.ppmlgcm", "large.csv.ppmlgcm", "common.csv.cbc", "native.csv.nativecbc")
 
 
-@pytest.fixture(scope="module")
-def codec_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> CodecRun:
-    from bigdl_ppml_az.jvm.keys import gcm_key_name
+@dataclass
+class CodecPlan:
+    base: Path
+    kms: LocalKms
+    key_path: Path
+    expected: dict[str, bytes]
+    data_key: bytes
 
-    base = tmp_path_factory.mktemp("codec")
+
+def codec_section(base: Path) -> Any:
+    """This module's files and jobs for the shared child session (tests/shim_session.py)."""
+    from bigdl_ppml_az.jvm.keys import gcm_key_name
+    from shim_session import Section
+
     data = base / "data"
     data.mkdir()
     key_path = base / "keys" / "primary.key"
@@ -378,12 +390,25 @@ def codec_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> CodecR
         "spark.eventLog.compress": "false",  # so the test can search it
         f"spark.hadoop.{gcm_key_name(wrapped.ciphertext)}": key_b64,
     }
-    envjson = base / "environment.json"
-    results, output = run_spark(shim_jar, base, jobs, conf=conf, environment_json=str(envjson))
+    return Section("codec", "codec", jobs, conf=conf, context=CodecPlan(base, kms, key_path, expected, data_key))
+
+
+@pytest.fixture(scope="module")
+def codec_run(request: pytest.FixtureRequest, shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> CodecRun:
+    """This module's jobs ran in the child session shared with test_shim_guard and test_shim_pme; the output,
+    environment and event log searched for key material are that whole session's."""
+    from shim_session import shim_session
+
+    shared = shim_session(request, shim_jar, tmp_path_factory)
+    plan = shared.sections["codec"].context
+    base = plan.base
+    events = base / "events"
     event_log = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
+    key_b64 = base64.b64encode(plan.data_key).decode()
     return CodecRun(
-        data, kms, key_path, expected, key_b64, data_key.hex(), results, output, envjson.read_text(), event_log
-    )
+        base / "data", plan.kms, plan.key_path, plan.expected, key_b64, plan.data_key.hex(),
+        shared.results["codec"], shared.output, (base / "environment.json").read_text(), event_log,
+    )  # fmt: skip
 
 
 def test_jar_is_cached_by_source_hash(shim_jar: str) -> None:

@@ -3,7 +3,8 @@
 on the plaintext copy; damaged, wrong-key and unseen files fail naming the file; plaintext still reads.
 
 The oracle is Spark without the shim (the shared ``spark`` fixture) on the plaintext files. The shim session
-runs in a child process (this file as a script), as in test_shim_codec.py, because its jar is fixed at start.
+runs in a child process, because its jar is fixed at start: the one tests/shim_session.py shares with
+test_shim_codec.py and test_shim_pme.py (this module's jobs first, in a session with this module's settings).
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ import pytest
 
 from test_shim_codec import shim_jar  # noqa: F401 - the session fixture that builds the jar
 
-HERE = Path(__file__).resolve()
 CLI = [sys.executable, "-m", "bigdl_ppml_az"]
 SPLITS = {"spark.sql.files.maxPartitionBytes": "50000"}  # several splits per file, some narrower than 64 KiB
 
 
-# ---- child side ----------------------------------------------------------------------------------------------
+# ---- child side (run by tests/shim_session.py's child) ---------------------------------------------------------
 
 
 def table(df: Any) -> dict[str, Any]:
@@ -63,30 +63,6 @@ def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _child(plan_path: str) -> None:
-    plan = json.loads(Path(plan_path).read_text())
-    from pyspark.sql import SparkSession
-
-    from bigdl_ppml_az import jvm
-
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("shim-guard-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-    )
-    spark = jvm.configure(builder, plan["jar"]).getOrCreate()
-    results: dict[str, Any] = {}
-    for job in plan["jobs"]:
-        try:
-            results[job["id"]] = {"ok": True, **_run_job(spark, job)}
-        except Exception as exc:  # the test reads the message
-            results[job["id"]] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    spark.stop()
-    Path(plan["results"]).write_text(json.dumps(results))
-
-
 # ---- parent side ---------------------------------------------------------------------------------------------
 
 
@@ -117,9 +93,11 @@ class GuardRun:
     results: dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def guard_run(shim_jar: str, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> GuardRun:  # noqa: F811
-    root = tmp_path_factory.mktemp("guard")
+def guard_section(root: Path) -> Any:
+    """This module's files and jobs for the shared child session (tests/shim_session.py). It runs them first,
+    in a session of their own with this module's settings (UTC, Spark's default openCostInBytes)."""
+    from shim_session import Section
+
     plain = root / "plain"
     plain.mkdir()
     (plain / "people.csv").write_bytes(people_csv(6000))  # ~250 KB: several 64 KiB plaintext segments
@@ -199,12 +177,22 @@ def guard_run(shim_jar: str, spark: Any, tmp_path_factory: pytest.TempPathFactor
         {"id": "noext", "op": "prepare", "prepare": s(root / "noext"), "kms": kms},
         {"id": "wrong_kms_for_other", "op": "prepare", "prepare": s(other), "kms": wrong},
     ]
-    plan_path, results_path = root / "plan.json", root / "results.json"
-    plan_path.write_text(json.dumps({"jar": shim_jar, "jobs": jobs, "results": s(results_path)}))
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    proc = subprocess.run([sys.executable, s(HERE), s(plan_path)], capture_output=True, text=True, env=env,
-                          timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    return Section(
+        "guard", "guard", jobs, sql_conf={"spark.sql.session.timeZone": "UTC"},
+        unset=["spark.sql.files.openCostInBytes"], context=root,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def guard_run(
+    request: pytest.FixtureRequest, shim_jar: str, spark: Any, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+) -> GuardRun:
+    """This module's jobs ran in the child session shared with test_shim_codec and test_shim_pme."""
+    from shim_session import shim_session
+
+    shared = shim_session(request, shim_jar, tmp_path_factory)
+    root: Path = shared.sections["guard"].context
+    plain, s = root / "plain", str
     oracle = {
         "people": table(spark.read.csv(s(plain / "people.csv"), header=True, inferSchema=True)),
         "people_text": table(spark.read.text(s(plain / "people.csv"))),
@@ -212,7 +200,7 @@ def guard_run(shim_jar: str, spark: Any, tmp_path_factory: pytest.TempPathFactor
         "json": table(spark.read.json(s(plain / "people.json"))),
         "mixed": table(spark.read.csv(s(root / "mixed_plain"), header=True, inferSchema=True)),
     }
-    return GuardRun(root, oracle, json.loads(results_path.read_text()))
+    return GuardRun(root, oracle, shared.results["guard"])
 
 
 def ok(run: GuardRun, job: str) -> dict[str, Any]:
@@ -320,6 +308,3 @@ def test_prepare_read_refuses_a_session_without_the_shim(spark: Any, tmp_path: P
     with pytest.raises(ConfigError, match="no JVM shim"):
         jvm.prepare_read(spark, str(tmp_path / "enc"), {"kms": "local", "primaryKeyPath": str(key)})
 
-
-if __name__ == "__main__":
-    _child(sys.argv[1])

@@ -1,6 +1,7 @@
 """Parquet Modular Encryption: Spark (the shim's JVM KmsClient) and pyarrow (our pyarrow KmsClient) read each
 other's files, with the local KMS and with the Key Vault emulator; pruning and pushdown stay Spark's own.
-All Spark jobs of this module run in one child session (a session start costs ~20 s).
+All Spark jobs of this module run in one child session (a session start costs ~20 s), the one
+tests/shim_session.py shares with test_shim_codec.py and test_shim_guard.py.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import datetime
 import email.utils
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 from attacker_server import AttackerServer, crafted_pme_file
 from bigdl_ppml_az.jvm import pme
 from bigdl_ppml_az.kms.local import LocalKms
-from test_shim_codec import run_spark, shim_jar  # noqa: F401  (shared child runner and jar fixture)
+from test_shim_codec import shim_jar  # noqa: F401  (the jar fixture)
 
 N = 5000
 
@@ -56,20 +56,17 @@ class PmeRun:
     kv_calls: dict[str, int]
 
 
-@pytest.fixture(scope="module")
-def kv_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from kv_emulator import KeyVaultEmulator
-
-    emulator = KeyVaultEmulator(tmp_path_factory.mktemp("kv-pme")).start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="module")
-def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator: Any) -> PmeRun:  # noqa: F811
+def pme_section(base: Path, config: pytest.Config) -> Any:
+    """This module's files and jobs for the shared child session (tests/shim_session.py), which runs them last.
+    The Key Vault emulator is this run's own (its call counts and faults are this module's), stopped when the
+    pytest session ends (the Spark -> pyarrow checks call it from the tests)."""
     from bigdl_ppml_az.kms.azure import create_primary_key
+    from kv_emulator import KeyVaultEmulator
+    from shim_session import Section
 
-    base = tmp_path_factory.mktemp("pme")
+    (base / "kv").mkdir()
+    kv_emulator = KeyVaultEmulator(base / "kv").start()
+    config.add_cleanup(kv_emulator.stop)
     key = base / "keys" / "primary.key"
     LocalKms.create(key)
     local = {"kms": "local", "primaryKeyPath": str(key)}
@@ -156,19 +153,39 @@ def pme_run(shim_jar: str, tmp_path_factory: pytest.TempPathFactory, kv_emulator
             },
         }
     )
-    kv_emulator.reset_counts()
-    # The first two Key Vault calls of the run are throttled with an HTTP-date Retry-After (RFC 9110), which the
-    # JVM client must parse (it used to accept only delta-seconds and failed the job).
-    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
-    when = email.utils.format_datetime(soon, usegmt=True)
-    kv_emulator.inject(retry_after=when)
-    kv_emulator.fail_next(429, 429)
-    results, output = run_spark(shim_jar, base, jobs, conf={"spark.driver.extraJavaOptions": java_opts})
-    kv_emulator.reset_faults()
-    calls = dict(kv_emulator.calls)
-    attacker.stop()
-    results["attacker_contacts"] = {"ok": True, "count": attacker.contacts, "port": attacker.port}
-    return PmeRun(base, local, azure, results, output, calls)
+    calls: dict[str, int] = {}
+
+    def before() -> None:
+        kv_emulator.reset_counts()
+        # The first two Key Vault calls of the run are throttled with an HTTP-date Retry-After (RFC 9110), which
+        # the JVM client must parse (it used to accept only delta-seconds and failed the job). The guard and codec
+        # jobs that run before this module's make no Key Vault calls.
+        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+        when = email.utils.format_datetime(soon, usegmt=True)
+        kv_emulator.inject(retry_after=when)
+        kv_emulator.fail_next(429, 429)
+
+    def after(results: dict[str, Any]) -> None:
+        kv_emulator.reset_faults()
+        calls.update(kv_emulator.calls)
+        attacker.stop()
+        results["attacker_contacts"] = {"ok": True, "count": attacker.contacts, "port": attacker.port}
+
+    return Section(
+        "pme", "codec", jobs, conf={"spark.driver.extraJavaOptions": java_opts}, before=before, after=after,
+        context=(base, local, azure, calls),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pme_run(request: pytest.FixtureRequest, shim_jar: str, tmp_path_factory: pytest.TempPathFactory) -> PmeRun:  # noqa: F811
+    """This module's jobs ran (last) in the child session shared with test_shim_codec and test_shim_guard; the
+    output searched for the access token is that whole session's."""
+    from shim_session import shim_session
+
+    shared = shim_session(request, shim_jar, tmp_path_factory)
+    base, local, azure, calls = shared.sections["pme"].context
+    return PmeRun(base, local, azure, shared.results["pme"], shared.output, calls)
 
 
 def _check_roundtrip(run: PmeRun, label: str, options: dict[str, str]) -> None:
