@@ -53,10 +53,11 @@ TYPES = ["string", "int", "bigint", "double", "boolean", "decimal(10,2)", "decim
 REFUSABLE: dict[str, list[str]] = {
     "maxColumns": ["2", "20480"],
     "lineSep": [";", "\r\n", "\n"],  # \n: accepted on bytes without \r
-    "samplingRatio": ["0.5", "1.0"],  # above 0.99: every row, accepted
-    "unescapedQuoteHandling": ["STOP_AT_CLOSING_QUOTE", "SKIP_VALUE", "STOP_AT_DELIMITER"],
+    "samplingRatio": ["0", "0.5"],  # 0: fails (Spark too); 0.5: Spark's sample (refused where it cannot be Spark's)
+    # the first value of each is refused whatever the bytes (an unknown mode or charset fails in Spark too)
+    "unescapedQuoteHandling": ["bogus", "STOP_AT_CLOSING_QUOTE", "SKIP_VALUE", "STOP_AT_DELIMITER"],
     "locale": ["de-DE", "en-US"],
-    "encoding": ["UTF-16", "ISO-8859-1", "UTF-8", "US-ASCII"],
+    "encoding": ["UTF-7", "UTF-16", "ISO-8859-1", "UTF-8", "US-ASCII", "UTF-32"],
 }
 # Options ppml-enc honours with multiLine=false only (refused naming them with multiLine=true).
 LINE_MODE_ONLY = ("ignoreLeadingWhiteSpace", "ignoreTrailingWhiteSpace", "emptyValue", "maxCharsPerColumn",

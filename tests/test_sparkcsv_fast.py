@@ -5,7 +5,8 @@
 ``sparkcsv.records``, then ``LineTokenizer`` and the null rules line by line), kept here as the reference.
 Generated chunks carry every hard part: quotes (closed, open, unescaped, doubled), escapes, whitespace after
 a closing quote, blank, whitespace-only and comment lines, CR/LF/CRLF, a BOM, non-ASCII and invalid UTF-8, no
-final newline, ragged rows, ``nullValue`` quoted and not, multi-character separators.
+final newline, ragged rows, ``nullValue`` quoted and not, multi-character separators, every
+``unescapedQuoteHandling`` mode.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from bigdl_ppml_az.datasource.options import ReadSettings
 from bigdl_ppml_az.datasource.sparkrules import csv as sparkcsv
-from bigdl_ppml_az.errors import ConfigError
+from bigdl_ppml_az.errors import ConfigError, MalformedRecordError
 
 
 def per_line(
@@ -64,6 +65,8 @@ QUOTES = ['"', "'", None, "é"]
 ESCAPES = ["\\", '"', "'", None]
 NULLS = ["", "NULL", "n", "a", 'a"b']
 COMMENTS = [None, "#", "!"]
+QUOTE_MODES = ["STOP_AT_DELIMITER", "STOP_AT_DELIMITER", "STOP_AT_CLOSING_QUOTE", "BACK_TO_DELIMITER", "SKIP_VALUE",
+               "RAISE_ERROR"]  # unescapedQuoteHandling (Spark's default drawn more often)  # fmt: skip
 
 
 @st.composite
@@ -71,7 +74,9 @@ def option_sets(draw: st.DrawFn) -> ReadSettings:
     sep = draw(st.sampled_from(SEPS))
     quote = draw(st.sampled_from([q for q in QUOTES if q is None or q not in sep]))
     escape = draw(st.sampled_from([e for e in ESCAPES if e is None or e not in sep]))
+    modes = QUOTE_MODES if len(sep) == 1 else QUOTE_MODES[:1]  # other modes refuse a multi-character sep
     return ReadSettings(
+        quote_handling=draw(st.sampled_from(modes)),
         header=draw(st.booleans()),
         sep=sep,
         quote=quote,
@@ -134,11 +139,13 @@ def test_vectorised_reader_equals_per_line_reader(case: tuple[bytes, ReadSetting
 
 
 def _outcome(reader: Any, case: tuple[bytes, ReadSettings, int, bool, str | None]) -> Any:
-    """The reader's tokens, or the refusal it raised (both readers must refuse the same chunks)."""
+    """The reader's tokens, or the refusal or failure it raised (both readers must raise on the same chunks)."""
     try:
         return reader(*case)
     except ConfigError as exc:
         return "refused", str(exc)
+    except MalformedRecordError as exc:  # unescapedQuoteHandling=RAISE_ERROR
+        return "failed", str(exc)
 
 
 LINEITEM = (

@@ -110,13 +110,14 @@ TABLE: tuple[OptionSpec, ...] = (
                "(case-insensitively), or the read fails", "csv", True, sides=READ),
     OptionSpec("maxCharsPerColumn", STR, "most characters in a value (-1: no limit); a longer one fails the read",
                "csv", "-1", sides=READ),
-    OptionSpec("unescapedQuoteHandling", STR, "unescaped quotes: STOP_AT_DELIMITER (Spark's default; the other "
-               "univocity modes are refused)", "csv", "STOP_AT_DELIMITER", sides=READ),
+    OptionSpec("unescapedQuoteHandling", STR, "unescaped quotes: STOP_AT_DELIMITER (Spark's default), "
+               "STOP_AT_CLOSING_QUOTE, BACK_TO_DELIMITER, SKIP_VALUE or RAISE_ERROR (fails the read); the other "
+               "modes with multiLine=false and a one-character sep only", "csv", "STOP_AT_DELIMITER", sides=READ),
     OptionSpec("locale", STR, "locale of dates and numbers: en-US (Spark's default; others are refused)", "csv",
                "en-US", sides=READ),
-    OptionSpec("samplingRatio", NUMBER, "fraction of rows used for schema inference: above 0.99 (all rows); "
-               "smaller fractions are refused (Spark's random sample is not reproduced); CSV and JSON", "csv", 1.0,
-               sides=READ),
+    OptionSpec("samplingRatio", NUMBER, "fraction of lines used for schema inference: above 0.99 all lines; "
+               "smaller: Spark's seeded sample, for one file of at most 4 MiB read line by line (else refused, "
+               "naming it; docs/FIDELITY.md); CSV and JSON", "csv", 1.0, sides=READ),
     OptionSpec("multiLine", BOOL, "records may span lines (CSV quoted newlines; JSON one document per file)",
                "parsing", False, sides=READ),
     # datetime options (helper "datetime"; datasource/sparkrules/datetimes.py)
@@ -221,8 +222,9 @@ TABLE: tuple[OptionSpec, ...] = (
                "write default: true)", "write", True),
     OptionSpec("lineSep", STR, "line separator, one or two characters (CSV, JSON and text); CSV reads: \\n "
                "only, on files without \\r (others refused)", "write", None, allow_empty=False),
-    OptionSpec("encoding", STR, "charset: UTF-8; CSV reads also US-ASCII and ISO-8859-1 (other charsets are "
-               "refused)", "write", "UTF-8", aliases=("charset",)),
+    OptionSpec("encoding", STR, "charset: UTF-8; CSV reads also US-ASCII and ISO-8859-1, and with multiLine=false "
+               "UTF-16, UTF-16BE, UTF-16LE and UTF-32 (decoded line by line, as Spark)", "write", "UTF-8",
+               aliases=("charset",)),
     OptionSpec("compression", STR, "compression codec of the output: none or uncompressed (others are refused)",
                "write", None, sides=WRITE, aliases=("codec",)),
     OptionSpec("ignoreNullFields", BOOL, "JSON: leave null fields out", "write", True, sides=WRITE),

@@ -4,6 +4,8 @@ Mirrors what Spark infers for common data: CSV without ``inferSchema`` is all st
 fit 32 bits are ``int`` (else ``bigint``), decimals ``double``, ``true``/``false`` ``boolean``, ISO dates
 ``date`` and timestamps ``timestamp``. JSON: Spark's JsonInferSchema (:mod:`.sparkrules.json`) over every file.
 Header names come from the header line; without a header columns are ``_c0``, ``_c1``...
+``samplingRatio`` 0.99 or less: types from Spark's own seeded sample of the lines (:mod:`.sparkrules.sampling`)
+where the sample is surely Spark's (one file, line mode, one scan partition), else refused naming the option.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ..errors import IntegrityError, PpmlError, with_source
+from ..errors import ConfigError, IntegrityError, PpmlError, with_source
 from ..formats import (
     HEAD_SIZE,
     DataKey,
@@ -48,16 +50,18 @@ from .keys import unwrap, wrapped_key_for
 from .lineformats import json_options
 from .options import ReadSettings, paths_of
 from .parquet import open_parquet
-from .planning import list_data_files, probe_file
+from .planning import list_data_files, packing_for, probe_file
 from .pme import open_file as pme_open
 from .sparkrules import json as sparkjson
 from .sparkrules import numbers as sparknum
 from .sparkrules import parquet as sparkparquet
+from .sparkrules import sampling as sparksampling
 from .sparkrules.csv import (
     LineTokenizer,
     checked_multiline,
     first_line,
     header_tokens,
+    multiline_header,
     needs_exact,
     refuse_line_sep,
     refuse_nul_quote,
@@ -73,6 +77,8 @@ def infer_schema(options: Mapping[str, str]) -> StructType:
     if settings.content_format == "text":
         return StructType([StructField("value", StringType(), True)])
     files = list_data_files(paths_of(options), options, encrypted=encrypted(settings.crypto_mode))
+    if _sampled(settings):
+        _check_sampling(settings, len(files))
     if settings.content_format == "parquet":  # Spark: the first file's footer, or every file's merged
         if (options if isinstance(options, Options) else Options(options)).get_bool("mergeSchema"):
             return sparkparquet.merge_schemas([_file_schema(f, options, settings, None) for f in files])
@@ -105,6 +111,9 @@ def _file_schema(first: FileStatus, options: Mapping[str, str], settings: ReadSe
     # uniform error, so load() is not a padding oracle (issue 10, item 3).
     codec = info.codec
     unauthenticated = codec.encrypted and not (codec.authenticated and (settings.verify or not codec.whole_file_mac))
+    if unauthenticated and _sampled(settings):  # its sample withholds the final block: not every line is there
+        raise _sampling_refusal(settings, f"{first.path} is {info.mode} data read without authentication, whose "
+                                "schema is inferred from a sample that withholds the file's end")
     if not unauthenticated:
         return _sample_schema(fs, first, info, key, settings, True, inferrer)
     try:
@@ -142,20 +151,96 @@ def _sample_schema(
         else:
             reader = open_sample(info, source, key, verify=settings.verify, name=path)
         sample = bytearray()
+        complete = True  # the whole file is in the sample
         for piece in iter_plaintext(reader, path):
             sample += piece
             if len(sample) >= settings.sample_bytes:
+                complete = False
                 break
     if not info.codec.encrypted:  # a plaintext read: an encrypted file's bytes are never a schema
         refuse_ciphertext_as_plaintext(bytes(sample[:HEAD_SIZE]), path, info.mode)
     if (len(sample) >= settings.sample_bytes or not whole_tail) and not settings.multi_line:
         cut = sample.rfind(b"\n")
         del sample[cut + 1 if cut >= 0 else len(sample) :]
+    sampled = _sampled(settings)
+    if sampled:
+        _check_sample_size(settings, path, len(sample), complete and whole_tail)
     if inferrer is not None:
-        for text, valid in sparkjson.records(bytes(sample), settings.multi_line):
+        records = list(sparkjson.records(bytes(sample), settings.multi_line))
+        if sampled:  # Spark samples the text source's lines (blank ones too), then infers from what is kept
+            records = sparksampling.sample_rows(records, settings.sampling_ratio)
+        for text, valid in records:
             inferrer.add(text, valid)
         return StructType([])
-    return _csv_schema(bytes(sample), settings, path)
+    return _csv_schema(bytes(sample), settings, path, sampled)
+
+
+# ---- samplingRatio: Spark's seeded sample of lines (sparkrules/sampling.py) ----------------------------------
+
+
+def _sampled(settings: ReadSettings) -> bool:
+    """Whether Spark would infer this read's schema from a sample (samplingRatio <= 0.99; CSV types only with
+    inferSchema: without it every column is a string whatever the sample)."""
+    if settings.sampling_ratio > sparksampling.MAX_FULL_RATIO:
+        return False
+    return settings.content_format == "json" or (settings.content_format == "csv" and settings.infer_schema)
+
+
+def _sampling_refusal(settings: ReadSettings, why: str) -> ConfigError:
+    return ConfigError(
+        f"option samplingRatio={settings.sampling_ratio}: Spark infers the schema from a seeded sample of the lines "
+        f"of each scan partition, which ppml-enc reproduces only for one file read line by line that Spark "
+        f"scans as one partition; here {why}; remove samplingRatio (every row) or pass .schema(...)"
+    )
+
+
+def _check_sampling(settings: ReadSettings, files: int) -> None:
+    """Refuse, naming samplingRatio, a sampled inference whose sample ppml-enc cannot know to be Spark's."""
+    if settings.multi_line:  # Spark then samples records (CSV: RDD.sample's gap sampler) or whole files (JSON)
+        raise _sampling_refusal(settings, "multiLine=true samples whole records or files with another sampler")
+    if files > 1:  # lines are sampled per partition, with the partition's index in the seed
+        raise _sampling_refusal(settings, f"{files} files are read, which Spark packs into partitions")
+    if settings.encoding not in _SAMPLED_CHARSETS:  # lines found in the decoded text: one byte per line end
+        raise _sampling_refusal(settings, f"encoding={settings.encoding} has line ends of several bytes")
+
+
+_SAMPLED_CHARSETS = ("utf-8", "us-ascii", "iso-8859-1")
+
+
+def _sampling_limit(settings: ReadSettings) -> int:
+    """Plaintext bytes up to which one file is surely one scan partition: Spark splits a file at
+    ``maxSplitBytes = min(maxPartitionBytes, max(openCostInBytes, bytesPerCore))`` >= min(both)."""
+    packing = packing_for(settings)
+    return min(packing.max_partition_bytes, packing.open_cost_bytes)
+
+
+def _check_sample_size(settings: ReadSettings, path: str, size: int, whole: bool) -> None:
+    limit = _sampling_limit(settings)
+    if not whole or size > limit:
+        raise _sampling_refusal(settings, f"{path} holds more than {min(limit, settings.sample_bytes)} bytes of "
+                                "plaintext (raise samplingBytes, openCostInBytes and maxPartitionBytes only as far "
+                                "as Spark's own spark.sql.files.* settings go)")
+
+
+def _sample_lines(sample: bytes, settings: ReadSettings) -> bytes:
+    """The lines Spark's sample keeps, for its CSV inference: the text source's lines (Hadoop's: ``\n``,
+    ``\r``, ``\r\n`` end them; a leading UTF-8 BOM is skipped), comments, blank lines and header lines
+    included, sampled in order; with a header, Spark's first line (taken from all lines) goes first, so the
+    names are the unsampled ones and lines equal to it are dropped as Spark drops them."""
+    text = sample[len(BOM_BYTES) :] if sample.startswith(BOM_BYTES) else sample
+    lines = _RAW_LINE.split(text)
+    if lines and lines[-1] == b"":
+        lines.pop()
+    kept = sparksampling.sample_rows(lines, settings.sampling_ratio)
+    body = b"".join(line + b"\n" for line in kept)
+    if not settings.header:
+        return body
+    head = first_line(sample.decode("utf-8", "replace"), settings)
+    return (head or "").encode("utf-8") + b"\n" + body
+
+
+BOM_BYTES = "\ufeff".encode()
+_RAW_LINE = re.compile(rb"\r\n|\r|\n")
 
 
 def _parquet_schema(file: pq.ParquetFile, path: str) -> StructType:
@@ -171,16 +256,6 @@ def _safe_names(raw: list[str | None], settings: ReadSettings) -> list[str]:
     names = [str(v) if v not in (None, "", settings.null_value) else f"_c{i}" for i, v in enumerate(raw)]
     lowered = [n.lower() for n in names]
     return [f"{n}{i}" if lowered.count(n.lower()) > 1 else n for i, n in enumerate(names)]
-
-
-def _csv_names(sample: bytes, settings: ReadSettings) -> list[str]:
-    """Column names from Spark's first line (its tokens are the same on both paths for such lines)."""
-    tokens = header_tokens(sample.decode("utf-8", "replace"), settings)
-    if tokens is None:
-        return []
-    if not settings.header:
-        return [f"_c{i}" for i in range(len(tokens))]
-    return _safe_names(list(tokens), settings)
 
 
 def _exact_sample(sample: bytes, settings: ReadSettings, path: str) -> tuple[list[str], bytes | None]:
@@ -209,23 +284,32 @@ def _header_repeats(sample: bytes, settings: ReadSettings) -> bool:
                            rest.endswith(head) or b"\n" + head + b"\r" in rest or rest.startswith(head + b"\r"))
 
 
-def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
+def _csv_schema(sample: bytes, settings: ReadSettings, path: str, sampled: bool = False) -> StructType:
+    """``sampled``: ``sample`` is the whole file, and Spark infers types from its samplingRatio sample."""
     refuse_nul_quote(sample, settings)
     refuse_line_sep(sample, settings)
     if settings.multi_line:  # bytes the multi-line read would refuse (naming multiLine) are refused here too,
         sample = b"".join(checked_multiline(iter([sample]), settings, path))  # and read as it reads them
     else:
-        sample = to_utf8(sample, settings)  # a single-byte encoding is decoded before tokenizing, as in Spark
+        sample = to_utf8(sample, settings, True)  # decoded before tokenizing, as in Spark
     if not sample and settings.multi_line and not settings.quote:  # Spark's multiLine, quoting off: one column
         return StructType([StructField("_c0", StringType(), True)])
-    if header_tokens(sample.decode("utf-8", "replace"), settings) is None:
-        return StructType([])  # Spark: a file without records (blank, whitespace, BOM) reads as no columns
     # Invalid UTF-8 reads as U+FFFD, as Spark's CSV reader does; otherwise pyarrow cannot hand a malformed
     # row to the skipping handler and inference fails on one damaged line.
     sample = sample.decode("utf-8", errors="replace").encode("utf-8")
-    names = _csv_names(sample, settings)
+    skip_header = settings.header
+    if settings.multi_line:  # the header is the first record, which may hold a quoted line break
+        tokens, sample = multiline_header(sample, settings)
+        skip_header = False
+    else:
+        tokens = header_tokens(sample.decode("utf-8"), settings)
+    if tokens is None:
+        return StructType([])  # Spark: a file without records (blank, whitespace, BOM) reads as no columns
+    names = _safe_names(list(tokens), settings) if settings.header else [f"_c{i}" for i in range(len(tokens))]
     if not settings.infer_schema:
         return StructType([StructField(n, StringType(), True) for n in names])
+    if sampled:  # names from every line (Spark's first line), types from the sampled lines
+        sample = _sample_lines(sample, settings)
     exact = settings.multi_line is False and (needs_exact(sample, settings, True) or _header_repeats(sample, settings))
     if not exact:
         ragged: list[str] = []
@@ -237,9 +321,9 @@ def _csv_schema(sample: bytes, settings: ReadSettings, path: str) -> StructType:
             invalid_row_handler=lambda row: ragged.append(row.text) or "skip",  # type: ignore[func-returns-value]
         )
         nulls = sorted({"", settings.null_value})
-        table = _infer_table(sample, len(names), settings.header, parse, nulls, True)
+        table = _infer_table(sample, len(names), skip_header, parse, nulls, True)
         if not ragged or settings.multi_line:
-            strings = _infer_table(sample, len(names), settings.header, parse, nulls, True, as_strings=True)
+            strings = _infer_table(sample, len(names), skip_header, parse, nulls, True, as_strings=True)
             columns = None if strings is None else [c.combine_chunks() for c in strings.columns]
             if columns is not None and ragged:  # Spark's inference folds every record's first fields, ragged too
                 columns = _with_ragged(columns, ragged, settings)

@@ -89,7 +89,7 @@ class TextParser:
         if len(self.target) != 1 or not pa.types.is_string(self.target[0].type):
             raise MalformedRecordError(f"{path}: format=text reads one string column (value)")
 
-    def parse(self, chunk: bytes, skip_header: bool = False) -> Iterator[pa.RecordBatch]:
+    def parse(self, chunk: bytes, skip_header: bool = False, file_start: bool = False) -> Iterator[pa.RecordBatch]:
         if chunk.endswith(b"\n"):
             chunk = chunk[:-1]
         pieces = pc.split_pattern(pa.array([chunk], pa.large_binary()), b"\n").flatten()

@@ -61,6 +61,7 @@ class ReadSettings:
     negative_inf: str = "-Inf"
     enforce_schema: bool = True
     max_chars: int = -1  # maxCharsPerColumn; -1: no limit
+    quote_handling: str = "STOP_AT_DELIMITER"  # unescapedQuoteHandling (univocity's mode, upper case)
     line_sep: str | None = None  # only "\n" is accepted (files holding \r are refused, naming lineSep)
     encoding: str = "utf-8"  # utf-8, or a single-byte charset decoded before tokenizing (us-ascii, iso-8859-1)
     max_partition_bytes: int = DEFAULT_MAX_PARTITION_BYTES
@@ -74,6 +75,7 @@ class ReadSettings:
     verify: bool = True
     chunk_bytes: int = 4 << 20
     sample_bytes: int = 4 << 20
+    sampling_ratio: float = 1.0  # samplingRatio when 0.99 or less (Spark's seeded sample), else 1.0 (every row)
     # JSON (format=json only; refused with other formats)
     primitives_as_string: bool = False
     prefers_decimal: bool = False
@@ -90,8 +92,10 @@ class ReadSettings:
     @property
     def token_rules(self) -> bool:
         """Whether a token rule pyarrow's CSV reader does not have is on (whitespace trimming, emptyValue, a
-        value length limit): every line then goes through :class:`.sparkrules.csv.LineTokenizer`."""
-        return self.trim_leading or self.trim_trailing or self.empty_value != "" or self.max_chars >= 0
+        value length limit, an unescapedQuoteHandling other than Spark's default): every line then goes through
+        :class:`.sparkrules.csv.LineTokenizer`."""
+        return (self.trim_leading or self.trim_trailing or self.empty_value != "" or self.max_chars >= 0
+                or self.quote_handling != "STOP_AT_DELIMITER")  # fmt: skip
 
     @property
     def arrow_syntax(self) -> bool:
@@ -174,9 +178,35 @@ class ReadSettings:
 # Spark 4's CharsetProvider.VALID_CHARSETS (spark.sql.legacy.javaCharsets off): other names fail in Spark too
 SPARK_CHARSETS = ("us-ascii", "iso-8859-1", "utf-8", "utf-16be", "utf-16le", "utf-16", "utf-32")
 SINGLE_BYTE_CHARSETS = {"us-ascii": "ascii", "iso-8859-1": "latin-1"}  # Spark's name -> Python codec
+WIDE_LINE_CHARSETS = ("utf-16", "utf-16be", "utf-16le", "utf-32")  # decoded line by line (sparkrules.csv)
 UNESCAPED_QUOTE_MODES = ("STOP_AT_CLOSING_QUOTE", "BACK_TO_DELIMITER", "STOP_AT_DELIMITER", "SKIP_VALUE",
                          "RAISE_ERROR")  # fmt: skip
 READ_TEXT_OPTIONS = ("lineSep", "encoding")  # CSV reads only (JSON and text reads refuse them)
+
+
+def _check_quote_handling(opts: Options, named: str) -> None:
+    """unescapedQuoteHandling other than STOP_AT_DELIMITER: ppml-enc has univocity's rules for it in its line
+    reader (multiLine=false) with a one-character sep, no whitespace trimming, no emptyValue and no
+    maxCharsPerColumn; other combinations are refused naming both options (their interplay is not reproduced)."""
+    if opts.get_bool("multiLine"):
+        raise ConfigError(f"{named}: ppml-enc honours it with multiLine=false only; drop multiLine (if no value "
+                          "holds a line break) or unescapedQuoteHandling, or read the file with Spark's reader")
+    sep = read_separator(opts.get_str("sep") or ",")
+    others = [("sep", len(sep) > 1), ("ignoreLeadingWhiteSpace", _raw_true(opts, "ignoreLeadingWhiteSpace")),
+              ("ignoreTrailingWhiteSpace", _raw_true(opts, "ignoreTrailingWhiteSpace")),
+              ("emptyValue", (opts.raw("emptyValue") or ("", ""))[1] != ""),
+              ("maxCharsPerColumn", (opts.raw("maxCharsPerColumn") or ("", "-1"))[1].strip() != "-1")]
+    for name, on in others:
+        if on:
+            raise ConfigError(
+                f"{named}: ppml-enc does not reproduce Spark's reading of unescaped quotes in that mode together "
+                f"with {name} set; drop {name} or unescapedQuoteHandling, or read the file with Spark's reader"
+            )
+
+
+def _raw_true(opts: Options, name: str) -> bool:
+    found = opts.raw(name)
+    return found is not None and opts.get_bool(name)
 
 
 def _csv_read_options(opts: Options, fmt: str) -> dict[str, Any]:
@@ -190,11 +220,8 @@ def _csv_read_options(opts: Options, fmt: str) -> dict[str, Any]:
         value = opts.get_number("samplingRatio")
         if value <= 0:
             raise ConfigError(f"option {ratio[0]}={ratio[1]}: samplingRatio ({value}) should be greater than 0")
-        if value <= 0.99:  # Spark: above 0.99 every row is used, else an RDD sample with Spark's seeded RNG
-            raise ConfigError(
-                f"option {ratio[0]}={ratio[1]}: Spark infers the schema from a random sample of that fraction "
-                "of rows, which ppml-enc does not reproduce; remove samplingRatio (all rows) or pass .schema(...)"
-            )
+        if value <= 0.99:  # Spark: above 0.99 every row; else its seeded sample of lines, reproduced (or
+            out["sampling_ratio"] = value  # refused by name) where the schema is inferred (infer.py)
     locale = opts.raw("locale")
     if locale is not None and locale[1].strip().lower().replace("_", "-") != "en-us":
         raise ConfigError(
@@ -211,10 +238,11 @@ def _csv_read_options(opts: Options, fmt: str) -> dict[str, Any]:
         if mode not in UNESCAPED_QUOTE_MODES:
             raise ConfigError(f"option {handling[0]}={handling[1]}: not one of {', '.join(UNESCAPED_QUOTE_MODES)}")
         if mode != "STOP_AT_DELIMITER":
-            raise ConfigError(
-                f"option {handling[0]}={handling[1]}: ppml-enc reads unescaped quotes as Spark's default "
-                "STOP_AT_DELIMITER only; remove the option or read the file with Spark's reader"
-            )
+            named = f"option {handling[0]}={handling[1]}"
+            if fmt != "csv":
+                raise ConfigError(f"{named}: applies to CSV reads only; remove it")
+            _check_quote_handling(opts, named)
+            out["quote_handling"] = mode
     if fmt != "csv":
         return out
     for key, name in (("trim_leading", "ignoreLeadingWhiteSpace"), ("trim_trailing", "ignoreTrailingWhiteSpace"),
@@ -253,10 +281,21 @@ def _csv_read_options(opts: Options, fmt: str) -> dict[str, Any]:
             raise ConfigError(
                 f"option {charset[0]}={charset[1]}: not a charset Spark accepts ({', '.join(SPARK_CHARSETS)})"
             )
-        if name != "utf-8" and name not in SINGLE_BYTE_CHARSETS:
+        if name in WIDE_LINE_CHARSETS and opts.get_bool("multiLine"):
             raise ConfigError(
-                f"option {charset[0]}={charset[1]}: ppml-enc's CSV reader decodes UTF-8, US-ASCII and ISO-8859-1 "
-                "only; re-encode the data as UTF-8 or read it with Spark's reader"
+                f"option {charset[0]}={charset[1]}: ppml-enc decodes {name.upper()} with multiLine=false only (Spark "
+                "decodes it line by line there); with multiLine=true re-encode the data as UTF-8 or read it with "
+                "Spark's reader"
+            )
+        if name in WIDE_LINE_CHARSETS and "line_sep" in out:
+            raise ConfigError(
+                f"option lineSep with {charset[0]}={charset[1]}: Spark then splits lines at lineSep encoded in "
+                f"{name.upper()} (with a byte-order mark), which ppml-enc does not reproduce; remove lineSep"
+            )
+        if name != "utf-8" and name not in SINGLE_BYTE_CHARSETS and name not in WIDE_LINE_CHARSETS:
+            raise ConfigError(
+                f"option {charset[0]}={charset[1]}: ppml-enc's CSV reader decodes UTF-8, US-ASCII, ISO-8859-1, UTF-16 "
+                "and UTF-32 only; re-encode the data as UTF-8 or read it with Spark's reader"
             )
         out["encoding"] = name
     return out

@@ -19,11 +19,12 @@ import pyarrow.csv as pacsv
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructType
 
-from ..errors import ConfigError, MalformedRecordError
+from ..errors import MalformedRecordError
 from .options import ReadSettings
 from .sparkrules import numbers as sparknum
 from .sparkrules.csv import (
     LineTokenizer,
+    RecordTexts,
     check_header,
     needs_exact,
     refuse_line_sep,
@@ -227,7 +228,7 @@ class CsvParser:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
 
-    def parse(self, chunk: bytes, skip_header: bool) -> Iterator[pa.RecordBatch]:
+    def parse(self, chunk: bytes, skip_header: bool, file_start: bool = False) -> Iterator[pa.RecordBatch]:
         """Parse one chunk of whole lines (``skip_header``: its first line is the file's header).
 
         Lines with one field too many (TPC-H ``.tbl`` ends every line with the separator) are, as in Spark,
@@ -236,8 +237,8 @@ class CsvParser:
         """
         refuse_nul_quote(chunk, self.settings)
         refuse_line_sep(chunk, self.settings)
-        chunk = to_utf8(chunk, self.settings)
-        if skip_header and not self.settings.enforce_schema:
+        chunk = to_utf8(chunk, self.settings, file_start)
+        if skip_header and (not self.settings.enforce_schema or self.settings.quote_handling == "SKIP_VALUE"):
             check_header(chunk.decode("utf-8", "replace"), self.settings, self.header_names, self.path)
         if not chunk.endswith(b"\n"):
             chunk += b"\n"  # a last line without a line end is a record (pyarrow would drop or refuse it)
@@ -320,17 +321,15 @@ class CsvParser:
             raw_lines = _lines(chunk, skip_header)
         yield from self._convert_strings(table, irregular, 2 if skip_header else 1, raw_lines)
 
-    def parse_stream(self, stream: Any, skip_header: bool) -> Iterator[pa.RecordBatch]:
-        """multiLine: pyarrow's streaming reader over the decrypted stream (values may hold newlines), so
-        memory stays at about one block (``chunkBytes``) however large the file is."""
+    def parse_stream(self, stream: Any, texts: RecordTexts | None = None) -> Iterator[pa.RecordBatch]:
+        """multiLine: pyarrow's streaming reader over the decrypted stream (values may hold newlines; the header
+        already left out by ``checked_multiline``), so memory stays at about one block (``chunkBytes``) however
+        large the file is. ``texts``: the records' raw texts, filled as the stream is read (needed when the
+        schema has a corrupt-record column)."""
         irregular: dict[int, str] = {}
-        read_options = pacsv.ReadOptions(
-            column_names=self.names,
-            skip_rows=1 if skip_header else 0,
-            use_threads=False,
-            block_size=self.settings.chunk_bytes,
-        )
-        number = 2 if skip_header else 1
+        read_options = pacsv.ReadOptions(column_names=self.names, use_threads=False,
+                                         block_size=self.settings.chunk_bytes)  # fmt: skip
+        number = 1
         try:
             try:
                 reader = pacsv.open_csv(stream, read_options, self._options_collecting(irregular),
@@ -338,8 +337,6 @@ class CsvParser:
             except pa.ArrowInvalid as exc:
                 if str(exc).startswith("Empty CSV file"):  # Spark: an empty file has no rows
                     return
-                if str(exc).startswith("Could not skip") and getattr(stream, "consumed", 0) < read_options.block_size:
-                    return  # the whole file is its header with no line end after it: no rows, as in Spark
                 raise
             carry: dict[int, str] = {}
             for batch in reader:
@@ -348,15 +345,18 @@ class CsvParser:
                 carry = {}
                 table = pa.Table.from_batches([batch])
                 before = len(pending)
-                converted = list(self._convert_strings(table, pending, number, None, carry))
-                number += table.num_rows + before - len(carry)
+                rows = table.num_rows + before - len(carry)
+                raw = texts.take(rows) if texts is not None else None
+                converted = list(self._convert_strings(table, pending, number, raw, carry))
+                number += rows
                 yield from converted
             irregular.update(carry)
         except pa.ArrowInvalid:
             raise self._unparsable() from None
         if irregular:
             empty = pa.table({n: pa.array([], pa.string()) for n in self.names})
-            yield from self._convert_strings(empty, irregular, number, None)
+            raw = texts.take(len(irregular)) if texts is not None else None
+            yield from self._convert_strings(empty, irregular, number, raw)
 
     def _convert_strings(
         self,
@@ -369,9 +369,6 @@ class CsvParser:
         """String columns -> Spark types with per-row ``mode`` handling; irregular rows merged back in place."""
         if irregular:
             table = self._merge_irregular(table, irregular, first_number, carry)
-        if self.corrupt_index is not None and raw_lines is None:  # multiLine: fields re-joined (approximate)
-            data = table.drop_columns(["__bad"]) if irregular else table
-            raw_lines = _record_texts(data, self.settings.sep)
         bad = pa.array([False] * table.num_rows, pa.bool_())
         columns = []
         for i, f in enumerate(self.data_fields):
@@ -380,12 +377,6 @@ class CsvParser:
             bad = pc.or_(bad, col_bad)
         if irregular:
             bad = pc.or_(bad, table.column(len(self.data_fields)).combine_chunks())
-        if self.corrupt_index is not None and self.settings.multi_line and pc.any(bad).as_py():
-            raise ConfigError(
-                f"option multiLine=true: {self.path}: the corrupt-record column {self.settings.corrupt_column!r} "
-                "would not hold Spark's raw record text of a malformed record; leave it out of the schema, or use "
-                "multiLine=false"
-            )
         yield from self._apply_mode(columns, bad, raw_lines, table.num_rows)
 
     def _merge_irregular(
@@ -446,14 +437,6 @@ class CsvParser:
         if any_bad and mode == "DROPMALFORMED":
             table = table.filter(pc.invert(bad))
         yield from table.to_batches()
-
-
-def _record_texts(table: pa.Table, sep: str) -> list[str]:
-    """Approximate raw record text for the corrupt-record column (fields re-joined by the separator)."""
-    out = []
-    for row in table.to_pylist():
-        out.append(sep.join("" if v is None else str(v) for v in row.values()))
-    return out
 
 
 def _lines(chunk: bytes, skip_header: bool) -> list[str]:

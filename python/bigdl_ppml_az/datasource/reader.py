@@ -31,7 +31,7 @@ from .parquet import _OPS, open_parquet, range_skipper, read_parquet, row_group_
 from .parsing import CsvParser
 from .partitions import typed_value
 from .planning import FilePartition, FileSplit, plan, resolve_split
-from .sparkrules.csv import checked_multiline
+from .sparkrules.csv import RecordTexts, checked_multiline
 
 
 class PpmlEncReader(DataSourceReader):
@@ -164,8 +164,9 @@ class PpmlEncReader(DataSourceReader):
             pieces = checked_head(pieces, split.path, split.info.mode)
         skip_header = settings.header and split.first_split and settings.content_format == "csv"
         if settings.multi_line and isinstance(parser, CsvParser):
-            checked = checked_multiline(pieces, settings, split.path)  # refuses what it cannot read as Spark
-            yield from parser.parse_stream(PieceStream(checked), skip_header)
+            texts = RecordTexts(settings, skip_header) if parser.corrupt_index is not None else None
+            checked = checked_multiline(pieces, settings, split.path, texts, skip_header)  # refuses what it
+            yield from parser.parse_stream(PieceStream(checked), texts)  # cannot read as Spark does
             return
         if settings.multi_line and isinstance(parser, JsonParser):  # one document per file, as Spark
             yield from parser.parse_document(b"".join(pieces))
@@ -175,7 +176,7 @@ class PpmlEncReader(DataSourceReader):
             if isinstance(parser, JsonParser):
                 yield from parser.parse(chunk, file_start=file_start)
             else:
-                yield from parser.parse(chunk, skip_header)
+                yield from parser.parse(chunk, skip_header, file_start)
             skip_header = file_start = False
 
     def _read_pme(self, split: FileSplit) -> Iterator[pa.RecordBatch]:

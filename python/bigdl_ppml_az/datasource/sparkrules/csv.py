@@ -5,14 +5,20 @@ lines whose Java ``trim()`` is empty (and, with ``comment``, lines starting with
 line of the file as the header, and tokenizes every other line on its own with univocity's parser:
 
 * a value starts quoted only when its first character is the quote (no leading-whitespace skip on read);
-* inside quotes, ``escape`` + quote is a quote and ``escape`` + ``escape`` is one ``escape`` (``escape`` equal to
-  ``quote``: doubled quotes); any other character, a newline-free line's end included, is kept;
-* after the closing quote, further quotes and then whitespace (any character up to U+0020) are skipped; if a
-  separator or the line end follows, the value is what was inside the quotes plus those further quotes
-  (``"ab"",`` reads ``ab"``). Otherwise the quote was unescaped and, as univocity's ``STOP_AT_DELIMITER``, the
-  value becomes quote + what was parsed + quote + the raw rest up to the next separator;
-* an unquoted value runs to the next separator with every character kept (quotes and backslashes included);
-* a quote left open at the line end closes there (line mode never joins lines).
+* an unquoted value runs to the next separator with every character kept (quotes and backslashes included), in
+  every ``unescapedQuoteHandling`` mode;
+* a quoted value follows univocity 2.9.1's ``CsvParser`` state machine (:class:`_UnivocityLine`, one-character
+  ``sep`` without whitespace trimming): inside quotes ``escape`` + quote is a quote; a quote that closes the
+  value but is followed by neither a separator nor whitespace is an unescaped quote, read by the mode:
+  ``STOP_AT_DELIMITER`` (Spark's default) keeps quote + content + quote + the raw rest up to the next
+  separator, ``STOP_AT_CLOSING_QUOTE`` keeps the quote and reads on as quoted content up to a closing quote,
+  ``BACK_TO_DELIMITER`` drops it and reads on as quoted content (a later unescaped quote splits what was read
+  at its separators), ``SKIP_VALUE`` makes the value null, ``RAISE_ERROR`` fails the read (Spark fails it in
+  every ``mode``); a quoted value left open at the line end closes there (line mode never joins lines);
+* a multi-character ``sep`` or ``ignoreLeading/TrailingWhiteSpace`` (default mode only: the other modes refuse
+  them) take the older rules of :meth:`LineTokenizer._tokens`: after the closing quote, further quotes and then
+  whitespace are skipped; if a separator or the line end follows, the value is what was inside the quotes plus
+  those further quotes; otherwise it becomes quote + what was parsed + quote + the raw rest up to the separator.
 
 Null semantics: an unquoted empty value is null; a value equal to ``nullValue`` (quoted or not) is null; a quoted
 empty value is ``""`` unless ``nullValue`` is empty. The parser here only makes string tokens; types, ``mode``
@@ -21,10 +27,11 @@ and the corrupt-record column are applied by :mod:`.parsing` exactly as on the p
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -137,6 +144,8 @@ class LineTokenizer:
         self.trim_leading = settings.trim_leading
         self.trim_trailing = settings.trim_trailing
         self.max_chars = settings.max_chars
+        self.mode = settings.quote_handling
+        self.comment = settings.comment or _NUL
 
     def tokens(self, line: str) -> list[tuple[str, bool]]:
         out = self._tokens(line)
@@ -144,6 +153,15 @@ class LineTokenizer:
             # univocity's value buffer overflows; Spark fails the read (MALFORMED_CSV_RECORD) in every mode
             raise MalformedRecordError(f"CSV: a value is longer than maxCharsPerColumn={self.max_chars} characters")
         return out
+
+    def skipped(self, line: str) -> list[int]:
+        """The positions of the values ``SKIP_VALUE`` skips in a line (Java nulls: Spark's header check fails on
+        one, see :func:`check_header`)."""
+        if self.mode != "SKIP_VALUE" or not self.quote or self.quote not in line:
+            return []
+        parser = _UnivocityLine(line, self.sep, self.quote, self.escape or _NUL, self.comment, self.mode)
+        parser.run()
+        return parser.skipped
 
     def _tokens(self, line: str) -> list[tuple[str, bool]]:
         sep, quote = self.sep, self.quote
@@ -153,6 +171,12 @@ class LineTokenizer:
             if lead or trail:
                 values = [_trim(v, lead, trail) for v in values]
             return [(v, False) for v in values]
+        if len(sep) == 1 and not (lead or trail):  # univocity's rules, every unescapedQuoteHandling mode
+            # the values before the first quote are unquoted: split, and the state machine takes the rest
+            cut = line.rfind(sep, 0, line.find(quote)) + 1
+            head = [(v, False) for v in line[: cut - 1].split(sep)] if cut else []
+            rest = _UnivocityLine(line[cut:], sep, quote, self.escape or _NUL, self.comment, self.mode, bool(cut))
+            return head + rest.run()
         out: list[tuple[str, bool]] = []
         n, i, step = len(line), 0, len(sep)
         while True:
@@ -224,6 +248,289 @@ class LineTokenizer:
         return "".join(buf), True, n
 
 
+class _EndOfLine(Exception):
+    """The line's end, where univocity's reader throws EOFException (a line holds no line break)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _stop_pattern(stops: str) -> re.Pattern[str]:
+    return re.compile("[" + re.escape(stops) + "]")
+
+
+class _Done(Exception):
+    """The record ended without reaching the line's end handling (a separator ends the line)."""
+
+
+_NUL = "\x00"  # univocity's "no character" (and Spark's quote/escape when the option is empty)
+
+
+class _UnivocityLine:
+    """Spark's CSV tokenizer (univocity 2.9.1's ``CsvParser``, one-character ``sep``, no whitespace trimming) on
+    one line, in every ``unescapedQuoteHandling`` mode (the other modes refuse the other settings).
+
+    Hand-written: no Python library has univocity 2.9.1's rules, and they are a state machine whose every step
+    shows in the answer (which quote is kept, where a value ends), so this follows its states one character at
+    a time: ``ch`` is the character at hand, ``prev`` the one before it inside the value (NUL at a value's
+    start), ``buf`` the value so far (None while a value is skipped), ``stray`` whether an unescaped quote was
+    met in the value. Tokens are ``(text, quoted)``; ``("", False)`` is Spark's null and ``("", True)`` an
+    empty string."""
+
+    def __init__(self, line: str, sep: str, quote: str, escape: str, comment: str, mode: str,
+                 after: bool = False) -> None:  # fmt: skip
+        self.line, self.at = line, 0
+        self.after = after  # the line holds values before this part (univocity's column > 0)
+        self.sep, self.quote, self.escape, self.comment, self.mode = sep, quote, escape, comment, mode
+        self.escape2 = _NUL if quote == escape else escape  # univocity's charToEscapeQuoteEscaping default
+        self.to_sep = mode in ("STOP_AT_DELIMITER", "SKIP_VALUE", "BACK_TO_DELIMITER")
+        self.ch = self.prev = _NUL
+        self.stray = self.quoted = False
+        self.buf: list[str] | None = []
+        self.out: list[tuple[str, bool]] = []
+        self.skipped: list[int] = []  # tokens that are Java nulls (SKIP_VALUE), not nullValue
+
+    def run(self) -> list[tuple[str, bool]]:
+        try:
+            self.ch = self._next()
+            self._record()
+        except _EndOfLine:
+            self._at_end()
+        except _Done:
+            pass
+        return self.out
+
+    def _next(self) -> str:
+        if self.at >= len(self.line):
+            raise _EndOfLine
+        self.at += 1
+        return self.line[self.at - 1]
+
+    def _fail(self, what: str) -> None:
+        raise MalformedRecordError(
+            f"CSV: unescaped quote {what} (unescapedQuoteHandling=RAISE_ERROR): Spark fails the read"
+        )
+
+    def _value(self) -> None:
+        """The value so far ends: a skipped one is null, an empty one that began with a quote is Spark's
+        emptyValue (what Spark gives, however the quotes closed)."""
+        if self.buf is None:
+            self.skipped.append(len(self.out))
+            self.out.append(("", False))
+        else:
+            self.out.append(("".join(self.buf), self.quoted))
+        self.buf = []
+
+    def _filled(self) -> bool:
+        """Whether the value so far holds a character (univocity's appender length > 0)."""
+        return self.buf is not None and any(self.buf)
+
+    def _null(self) -> None:
+        self.out.append(("", False))
+
+    @staticmethod
+    def _blank(ch: str) -> bool:
+        return _NUL < ch <= " "
+
+    def _append_until(self, ch: str, stops: str) -> str:
+        """Characters from ``ch`` (the one at hand) up to one of ``stops`` into the value (kept there if the
+        line ends first); returns the stop character. One regex search, not a Python loop per character."""
+        if ch in stops:
+            return ch
+        line, start = self.line, self.at - 1
+        if len(stops) == 1:
+            end = line.find(stops, self.at)
+        else:
+            found = _stop_pattern(stops).search(line, self.at)
+            end = -1 if found is None else found.start()
+        if self.buf is not None:
+            self.buf.append(line[start:] if end < 0 else line[start:end])
+        if end < 0:
+            self.at = len(line)
+            raise _EndOfLine
+        self.at = end + 1
+        return line[end]
+
+    def _record(self) -> None:
+        sep, quote = self.sep, self.quote
+        while True:
+            if self.ch == sep:
+                self._null()
+            else:
+                self.stray, self.prev, self.quoted = False, _NUL, self.ch == quote
+                if self.ch == quote:
+                    if self._clean_quoted():
+                        continue
+                    self._quoted()
+                    if not (self.stray and self.mode == "BACK_TO_DELIMITER" and not self._filled()):
+                        self._value()
+                else:
+                    self.ch = self._append_until(self.ch, sep)
+                    self._value()
+            self.ch = self._next()
+
+    def _clean_quoted(self) -> bool:
+        """univocity's shortcut: a quoted value closed right before a separator, without escapes, read at once
+        (an empty one is an empty string, not null). False: the character-wise parse takes it."""
+        line, quote, escape, start = self.line, self.quote, self.escape, self.at
+        i = line.find(quote, start)
+        if i < 0 or line[i - 1] == escape or i + 1 >= len(line) or line[i + 1] != self.sep:
+            return False
+        j = line.find(escape, start, i)
+        while j >= 0:  # an escape before a quote or before the escape's escape: the slow parse
+            if line[j + 1] in (quote, self.escape2):
+                return False
+            j = line.find(escape, j + 1, i)
+        self.out.append((line[start:i], True))
+        self.at = i + 1
+        self.ch = self._next()  # the separator
+        try:
+            self.ch = self._next()
+        except _EndOfLine:
+            self._null()
+            raise _Done from None
+        return True
+
+    def _quoted(self) -> None:
+        quote, escape, sep = self.quote, self.escape, self.sep
+        if self.prev != _NUL and self.to_sep:
+            if self.mode == "SKIP_VALUE":
+                self._skip()
+                return
+            assert self.buf is not None
+            self.buf.insert(0, quote)
+            self.ch = self._next()
+            self.ch = self._append_until(self.ch, sep)
+            return
+        self.ch = self._next()
+        while True:
+            ch = self.ch
+            if self.prev == quote and (self._blank(ch) or ch == sep):
+                break
+            if ch != quote and ch != escape:
+                if self.prev == quote:
+                    self._stray_quote()
+                    return
+                if self.prev == escape and escape != _NUL:
+                    self._add(escape)
+                self.ch = self._append_until(ch, quote + escape + self.escape2)
+                self.prev = self.ch
+                self.ch = self._next()
+            else:
+                self._quote_or_escape()
+                self.prev = self.ch
+                self.ch = self._next()
+                if self.stray and self.ch == sep:
+                    return
+        if self.ch != sep and self._blank(self.ch):
+            blanks = []
+            while True:
+                blanks.append(self.ch)
+                self.ch = self._next()
+                if not (self._blank(self.ch) and self.ch != sep):
+                    break
+            if self.ch != sep and self.mode != "RAISE_ERROR":
+                if self.buf is not None:
+                    self.buf.append(quote)
+                    self.buf.extend(blanks)
+                if self.to_sep or (self.ch != quote and self.ch != escape):
+                    self._add(self.ch)
+                self.prev = self.ch
+                self._quoted()
+        if self.ch != sep:
+            self._fail("after a quoted value")
+
+    def _add(self, ch: str) -> None:
+        if self.buf is not None:
+            self.buf.append(ch)
+
+    def _skip(self) -> None:
+        self.buf = None
+        self.ch = self._append_until(self.ch, self.sep)
+
+    def _stray_quote(self) -> None:
+        """A quote closed the value but no separator follows (univocity's handleUnescapedQuote)."""
+        self.stray = True
+        mode = self.mode
+        if mode == "BACK_TO_DELIMITER":
+            assert self.buf is not None
+            *values, rest = "".join(self.buf).split(self.sep)  # the separators met inside the quotes end values
+            self.out.extend((value, True) for value in values)
+            self.buf = [rest, self.ch]
+            self.prev = _NUL
+            self._quoted()
+        elif mode in ("STOP_AT_CLOSING_QUOTE", "STOP_AT_DELIMITER"):
+            self._add(self.quote)
+            self._add(self.ch)
+            self.prev = self.ch
+            self._quoted()
+        elif mode == "SKIP_VALUE":
+            self._skip()
+        else:
+            self._fail("inside a quoted value")
+
+    def _stray_in_value(self) -> None:
+        """univocity's handleUnescapedQuoteInValue."""
+        if self.mode in ("BACK_TO_DELIMITER", "STOP_AT_CLOSING_QUOTE", "STOP_AT_DELIMITER"):
+            self._add(self.quote)
+            self.prev = self.ch
+            self._escaped_value()
+        elif self.mode == "SKIP_VALUE":
+            self._skip()
+        else:
+            self._fail("inside a value")
+
+    def _escaped_value(self) -> None:
+        """univocity's parseValueProcessingEscape."""
+        quote, escape = self.quote, self.escape
+        while self.ch != self.sep:
+            ch = self.ch
+            if ch != quote and ch != escape:
+                if self.prev == quote:
+                    self._stray_in_value()
+                    return
+                self._add(ch)
+            else:
+                self._quote_or_escape()
+            self.prev = self.ch
+            self.ch = self._next()
+
+    def _quote_or_escape(self) -> None:
+        """univocity's processQuoteEscape: the character at hand is the quote or the escape."""
+        ch, prev, quote, escape = self.ch, self.prev, self.quote, self.escape
+        if ch == escape and prev == self.escape2 and self.escape2 != _NUL:
+            self._add(escape)
+            self.ch = _NUL
+        elif prev == escape:
+            if ch == quote:
+                self._add(quote)
+                self.ch = _NUL
+            else:
+                self._add(prev)
+        elif ch == quote and prev == quote:
+            self._add(quote)
+        elif prev == quote:
+            self._stray_in_value()
+
+    def _at_end(self) -> None:
+        """univocity's consumeValueOnEOF and handleEOF: the value the line's end left open."""
+        ch, prev, quote = self.ch, self.prev, self.quote
+        if ch == quote and prev == quote:
+            consume = True
+        else:
+            if ch == quote and not self.stray:
+                self._add(quote)
+            consume = prev != _NUL and ch != self.sep and ch != self.comment
+        self.ch = self.prev = _NUL
+        if self.out or self.after or consume:
+            if self._filled() or consume:
+                self._value()
+            else:
+                self._null()
+        elif self.buf is not None and not self._filled():
+            self._null()
+        else:
+            self._value()
+
+
 _WHITESPACE = "".join(chr(c) for c in range(1, 0x21))  # what univocity's ignore*Whitespaces skip
 
 
@@ -252,13 +559,29 @@ def header_line(text: str, settings: ReadSettings) -> str | None:
 def check_header(text: str, settings: ReadSettings, names: list[str], path: str) -> None:
     """``enforceSchema=false``: Spark's ``CSVHeaderChecker`` on a file's first chunk: the header's tokens must be
     the schema's column names (but the corrupt-record column), in order, ignoring case (the default
-    ``spark.sql.caseSensitive=false``); else the read fails."""
+    ``spark.sql.caseSensitive=false``); else the read fails. With ``unescapedQuoteHandling=SKIP_VALUE`` it runs
+    whatever ``enforceSchema``: Spark's comparison meets a skipped header value as a Java null and fails
+    (NullPointerException) when the header has the schema's width and the names before it match."""
     line = header_line(text, settings)
     if line is None:
         return
-    tokens = LineTokenizer(settings).tokens(line)
+    tokenizer = LineTokenizer(settings)
+    tokens = tokenizer.tokens(line)
+    skipped = tokenizer.skipped(line)
     header = [settings.empty_value if quoted and not v else v for v, quoted in tokens]
     header = [settings.null_value if v == "" else v for v in header]
+    if settings.enforce_schema:
+        if len(header) != len(names):
+            return
+        for index, (found, expected) in enumerate(zip(header, names, strict=True)):
+            if index in skipped:
+                raise MalformedRecordError(
+                    f"{path}: CSV header value {index + 1} is skipped by unescapedQuoteHandling=SKIP_VALUE, which "
+                    "fails Spark's header check; fix the header's quotes or read with another mode"
+                )
+            if found.lower() != expected.lower():
+                return
+        return
     if len(header) != len(names):
         raise MalformedRecordError(
             f"{path}: CSV header does not conform to the schema (enforceSchema=false): number of column in CSV "
@@ -266,6 +589,11 @@ def check_header(text: str, settings: ReadSettings, names: list[str], path: str)
             f"{len(names)})"
         )
     for index, (found, expected) in enumerate(zip(header, names, strict=True)):
+        if index in skipped:
+            raise MalformedRecordError(
+                f"{path}: CSV header value {index + 1} is skipped by unescapedQuoteHandling=SKIP_VALUE, which "
+                "fails Spark's header check; fix the header's quotes or read with another mode"
+            )
         if found.lower() != expected.lower():
             raise MalformedRecordError(
                 f"{path}: CSV header does not conform to the schema (enforceSchema=false): column {index + 1} of "
@@ -638,12 +966,76 @@ def refuse_line_sep(data: bytes, settings: ReadSettings) -> None:
         )
 
 
-def to_utf8(data: bytes, settings: ReadSettings) -> bytes:
+def to_utf8(data: bytes, settings: ReadSettings, file_start: bool = False) -> bytes:
     """The bytes in UTF-8 for the tokenizers: a single-byte ``encoding`` (US-ASCII, ISO-8859-1) is decoded first,
     as Spark decodes before tokenizing (Java's decoder: an unmappable byte reads as U+FFFD). Line ends are the
-    same bytes in these charsets, so chunks cut at ``\\n`` stay whole lines."""
+    same bytes in these charsets, so chunks cut at ``\\n`` stay whole lines. UTF-16 and UTF-32 (line mode): see
+    :func:`java_decode_lines`. ``file_start``: ``data`` starts the file, where Hadoop's line reader drops the
+    bytes of a UTF-8 byte-order mark whatever the charset (the UTF-8 case is left to :func:`records`)."""
+    if file_start and settings.encoding != "utf-8" and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if settings.encoding in WIDE_CHARSETS:
+        return java_decode_lines(data, settings.encoding, settings.line_sep is not None).encode("utf-8")
     codec = SINGLE_BYTE_CHARSETS.get(settings.encoding)
     return data if codec is None else data.decode(codec, "replace").encode("utf-8")
+
+
+# Spark's charset name -> (Python codec without BOM, BOMs Java's decoder reads as a byte order at a line start)
+WIDE_CHARSETS: dict[str, tuple[str, dict[bytes, str]]] = {
+    "utf-16": ("utf-16-be", {b"\xfe\xff": "utf-16-be", b"\xff\xfe": "utf-16-le"}),
+    "utf-16be": ("utf-16-be", {}),
+    "utf-16le": ("utf-16-le", {}),
+    "utf-32": ("utf-32-be", {b"\x00\x00\xfe\xff": "utf-32-be", b"\xff\xfe\x00\x00": "utf-32-le"}),
+}
+_HADOOP_LINE = re.compile(rb"\r\n|\r|\n")
+
+
+def java_decode_lines(data: bytes, charset: str, lf_only: bool) -> str:
+    """Spark's line mode with a UTF-16/UTF-32 ``encoding``: Hadoop cuts the BYTES into lines (``\\n``, ``\\r``,
+    ``\\r\\n``; ``\\n`` only with ``lineSep``), then each line is decoded on its own (``new String(bytes,
+    charset)``: Java's ``UTF-16``/``UTF-32`` read a byte-order mark at the start of each line, default big-endian).
+    A trailing incomplete code unit reads as one U+FFFD, as in Java, and so does a UTF-32 unit beyond U+10FFFF;
+    surrogates Python refuses (unpaired in UTF-16, any in UTF-32), which Java replaces by its own rules, are
+    refused naming the option. The lines
+    come back joined by ``\\n``; decoding makes no line break (a 0x0A or 0x0D byte always ends a line).
+    Hand-written: Python's codecs detect a BOM only at the start of a stream, and replace other units."""
+    default, boms = WIDE_CHARSETS[charset]
+    unit = 4 if "32" in charset else 2
+    lines = data.split(b"\n") if lf_only else _HADOOP_LINE.split(data)
+    out = []
+    for line in lines:
+        codec = default
+        for bom, chosen in boms.items():
+            if line.startswith(bom):
+                codec, line = chosen, line[len(bom) :]
+                break
+        whole = len(line) - len(line) % unit
+        try:
+            text = line[:whole].decode(codec)
+        except UnicodeDecodeError:
+            text = _java_utf32(line[:whole], codec) if unit == 4 else None
+        if text is None:
+            raise ConfigError(
+                f"option encoding={charset}: a line is not valid {charset.upper()} (a surrogate code unit where "
+                "none belongs), which Spark's Java decoder replaces in ways ppml-enc does not reproduce; "
+                "check the encoding option, or read the file with Spark's reader"
+            )
+        out.append(text + "\ufffd" if whole < len(line) else text)
+    return "\n".join(out)
+
+
+def _java_utf32(data: bytes, codec: str) -> str | None:
+    """Java's UTF-32 decoding of units Python refuses: beyond U+10FFFF reads U+FFFD; None (refused) for a surrogate,
+    which Java reads as ``?`` alone and joins with a following one into a pair (checked against Java in
+    ``tests/test_csv_wide_charsets.py``)."""
+    order: Literal["big", "little"] = "big" if codec.endswith("be") else "little"
+    out = []
+    for at in range(0, len(data), 4):
+        point = int.from_bytes(data[at : at + 4], order)
+        if 0xD800 <= point <= 0xDFFF:
+            return None
+        out.append("\ufffd" if point > 0x10FFFF else chr(point))
+    return "".join(out)
 
 
 def refuse_nul_quote(data: bytes, settings: ReadSettings) -> None:
@@ -658,7 +1050,8 @@ def refuse_nul_quote(data: bytes, settings: ReadSettings) -> None:
         )
 
 
-def _multiline_lines(pieces: Iterator[bytes], settings: ReadSettings, path: str) -> Iterator[bytes]:
+def _multiline_lines(pieces: Iterator[bytes], settings: ReadSettings, path: str,
+                     texts: RecordTexts | None = None) -> Iterator[bytes]:  # fmt: skip
     """Spark's multi-line rules that hold outside quoted values, applied to the bytes before pyarrow reads them:
 
     * empty lines at the file start are dropped (univocity skips empty lines; pyarrow would take the first one
@@ -668,7 +1061,10 @@ def _multiline_lines(pieces: Iterator[bytes], settings: ReadSettings, path: str)
       is refused;
     * ``comment``: univocity skips lines starting with it outside quoted values. Whether a line starts inside
       one is the parity of the quotes before it, which holds for the files :func:`checked_multiline` accepts
-      (no escape character, no quote inside a value: each quote opens or closes one)."""
+      (no escape character, no quote inside a value: each quote opens or closes one).
+
+
+    ``texts``, when given, collects each record's raw text (for the corrupt-record column)."""
     quote = (settings.quote or "").encode("utf-8")
     comment = (settings.comment or "").encode("utf-8")
     carry, start, crlf, inside = b"", True, None, False
@@ -686,6 +1082,8 @@ def _multiline_lines(pieces: Iterator[bytes], settings: ReadSettings, path: str)
         if crlf is None and b"\n" in block:
             at = block.index(b"\n")
             crlf = at > 0 and block[at - 1 : at] == b"\r"
+        if texts is not None:
+            texts.feed(block, piece is None)
         if crlf:
             pairs = block.count(b"\r\n")
             if block.count(b"\r") != pairs or block.count(b"\n") != pairs:
@@ -711,15 +1109,125 @@ def _multiline_lines(pieces: Iterator[bytes], settings: ReadSettings, path: str)
             return
 
 
-def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str) -> Iterator[bytes]:
+
+def first_record(data: bytes, settings: ReadSettings) -> tuple[str | None, bytes]:
+    """multiLine: the first record of bytes :func:`checked_multiline` passed (its text, line breaks inside quoted
+    values kept) and the bytes after it; None when there is none. Spark's header (or column count) is that
+    record, not the first line."""
+    quote = (settings.quote or "").encode("utf-8")
+    inside, at, begin = False, 0, -1
+    while at < len(data):
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        line = data[at:end]
+        if begin < 0 and not line:
+            at = end + 1
+            continue  # an empty line before it
+        begin = at if begin < 0 else begin
+        inside ^= bool(quote) and line.count(quote) % 2 == 1
+        at = end + 1
+        if not inside:
+            return data[begin:end].decode("utf-8", "replace"), data[at:]
+    return (None, b"") if begin < 0 else (data[begin:].decode("utf-8", "replace"), b"")
+
+
+def multiline_header(data: bytes, settings: ReadSettings) -> tuple[list[str] | None, bytes]:
+    """multiLine schema inference: the first record's tokens (as :func:`header_tokens` gives a line's) and the
+    bytes left for type inference (without that record when it is the header)."""
+    record, rest = first_record(data, settings)
+    if record is None:
+        return None, b""
+    tokens = [settings.empty_value if quoted and not value else value for value, quoted in
+              LineTokenizer(settings).tokens(record)]  # fmt: skip
+    return tokens, rest if settings.header else data
+
+
+class RecordTexts:
+    """The raw text of each multiLine record, in order, as Spark puts it in the corrupt-record column.
+
+    Spark takes univocity's ``currentParsedContent()`` without its line end: the record's bytes as they are in
+    the file (quotes kept, a CRLF inside a quoted value kept as CRLF although the value reads ``\n``). Records
+    are cut as :func:`_multiline_lines` cuts them on the bytes :func:`checked_multiline` accepts (each quote opens
+    or closes a value, so a line end outside quotes is where the parity of the quotes before it is even); empty
+    lines and ``comment`` lines between records are no records (univocity skips them)."""
+
+    def __init__(self, settings: ReadSettings, skip_header: bool) -> None:
+        self._quote = (settings.quote or "").encode("utf-8")
+        self._comment = (settings.comment or "").encode("utf-8")
+        self._codec = SINGLE_BYTE_CHARSETS.get(settings.encoding, "utf-8")
+        self._skip = skip_header
+        self._pending = b""
+        self._inside = False
+        self.texts: collections.deque[str] = collections.deque()
+
+    def feed(self, block: bytes, last: bool) -> None:
+        """A block of whole raw lines (the file's last block may end without a line end)."""
+        for line in block.splitlines(keepends=True):
+            between = not self._pending and not self._inside
+            if between and (line in (b"\n", b"\r\n") or (self._comment and line.startswith(self._comment))):
+                continue
+            self._pending += line
+            if self._quote and line.count(self._quote) % 2:
+                self._inside = not self._inside
+            if not self._inside:
+                self._emit()
+        if last and self._pending:
+            self._emit()
+
+    def _emit(self) -> None:
+        raw, self._pending = self._pending, b""
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        if self._skip:
+            self._skip = False
+            return
+        self.texts.append(raw.decode(self._codec, "replace"))
+
+    def take(self, count: int) -> list[str]:
+        """The next ``count`` records' texts (fewer if the file held fewer)."""
+        return [self.texts.popleft() for _ in range(min(count, len(self.texts)))]
+
+
+def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str,
+                      texts: RecordTexts | None = None, header: bool = False) -> Iterator[bytes]:  # fmt: skip
     """The decrypted pieces of a multiLine file, refused (by option name) as soon as they hold bytes that
     pyarrow's multi-line reader would read differently from Spark: ppml-enc has no exact multi-line reader yet,
-    so such files fail instead of coming back different."""
+    so such files fail instead of coming back different. ``texts``: see :class:`RecordTexts`; ``header``: the
+    header record is left out."""
+    for piece in _without_header(_checked(pieces, settings, path, texts), settings, header):
+        yield to_utf8(piece, settings)
+
+
+def _without_header(blocks: Iterator[bytes], settings: ReadSettings, header: bool) -> Iterator[bytes]:
+    """Blocks of whole lines without the first record (the header): pyarrow's ``skip_rows`` skips one physical
+    line, which would cut a header holding a quoted line break in two. After the checks, so that the header's
+    bytes are checked too (a quote inside one of its fields would move every record boundary)."""
+    quote = (settings.quote or "").encode("utf-8")
+    inside = False
+    for block in blocks:
+        if header:
+            at = 0
+            while header and at < len(block):
+                end = block.find(b"\n", at)
+                end = len(block) if end < 0 else end + 1
+                line = block[at:end]
+                at = end
+                if not inside and line == b"\n":
+                    continue  # an empty line before it
+                inside ^= bool(quote) and line.count(quote) % 2 == 1
+                header = inside  # its lines run until its quotes are closed
+            block = block[at:]
+        if block:
+            yield block
+
+
+def _checked(pieces: Iterator[bytes], settings: ReadSettings, path: str, texts: RecordTexts | None
+             ) -> Iterator[bytes]:  # fmt: skip
     why = multiline_refusal(settings)
     pattern = _multiline_pattern(settings)
     quote = (settings.quote or "").encode("utf-8")
     carry, first, quotes = b"", True, 0
-    for piece in _multiline_lines(_refused_bytes(pieces, settings), settings, path):
+    for piece in _multiline_lines(_refused_bytes(pieces, settings), settings, path, texts):
         quotes += piece.count(quote) if quote else 0
         if first and piece[:3] == b"\xef\xbb\xbf":
             why = why or "a byte-order mark at the file start"
@@ -733,7 +1241,7 @@ def checked_multiline(pieces: Iterator[bytes], settings: ReadSettings, path: str
                 "Spark does; use multiLine=false if no value holds a line break, or read it with Spark's reader"
             )
         carry = window[-2:]
-        yield to_utf8(piece, settings)
+        yield piece
     if quotes % 2:  # accepted files hold quotes only around values: an odd count is a quote open at the end
         raise ConfigError(
             f"option multiLine=true: {path} ends inside a quoted value, which ppml-enc's multi-line reader does "
@@ -748,7 +1256,7 @@ def _refused_bytes(pieces: Iterator[bytes], settings: ReadSettings) -> Iterator[
         refuse_line_sep(piece, settings)
         yield piece
 
-__all__ = ["DEFAULT_SPECIALS", "LineTokenizer", "check_header", "checked_multiline", "first_line", "header_line",
-           "header_tokens", "java_blank", "multiline_refusal", "needs_exact", "python_columns", "records",
-           "refuse_line_sep", "refuse_nul_quote", "split_lines", "to_utf8", "token_value",
-           "tokenize_lines"]  # fmt: skip
+__all__ = ["DEFAULT_SPECIALS", "LineTokenizer", "RecordTexts", "check_header", "checked_multiline", "first_line",
+           "first_record", "header_line", "header_tokens", "java_blank", "java_decode_lines", "multiline_header",
+           "multiline_refusal", "needs_exact", "python_columns", "records", "refuse_line_sep", "refuse_nul_quote",
+           "split_lines", "to_utf8", "token_value", "tokenize_lines"]  # fmt: skip
