@@ -13,8 +13,6 @@ child's combined output is searched for key material by codec and PME alike.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from child_spark import finish_child, run_child
 
 HERE = Path(__file__).resolve()
 
@@ -81,14 +81,7 @@ def _child(plan_path: str) -> None:
             except Exception as exc:  # the tests inspect the message
                 out[job["id"]] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         results[section["name"]] = out
-    if plan.get("environment_json"):
-        import urllib.request
-
-        url = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}/environment"
-        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the child's own UI
-            Path(plan["environment_json"]).write_bytes(response.read())
-    spark.stop()
-    Path(plan["results"]).write_text(json.dumps(results))
+    finish_child(spark, plan, results)
 
 
 def _entries(conf: Any) -> dict[str, str]:
@@ -173,13 +166,7 @@ def _run(config: pytest.Config, jar: str, factory: pytest.TempPathFactory) -> Sh
     for section in sections:
         if section.before is not None:
             section.before()
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    proc = subprocess.run(
-        [sys.executable, str(HERE), str(plan_path)], capture_output=True, text=True, env=env, timeout=900
-    )
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise AssertionError(f"child Spark process failed:\n{output[-6000:]}")
+    output = run_child(HERE, plan_path, timeout=900)
     results = json.loads((base / "results.json").read_text())
     for section in sections:
         if section.after is not None:

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from bigdl_ppml_az.kms.local import LocalKms
 from fidelity_support import Case, differences, generate
 
 pytest.importorskip("pyspark.sql.datasource")
@@ -71,20 +70,19 @@ def _records(draw: Any) -> Case:
     return Case(text.encode(), options, "csv", draw(st.sampled_from([SCHEMA, MIDDLE])))
 
 
-def _check(spark: Any, tmp_path: Path, cases: list[Case]) -> None:
-    key = tmp_path / "primary.key"
-    LocalKms.create(key)
+def _check(spark: Any, tmp_path: Path, key: Path, cases: list[Case]) -> None:
     found, refused = differences(spark, cases, tmp_path, key)
     print(f"{len(cases)} multiLine corrupt-record cases, {refused} refused by name, {len(found)} differences")
     assert found == [], "\n".join(found[:3])
     assert refused <= len(cases) // 4, f"{refused} of {len(cases)} refused"  # whitespace-only lines are refused
 
 
-def test_multiline_corrupt_record_text_is_sparks(spark: Any, tmp_path: Path) -> None:
-    _check(spark, tmp_path, _hand_cases())
+def test_multiline_corrupt_record_text_is_sparks(spark: Any, tmp_path: Path, local_key: Path) -> None:
+    _check(spark, tmp_path, local_key, _hand_cases())
 
 
 @pytest.mark.slow
-def test_multiline_corrupt_record_text_generated(spark: Any, tmp_path: Path) -> None:
+def test_multiline_corrupt_record_text_generated(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """``PPML_AZ_MULTILINE_CASES`` generated files (default 300)."""
-    _check(spark, tmp_path, generate(_records(), int(os.environ.get("PPML_AZ_MULTILINE_CASES", "300")), seed=20))
+    count = int(os.environ.get("PPML_AZ_MULTILINE_CASES", "300"))
+    _check(spark, tmp_path, local_key, generate(_records(), count, seed=20))

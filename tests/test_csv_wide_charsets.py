@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from bigdl_ppml_az.datasource.sparkrules.csv import WIDE_CHARSETS, java_decode_lines
 from bigdl_ppml_az.errors import ConfigError
-from bigdl_ppml_az.kms.local import LocalKms
 from fidelity_support import Case, differences, generate
 
 pytest.importorskip("pyspark.sql.datasource")
@@ -48,7 +47,7 @@ def test_line_decoder_is_javas(spark: Any) -> None:
     assert compared > len(lines) * 2  # most lines are compared, not refused
 
 
-def test_reads_match_spark(spark: Any, tmp_path: Path) -> None:
+def test_reads_match_spark(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """Whole reads: Spark's CSV reader on the plaintext vs ppml-enc on the ciphertext (the corpus case
     "encoding in multiLine mode (wrong encoding for the bytes)" among them)."""
     cars = (CORPUS / "cars.csv").read_bytes()
@@ -62,9 +61,7 @@ def test_reads_match_spark(spark: Any, tmp_path: Path) -> None:
     bom = b"\xef\xbb\xbfa,b\n1,2\n"
     cases += [Case(bom, {"encoding": name}) for name in ("ISO-8859-1", "US-ASCII", "UTF-16", "UTF-32")]
     cases += [Case(b"\xef\xbb\xbf", {"encoding": "UTF-16", "header": "true", "inferSchema": "true"})]
-    key = tmp_path / "primary.key"
-    LocalKms.create(key)
-    found, refused = differences(spark, cases, tmp_path, key)
+    found, refused = differences(spark, cases, tmp_path, local_key)
     assert found == [], "\n".join(found[:3])
     assert refused == 0
 

@@ -251,15 +251,9 @@ class _Job:
         return dict(json.loads(self.results.read_text()))
 
 
-def _run_job(
-    work: Path,
-    ppml_args: dict[str, str],
-    conf: dict[str, str],
-    env: dict[str, str],
-    submit_conf: dict[str, str],
-    steps: list[str] | None = None,
-) -> dict[str, Any]:
-    return _Job(work, ppml_args, conf, env, submit_conf, steps).result()
+def _run_job(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """One :class:`_Job` (same arguments), waited for."""
+    return _Job(*args, **kwargs).result()
 
 
 def _check(results: dict[str, Any], expected: list[list[Any]], path: str) -> None:

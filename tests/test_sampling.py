@@ -194,25 +194,18 @@ def _compare(spark: Any, cases: list[Case], root: Path, key: Path) -> tuple[dict
     return counts, found
 
 
-@pytest.fixture()
-def key(tmp_path: Path) -> Path:
-    path = tmp_path / "primary.key"
-    LocalKms.create(path)
-    return path
-
-
-def test_sampled_inference_is_sparks(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_sampled_inference_is_sparks(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """CI: about 30 generated CSV and JSON files with samplingRatio in (0, 0.99]: every one answers as Spark
     (one small file read line by line is never refused), and in several the sample decides the schema."""
     cases = generate(csv_sampling_cases(), 20, seed=71) + generate(json_sampling_cases(), 10, seed=72)
-    counts, found = _compare(spark, cases, tmp_path, key)
+    counts, found = _compare(spark, cases, tmp_path, local_key)
     print(f"\nsamplingRatio differential (CI): {len(cases)} cases, {counts}")
     assert not found, "\n".join(found)
     assert counts["refused by name"] == 0, counts
     assert counts["identical"] >= 0.8 * len(cases) and counts["sample decides"] >= 4, counts
 
 
-def test_sample_changes_the_schema_as_in_spark(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_sample_changes_the_schema_as_in_spark(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """Hand-picked: a column of integers with one decimal, one string and one date; Spark's sample (seed 1,
     partition 0) decides which of them it sees; ppml-enc agrees for every ratio tried, and the schemas do
     differ between ratios (the test would fail if the sample were ignored or taken otherwise)."""
@@ -224,14 +217,14 @@ def test_sample_changes_the_schema_as_in_spark(spark: Any, tmp_path: Path, key: 
     json_rows = "\n".join(f'{{"v": {v}}}' for v in rows[:7] + ["1.5"] + rows[8:18] + ['"x"'] + rows[19:])
     cases += [Case(json_rows.encode() + b"\n", {"samplingRatio": r}, "json") for r in ("0.05", "0.2", "0.5")]
     dirs = write_cases(cases, tmp_path)
-    enc = encrypt_all(LocalKms.load(key), tmp_path)
-    ours = [ppml_in_process(c, enc / d.name, key) for c, d in zip(cases, dirs, strict=True)]
+    enc = encrypt_all(LocalKms.load(local_key), tmp_path)
+    ours = [ppml_in_process(c, enc / d.name, local_key) for c, d in zip(cases, dirs, strict=True)]
     theirs = oracle_all(spark, cases, dirs, threads=2, batch=False)
     assert ours == theirs
     assert len({o[0] for o in ours[:6]}) >= 2 and len({o[0] for o in ours[6:]}) >= 2, [o[0] for o in ours]
 
 
-def test_unreproducible_samples_are_refused_by_name(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_unreproducible_samples_are_refused_by_name(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """What ppml-enc cannot know to be Spark's sample fails naming samplingRatio: multiLine (another sampler),
     several files (partition indexes), a file larger than samplingBytes or than one sure scan partition, a
     charset whose line ends are several bytes, unauthenticated data."""
@@ -241,44 +234,44 @@ def test_unreproducible_samples_are_refused_by_name(spark: Any, tmp_path: Path, 
              "true"}, "json"), Case(body, {**base, "samplingBytes": "100"}), Case(body, {**base, "openCostInBytes":
              "100"}), Case(body, {**base, "maxPartitionBytes": "100"})]  # fmt: skip
     dirs = write_cases(cases, tmp_path)
-    enc = encrypt_all(LocalKms.load(key), tmp_path)
+    enc = encrypt_all(LocalKms.load(local_key), tmp_path)
     for case, d in zip(cases, dirs, strict=True):
-        assert ppml_in_process(case, enc / d.name, key) == ("refused", "samplingRatio"), case
+        assert ppml_in_process(case, enc / d.name, local_key) == ("refused", "samplingRatio"), case
     utf16 = Case(body, {**base, "encoding": "UTF-16"})  # line ends of two bytes (refused naming encoding, or
     (d16,) = write_cases([utf16], tmp_path / "utf16")  # samplingRatio where UTF-16 reads are accepted)
-    outcome = ppml_in_process(utf16, encrypt_all(LocalKms.load(key), tmp_path / "utf16") / d16.name, key)
+    outcome = ppml_in_process(utf16, encrypt_all(LocalKms.load(local_key), tmp_path / "utf16") / d16.name, local_key)
     assert outcome in (("refused", "samplingRatio"), ("refused", "encoding")), outcome
     two = Case(body, base)
     (d,) = write_cases([two], tmp_path / "two")
     (d / "part2.csv").write_bytes(body)
-    enc2 = encrypt_all(LocalKms.load(key), tmp_path / "two")
-    assert ppml_in_process(two, enc2 / d.name, key) == ("refused", "samplingRatio")
+    enc2 = encrypt_all(LocalKms.load(local_key), tmp_path / "two")
+    assert ppml_in_process(two, enc2 / d.name, local_key) == ("refused", "samplingRatio")
     # unauthenticated (BigDL CBC with verify=false): the inference sample withholds the file's end
     cbc = Case(b"a\n1\n2\n", {**base, "verify": "false"})
     (dc,) = write_cases([cbc], tmp_path / "cbc")
-    filecrypt.encrypt_path(str(tmp_path / "cbc" / "plain"), str(tmp_path / "cbc" / "enc"), LocalKms.load(key),
+    filecrypt.encrypt_path(str(tmp_path / "cbc" / "plain"), str(tmp_path / "cbc" / "enc"), LocalKms.load(local_key),
                            crypto_mode="aes/cbc/pkcs5padding")  # fmt: skip
-    assert ppml_in_process(cbc, tmp_path / "cbc" / "enc" / dc.name, key) == ("refused", "samplingRatio")
+    assert ppml_in_process(cbc, tmp_path / "cbc" / "enc" / dc.name, local_key) == ("refused", "samplingRatio")
     verified = Case(cbc.data, base)
-    assert ppml_in_process(verified, tmp_path / "cbc" / "enc" / dc.name, key)[0] != "refused"
+    assert ppml_in_process(verified, tmp_path / "cbc" / "enc" / dc.name, local_key)[0] != "refused"
     # a given schema, or no type inference, needs no sample: the same read is accepted
     no_types = Case(body, {"header": "true", "samplingRatio": "0.5"})
-    assert ppml_in_process(no_types, enc2 / d.name, key)[0] == "a:string:True"
+    assert ppml_in_process(no_types, enc2 / d.name, local_key)[0] == "a:string:True"
 
 
 @pytest.mark.slow
-def test_sampled_inference_is_sparks_at_length(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_sampled_inference_is_sparks_at_length(spark: Any, tmp_path: Path, local_key: Path) -> None:
     count = int(os.environ.get("PPML_SAMPLING_CASES", "600"))
     started = time.perf_counter()
     cases = generate(csv_sampling_cases(), count * 2 // 3, seed=81) + generate(json_sampling_cases(),
                                                                                 count - count * 2 // 3, seed=82)
-    counts, found = _compare(spark, cases, tmp_path, key)
+    counts, found = _compare(spark, cases, tmp_path, local_key)
     print(f"\nsamplingRatio differential: {len(cases)} cases, {counts} in {time.perf_counter() - started:.0f} s")
     assert not found, "\n".join(found[:20])
 
 
 @pytest.mark.slow
-def test_a_file_up_to_the_limit_is_sampled_as_spark_does(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_a_file_up_to_the_limit_is_sampled_as_spark_does(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """A file just under 4 MiB (one scan partition in Spark, all of it in ppml-enc's inference sample) is
     sampled as Spark samples it; one just over is refused naming samplingRatio."""
     rows = [str(i % 100_000) for i in range(800_000)]  # about 4.7 MB of lines, cut below
@@ -291,8 +284,8 @@ def test_a_file_up_to_the_limit_is_sampled_as_spark_does(spark: Any, tmp_path: P
     options = {"header": "true", "inferSchema": "true", "samplingRatio": "0.01"}
     cases = [Case(small, options), Case(big, options)]
     dirs = write_cases(cases, tmp_path)
-    enc = encrypt_all(LocalKms.load(key), tmp_path)
-    ours = [ppml_in_process(c, enc / d.name, key) for c, d in zip(cases, dirs, strict=True)]
+    enc = encrypt_all(LocalKms.load(local_key), tmp_path)
+    ours = [ppml_in_process(c, enc / d.name, local_key) for c, d in zip(cases, dirs, strict=True)]
     (theirs,) = oracle_all(spark, cases[:1], dirs[:1], threads=1, batch=False)
     assert ours[0] == theirs
     assert ours[1] == ("refused", "samplingRatio")

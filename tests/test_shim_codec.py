@@ -14,7 +14,6 @@ import io
 import json
 import os
 import random
-import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from bigdl_ppml_az.formats import (
 from bigdl_ppml_az.kms import LOCAL, WrappedKey, generate_data_key
 from bigdl_ppml_az.kms.bigdl_keys import write_data_key_file
 from bigdl_ppml_az.kms.local import LocalKms
+from child_spark import finish_child, run_child
 
 HERE = Path(__file__).resolve()
 
@@ -59,14 +59,7 @@ def _child(plan_path: str) -> None:
             results[job["id"]] = {"ok": True, **_run_job(spark, job)}
         except Exception as exc:  # the test inspects the message
             results[job["id"]] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    if plan.get("environment_json"):
-        import urllib.request
-
-        url = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}/environment"
-        with urllib.request.urlopen(url, timeout=30) as response:
-            Path(plan["environment_json"]).write_bytes(response.read())
-    spark.stop()
-    Path(plan["results"]).write_text(json.dumps(results))
+    finish_child(spark, plan, results)
 
 
 def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
@@ -190,13 +183,7 @@ def run_spark(jar: str, tmp: Path, jobs: list[dict[str, Any]], **plan: Any) -> t
         **plan["conf"],
     }
     plan_path.write_text(json.dumps(plan))
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    proc = subprocess.run(
-        [sys.executable, str(HERE), str(plan_path)], capture_output=True, text=True, env=env, timeout=600
-    )
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise AssertionError(f"child Spark process failed:\n{output[-6000:]}")
+    output = run_child(HERE, plan_path, timeout=600)
     return json.loads(results.read_text()), output
 
 

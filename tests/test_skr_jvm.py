@@ -27,6 +27,7 @@ import pytest
 from bigdl_ppml_az.formats import ppml_gcm
 from bigdl_ppml_az.kms import generate_data_key
 from bigdl_ppml_az.kms.azure_skr import AzureSkrKms
+from child_spark import finish_child
 from skr_fixtures import (  # noqa: F401
     MEASURED,
     WRONG_MRENCLAVE,
@@ -64,14 +65,7 @@ def _child(plan_path: str) -> None:
             results[job["id"]] = {"ok": True, **_run_job(spark, job)}
         except Exception as exc:  # the test reads the message
             results[job["id"]] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    if plan.get("environment_json"):
-        import urllib.request
-
-        url = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}/environment"
-        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the child's own UI
-            Path(plan["environment_json"]).write_bytes(response.read())
-    spark.stop()
-    Path(plan["results"]).write_text(json.dumps(results))
+    finish_child(spark, plan, results)
 
 
 def _run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from bigdl_ppml_az.datasource.options import UNESCAPED_QUOTE_MODES, ReadSettings
 from bigdl_ppml_az.datasource.sparkrules import csv as sparkcsv
 from bigdl_ppml_az.errors import ConfigError, MalformedRecordError
-from bigdl_ppml_az.kms.local import LocalKms
 from fidelity_support import Case, differences, generate, share_options
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spark_csv"
@@ -28,14 +27,7 @@ CI_EXAMPLES = int(os.environ.get("PPML_AZ_QUOTE_CASES", "2"))  # drawn per (quot
 SLOW_EXAMPLES = int(os.environ.get("PPML_AZ_QUOTE_SLOW_CASES", "40"))
 
 
-@pytest.fixture()
-def key(tmp_path: Path) -> Path:
-    path = tmp_path / "primary.key"
-    LocalKms.create(path)
-    return path
-
-
-def test_corpus_files_under_every_mode(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_corpus_files_under_every_mode(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """Spark's own test files with unescaped quotes, read under each mode, with and without a header and
     schema inference: Spark's answer computed here, ppml-enc's must be the same (or both fail)."""
     cases = []
@@ -45,7 +37,7 @@ def test_corpus_files_under_every_mode(spark: Any, tmp_path: Path, key: Path) ->
             for read_mode in READ_MODES:
                 cases.append(Case(data, {"unescapedQuoteHandling": mode, "mode": read_mode}, "csv", SCHEMA))
             cases.append(Case(data, {"unescapedQuoteHandling": mode.lower(), "header": "true", "inferSchema": "true"}))
-    assert differences(spark, cases, tmp_path, key, threads=4) == ([], 0)
+    assert differences(spark, cases, tmp_path, local_key, threads=4) == ([], 0)
 
 
 PIECES = ['"', '""', '"""', "\\", '\\"', "\\\\", "'", " ", "\t", "a", "b c", "#", '"a"', '"a" ', '"a"b', '"a""b"',
@@ -87,18 +79,18 @@ def _generated(count: int, seed: int) -> list[Case]:
     return cases
 
 
-def test_generated_lines_match_spark(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_generated_lines_match_spark(spark: Any, tmp_path: Path, local_key: Path) -> None:
     cases = _generated(CI_EXAMPLES, seed=3)
-    found, refused = differences(spark, cases, tmp_path, key, threads=4)
+    found, refused = differences(spark, cases, tmp_path, local_key, threads=4)
     assert found == [] and refused == 0
 
 
 @pytest.mark.slow
-def test_generated_lines_match_spark_large(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_generated_lines_match_spark_large(spark: Any, tmp_path: Path, local_key: Path) -> None:
     """The larger run: PPML_AZ_QUOTE_SLOW_CASES drawn per (quote mode, read mode), each shared out x8."""
     cases = _generated(SLOW_EXAMPLES, seed=1000)
     started = time.monotonic()
-    found, refused = differences(spark, cases, tmp_path, key, threads=2)
+    found, refused = differences(spark, cases, tmp_path, local_key, threads=2)
     print(f"\nunescapedQuoteHandling differential: {len(cases)} cases, {len(found)} different, {refused} refused, "
           f"{time.monotonic() - started:.0f} s")  # fmt: skip
     assert found == [] and refused == 0, "\n".join(found[:20])
@@ -182,9 +174,9 @@ OLD_RULE_LINES = [
 ]  # fmt: skip
 
 
-def test_default_mode_lines_the_former_rules_read_wrongly(spark: Any, tmp_path: Path, key: Path) -> None:
+def test_default_mode_lines_the_former_rules_read_wrongly(spark: Any, tmp_path: Path, local_key: Path) -> None:
     wide = ", ".join(f"c{i} string" for i in range(10))
     cases = [Case(("\n".join(lines) + "\n").encode("utf-8"),
                   {"sep": sep, "quote": quote, "escape": escape or ""}, "csv", wide)
              for sep, quote, escape, lines in OLD_RULE_LINES]  # fmt: skip
-    assert differences(spark, cases, tmp_path, key, threads=4) == ([], 0)
+    assert differences(spark, cases, tmp_path, local_key, threads=4) == ([], 0)

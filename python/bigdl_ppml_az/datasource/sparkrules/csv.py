@@ -570,19 +570,10 @@ def check_header(text: str, settings: ReadSettings, names: list[str], path: str)
     skipped = tokenizer.skipped(line)
     header = [settings.empty_value if quoted and not v else v for v, quoted in tokens]
     header = [settings.null_value if v == "" else v for v in header]
-    if settings.enforce_schema:
-        if len(header) != len(names):
-            return
-        for index, (found, expected) in enumerate(zip(header, names, strict=True)):
-            if index in skipped:
-                raise MalformedRecordError(
-                    f"{path}: CSV header value {index + 1} is skipped by unescapedQuoteHandling=SKIP_VALUE, which "
-                    "fails Spark's header check; fix the header's quotes or read with another mode"
-                )
-            if found.lower() != expected.lower():
-                return
-        return
+    checked = not settings.enforce_schema  # otherwise only a SKIP_VALUE'd header value fails (when reached)
     if len(header) != len(names):
+        if not checked:
+            return
         raise MalformedRecordError(
             f"{path}: CSV header does not conform to the schema (enforceSchema=false): number of column in CSV "
             f"header is not equal to number of fields in the schema (header length: {len(header)}, schema size: "
@@ -595,6 +586,8 @@ def check_header(text: str, settings: ReadSettings, names: list[str], path: str)
                 "fails Spark's header check; fix the header's quotes or read with another mode"
             )
         if found.lower() != expected.lower():
+            if not checked:
+                return
             raise MalformedRecordError(
                 f"{path}: CSV header does not conform to the schema (enforceSchema=false): column {index + 1} of "
                 "the header is not the schema's column name there; fix the header or the schema, or drop "
