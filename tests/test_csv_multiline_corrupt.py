@@ -44,6 +44,13 @@ def _hand_cases() -> list[Case]:
         # no schema: the header (or the column count) is the first record, which may hold a quoted line break
         cases.append(Case(data, {"multiLine": "true", "header": "true", "inferSchema": "true"}))
         cases.append(Case(data, {"multiLine": "true", "inferSchema": "true"}))
+    # many streaming blocks: malformed rows found in one block and placed in a later one, texts in step
+    body = ["id,text"] + [f'{i},"line one {i}\nline, two"' if i % 2 else f"{i},single" for i in range(3000)]
+    body[1000] = "999,too,many"
+    body[2001] = "x2000,"
+    many = ("\n".join(body) + "\n").encode()
+    for schema in ("id int, text string, _corrupt_record string", "id int, text string"):
+        cases.append(Case(many, {"multiLine": "true", "header": "true", "chunkBytes": "8k"}, "csv", schema))
     return cases
 
 

@@ -345,18 +345,15 @@ class CsvParser:
                 carry = {}
                 table = pa.Table.from_batches([batch])
                 before = len(pending)
-                rows = table.num_rows + before - len(carry)
-                raw = texts.take(rows) if texts is not None else None
-                converted = list(self._convert_strings(table, pending, number, raw, carry))
-                number += rows
+                converted = list(self._convert_strings(table, pending, number, None, carry, texts))
+                number += table.num_rows + before - len(carry)  # carry: what _convert_strings left for later
                 yield from converted
             irregular.update(carry)
         except pa.ArrowInvalid:
             raise self._unparsable() from None
         if irregular:
             empty = pa.table({n: pa.array([], pa.string()) for n in self.names})
-            raw = texts.take(len(irregular)) if texts is not None else None
-            yield from self._convert_strings(empty, irregular, number, raw)
+            yield from self._convert_strings(empty, irregular, number, None, None, texts)
 
     def _convert_strings(
         self,
@@ -365,10 +362,14 @@ class CsvParser:
         first_number: int,
         raw_lines: list[str] | None,
         carry: dict[int, str] | None = None,
+        texts: RecordTexts | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """String columns -> Spark types with per-row ``mode`` handling; irregular rows merged back in place."""
+        """String columns -> Spark types with per-row ``mode`` handling; irregular rows merged back in place.
+        ``texts`` (multiLine): the raw record texts, taken here once the rows of this batch are known."""
         if irregular:
             table = self._merge_irregular(table, irregular, first_number, carry)
+        if texts is not None:
+            raw_lines = texts.take(table.num_rows)
         bad = pa.array([False] * table.num_rows, pa.bool_())
         columns = []
         for i, f in enumerate(self.data_fields):
