@@ -1103,33 +1103,14 @@ def _multiline_lines(pieces: Iterator[bytes], settings: ReadSettings, path: str,
 
 
 
-def first_record(data: bytes, settings: ReadSettings) -> tuple[str | None, bytes]:
-    """multiLine: the first record of bytes :func:`checked_multiline` passed (its text, line breaks inside quoted
-    values kept) and the bytes after it; None when there is none. Spark's header (or column count) is that
-    record, not the first line."""
-    quote = (settings.quote or "").encode("utf-8")
-    inside, at, begin = False, 0, -1
-    while at < len(data):
-        end = data.find(b"\n", at)
-        end = len(data) if end < 0 else end
-        line = data[at:end]
-        if begin < 0 and not line:
-            at = end + 1
-            continue  # an empty line before it
-        begin = at if begin < 0 else begin
-        inside ^= bool(quote) and line.count(quote) % 2 == 1
-        at = end + 1
-        if not inside:
-            return data[begin:end].decode("utf-8", "replace"), data[at:]
-    return (None, b"") if begin < 0 else (data[begin:].decode("utf-8", "replace"), b"")
-
-
 def multiline_header(data: bytes, settings: ReadSettings) -> tuple[list[str] | None, bytes]:
     """multiLine schema inference: the first record's tokens (as :func:`header_tokens` gives a line's) and the
     bytes left for type inference (without that record when it is the header)."""
-    record, rest = first_record(data, settings)
-    if record is None:
+    rest = b"".join(_without_header(iter([data]), settings, True))
+    head = data[: len(data) - len(rest)].lstrip(b"\n")  # empty lines before the first record, then the record
+    if not head:
         return None, b""
+    record = (head[:-1] if head.endswith(b"\n") else head).decode("utf-8", "replace")
     tokens = [settings.empty_value if quoted and not value else value for value, quoted in
               LineTokenizer(settings).tokens(record)]  # fmt: skip
     return tokens, rest if settings.header else data
@@ -1250,6 +1231,6 @@ def _refused_bytes(pieces: Iterator[bytes], settings: ReadSettings) -> Iterator[
         yield piece
 
 __all__ = ["DEFAULT_SPECIALS", "LineTokenizer", "RecordTexts", "check_header", "checked_multiline", "first_line",
-           "first_record", "header_line", "header_tokens", "java_blank", "java_decode_lines", "multiline_header",
+           "header_line", "header_tokens", "java_blank", "java_decode_lines", "multiline_header",
            "multiline_refusal", "needs_exact", "python_columns", "records", "refuse_line_sep", "refuse_nul_quote",
            "split_lines", "to_utf8", "token_value", "tokenize_lines"]  # fmt: skip
